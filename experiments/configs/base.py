@@ -1,0 +1,90 @@
+"""Every config key attnlab knows, with defaults; other configs start from this one.
+
+Not a runnable experiment by itself (no dataset-specific tuning); see gpt_tiny.py.
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.objective = "causal_lm"
+  c.init_from = ""  # a pretrained attnlab workdir to start from (later issues)
+
+  c.model = m = ml_collections.ConfigDict()
+  m.family = "gpt"
+  m.vocab_size = 0  # 0: taken from the tokenizer at run time
+  m.d_model = 128
+  m.num_layers = 2
+  m.num_heads = 4
+  m.num_kv_heads = 0  # 0: same as num_heads (MHA); fewer gives GQA, 1 gives MQA
+  m.head_dim = 0  # 0: d_model // num_heads
+  m.mlp_dim = 512
+  m.max_len = 256  # positions the model supports (learned table size)
+  m.position = "learned"  # learned | sinusoidal | rope | none
+  m.rope_base = 10000.0
+  m.norm = "layernorm"  # layernorm | rmsnorm
+  m.norm_placement = "pre"  # pre | post
+  m.norm_eps = 1e-5
+  m.activation = "gelu"  # gelu | relu | swiglu
+  m.use_bias = False
+  m.tie_embeddings = True
+  m.dropout = 0.0
+  m.attention_dropout = 0.0
+  m.attention_impl = "xla"  # xla (reference) | jax (jax.nn.dot_product_attention)
+  m.scan_layers = False
+  m.remat = "none"  # none | full | dots_saveable
+  m.dtype = "float32"  # compute dtype; params stay float32
+  m.init_std = 0.02
+
+  c.data = d = ml_collections.ConfigDict()
+  d.dataset = "python_stdlib"  # python_stdlib | text_files | any TFDS catalog name
+  d.files = ""  # text_files: comma-separated paths (globs allowed)
+  d.data_dir = ""  # TFDS data_dir; "" uses $TFDS_DATA_DIR or ~/tensorflow_datasets
+  d.text_key = "text"  # feature holding the text in TFDS catalog datasets
+  d.train_split = "train"
+  d.eval_split = "validation"
+  d.val_fraction = 0.1  # text_files: last fraction of each file is validation
+  d.tokenizer = "sentencepiece"  # sentencepiece | byte | char
+  d.vocab_size = 2048  # sentencepiece only
+  d.spm_model_type = "bpe"  # bpe | unigram
+  d.spm_max_chars = 5_000_000  # characters of training text fed to the SentencePiece trainer
+  d.seq_len = 128
+  d.batch_size = 32  # global batch, split over processes and devices
+  d.add_eos = True  # EOS between documents when packing
+  d.packing_mask = False  # True: attention does not cross packed documents
+  d.shuffle_buffer = 1024  # packed sequences shuffled in windows of this size
+
+  c.train = t = ml_collections.ConfigDict()
+  t.steps = 1000
+  t.optimizer = "adamw"  # adamw | adafactor | sgd | lion
+  t.learning_rate = 1e-3
+  t.end_learning_rate = 1e-4
+  t.schedule = "cosine"  # cosine | linear | rsqrt | constant
+  t.warmup_steps = 100
+  t.b1 = 0.9
+  t.b2 = 0.99
+  t.eps = 1e-8
+  t.weight_decay = 0.1  # applied to matrices only (not norms, biases, embeddings)
+  t.grad_clip = 1.0  # global norm; 0 disables
+  t.grad_accum_steps = 1  # optax.MultiSteps microbatches per update
+  t.log_every = 50
+  t.eval_every = 500
+  t.eval_batches = 20  # 0: the whole eval split
+  t.checkpoint_every = 500
+  t.keep_checkpoints = 2
+  t.progress = True  # tqdm bar
+
+  c.mesh = ms = ml_collections.ConfigDict()
+  ms.data = -1  # -1: all devices not used by fsdp/tensor
+  ms.fsdp = 1
+  ms.tensor = 1
+
+  c.sample = s = ml_collections.ConfigDict()
+  s.num_samples = 3
+  s.prompt = ""
+  s.max_new_tokens = 200
+  s.temperature = 0.8
+  s.top_k = 0
+  s.top_p = 1.0
+  return c
