@@ -1,0 +1,196 @@
+"""THE attention kernel of attnlab, and the Linen module that calls it.
+
+Every model family (GPT decoder, BERT encoder, encoder-decoder) computes attention
+through `dot_product_attention`; nothing else in `model/` applies a softmax to scores.
+Shape suffixes follow nanodo: B batch, T query length, S key length, N query heads,
+K key/value heads, G = N // K query heads per kv head, H head dim, D model dim.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from model import positions as positions_lib
+
+IMPLEMENTATIONS = ("xla", "jax")
+
+
+def make_attention_mask(
+    q_segment_ids: Optional[jax.Array] = None,
+    kv_segment_ids: Optional[jax.Array] = None,
+    kv_padding: Optional[jax.Array] = None,
+) -> Optional[jax.Array]:
+  """Boolean mask [B, 1, T, S] (True = may attend) from segment ids and key padding.
+
+  Segment ids give packed documents (0 = padding); queries attend only to keys of
+  their own document. `kv_padding` [B, S] marks valid keys with True.
+  """
+  mask = None
+  if q_segment_ids is not None:
+    kv = q_segment_ids if kv_segment_ids is None else kv_segment_ids
+    mask = (q_segment_ids[:, None, :, None] == kv[:, None, None, :]) & (
+        kv[:, None, None, :] != 0)
+  if kv_padding is not None:
+    pad = kv_padding.astype(bool)[:, None, None, :]
+    mask = pad if mask is None else mask & pad
+  return mask
+
+
+def _causal_mask(t: int, s: int, q_offset: int = 0) -> jax.Array:
+  """[1, 1, T, S]: query i (at absolute position q_offset + i) sees keys j <= that."""
+  q_pos = jnp.arange(t)[:, None] + q_offset
+  return (jnp.arange(s)[None, :] <= q_pos)[None, None]
+
+
+def dot_product_attention(
+    q_BxTxNxH: jax.Array,
+    k_BxSxKxH: jax.Array,
+    v_BxSxKxH: jax.Array,
+    *,
+    bias: Optional[jax.Array] = None,
+    mask: Optional[jax.Array] = None,
+    causal: bool = False,
+    scale: Optional[float] = None,
+    dropout_rate: float = 0.0,
+    dropout_rng: Optional[jax.Array] = None,
+    deterministic: bool = True,
+    implementation: str = "xla",
+) -> jax.Array:
+  """softmax(q kᵀ · scale + bias, masked) v, with GQA/MQA when K < N.
+
+  Args:
+    q_BxTxNxH, k_BxSxKxH, v_BxSxKxH: queries, keys, values; N must be a multiple of K.
+    bias: additive logits bias broadcastable to [B, N, T, S] (e.g. relative positions).
+    mask: boolean, broadcastable to [B, N, T, S]; True = may attend.
+    causal: also mask keys after each query (aligned to the end when S > T, as when
+      decoding with a cache).
+    scale: logits scale; None means 1/sqrt(H).
+    dropout_rate, dropout_rng, deterministic: dropout on the attention weights.
+    implementation: 'xla' (the reference, einsum + float32 softmax) or 'jax'
+      (`jax.nn.dot_product_attention`, which must agree with it).
+
+  Returns:
+    [B, T, N, H] in q's dtype. Rows whose keys are all masked give zeros, not NaN.
+  """
+  b, t, n, h = q_BxTxNxH.shape
+  s, k_heads = k_BxSxKxH.shape[1], k_BxSxKxH.shape[2]
+  if n % k_heads:
+    raise ValueError(f"num_heads={n} must be a multiple of num_kv_heads={k_heads}")
+  if implementation not in IMPLEMENTATIONS:
+    raise ValueError(
+        f"unknown attention implementation {implementation!r}; use one of {IMPLEMENTATIONS}")
+  scale = h ** -0.5 if scale is None else scale
+  if causal:
+    cm = _causal_mask(t, s, q_offset=s - t)
+    mask = cm if mask is None else jnp.logical_and(mask, cm)
+  use_dropout = dropout_rate > 0.0 and not deterministic
+
+  if implementation == "jax":
+    if use_dropout:
+      raise ValueError("attention dropout needs implementation='xla' "
+                       "(jax.nn.dot_product_attention has no dropout)")
+    full_mask = None if mask is None else jnp.broadcast_to(mask, (b, n, t, s))
+    full_bias = None if bias is None else jnp.broadcast_to(bias, (b, n, t, s))
+    out = jax.nn.dot_product_attention(
+        q_BxTxNxH, k_BxSxKxH, v_BxSxKxH, bias=full_bias, mask=full_mask, scale=scale)
+    if mask is not None:
+      any_key_BxTxN = jnp.any(full_mask, axis=-1).transpose(0, 2, 1)
+      out = jnp.where(any_key_BxTxN[..., None], out, 0).astype(out.dtype)
+    return out
+
+  g = n // k_heads
+  q_BxTxKxGxH = q_BxTxNxH.reshape(b, t, k_heads, g, h)
+  logits_BxKxGxTxS = jnp.einsum(
+      "btkgh,bskh->bkgts", q_BxTxKxGxH, k_BxSxKxH,
+      preferred_element_type=jnp.float32) * scale
+  if bias is not None:
+    logits_BxKxGxTxS += _to_groups(bias.astype(jnp.float32), k_heads, g)
+  if mask is not None:
+    mask_g = _to_groups(mask, k_heads, g)
+    logits_BxKxGxTxS = jnp.where(mask_g, logits_BxKxGxTxS, jnp.finfo(jnp.float32).min)
+  weights = jax.nn.softmax(logits_BxKxGxTxS, axis=-1)
+  if mask is not None:  # fully masked rows: softmax is uniform there; make it zero
+    weights = jnp.where(mask_g, weights, 0.0)
+  if use_dropout:
+    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
+    weights = jnp.where(keep, weights / (1.0 - dropout_rate), 0.0)
+  out_BxTxKxGxH = jnp.einsum("bkgts,bskh->btkgh", weights.astype(v_BxSxKxH.dtype),
+                             v_BxSxKxH)
+  return out_BxTxKxGxH.reshape(b, t, n, h)
+
+
+def _to_groups(x_BxNxTxS: jax.Array, k_heads: int, g: int) -> jax.Array:
+  """Reshape a [B|1, N|1, T|1, S|1] mask/bias to broadcast against [B, K, G, T, S]."""
+  x = jnp.asarray(x_BxNxTxS)
+  while x.ndim < 4:
+    x = x[None]
+  if x.shape[1] == 1:
+    return x[:, :, None]
+  return x.reshape(x.shape[0], k_heads, g, *x.shape[2:])
+
+
+class MultiHeadAttention(nn.Module):
+  """q/k/v/o projections around `dot_product_attention`; self- or cross-attention.
+
+  Params carry logical axis names so mesh rules can shard them (DESIGN.md).
+  """
+  num_heads: int
+  num_kv_heads: int
+  head_dim: int
+  use_bias: bool = False
+  rope: bool = False
+  rope_base: float = 10000.0
+  attention_dropout: float = 0.0
+  implementation: str = "xla"
+  init_std: float = 0.02
+  out_init_std: Optional[float] = None
+  dtype: jnp.dtype = jnp.float32
+
+  def _dense(self, features, axes, name, std):
+    return nn.DenseGeneral(
+        features, axis=-1, use_bias=self.use_bias, dtype=self.dtype, name=name,
+        kernel_init=nn.with_logical_partitioning(nn.initializers.normal(std), axes),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, axes[1:]))
+
+  @nn.compact
+  def __call__(
+      self,
+      x_BxTxD: jax.Array,
+      kv_BxSxD: Optional[jax.Array] = None,
+      *,
+      mask: Optional[jax.Array] = None,
+      bias: Optional[jax.Array] = None,
+      causal: bool = False,
+      q_positions: Optional[jax.Array] = None,
+      kv_positions: Optional[jax.Array] = None,
+      deterministic: bool = True,
+  ) -> jax.Array:
+    d = x_BxTxD.shape[-1]
+    kv_BxSxD = x_BxTxD if kv_BxSxD is None else kv_BxSxD
+    q = self._dense((self.num_heads, self.head_dim), ("embed", "heads", "kv"), "query",
+                    self.init_std)(x_BxTxD)
+    k = self._dense((self.num_kv_heads, self.head_dim), ("embed", "heads", "kv"), "key",
+                    self.init_std)(kv_BxSxD)
+    v = self._dense((self.num_kv_heads, self.head_dim), ("embed", "heads", "kv"), "value",
+                    self.init_std)(kv_BxSxD)
+    if self.rope:
+      q = positions_lib.apply_rope(q, q_positions, self.rope_base)
+      k = positions_lib.apply_rope(
+          k, q_positions if kv_positions is None else kv_positions, self.rope_base)
+    dropout_rng = None
+    if self.attention_dropout > 0.0 and not deterministic:
+      dropout_rng = self.make_rng("dropout")
+    out_BxTxNxH = dot_product_attention(
+        q, k, v, bias=bias, mask=mask, causal=causal,
+        dropout_rate=self.attention_dropout, dropout_rng=dropout_rng,
+        deterministic=deterministic, implementation=self.implementation)
+    out_std = self.init_std if self.out_init_std is None else self.out_init_std
+    return nn.DenseGeneral(
+        d, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="out",
+        kernel_init=nn.with_logical_partitioning(
+            nn.initializers.normal(out_std), ("heads", "kv", "embed")),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
+    )(out_BxTxNxH)

@@ -1,0 +1,232 @@
+"""Building blocks shared by every Transformer family: embeddings, norms, MLP, the block.
+
+The encoder, decoder and encoder-decoder stacks reuse `TransformerBlock` unchanged; they
+differ only in the masks they pass and whether cross-attention is on.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from model import attention
+from model import positions as positions_lib
+
+POSITIONS = ("learned", "sinusoidal", "rope", "none")
+NORMS = ("layernorm", "rmsnorm")
+NORM_PLACEMENTS = ("pre", "post")
+ACTIVATIONS = ("gelu", "relu", "swiglu")
+REMAT_POLICIES = ("none", "full", "dots_saveable")
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+  """Hyperparameters of a Transformer stack (hashable, so Linen modules can hold it)."""
+  vocab_size: int
+  d_model: int = 128
+  num_layers: int = 2
+  num_heads: int = 4
+  num_kv_heads: int = 4
+  head_dim: int = 32
+  mlp_dim: int = 512
+  max_len: int = 256
+  position: str = "learned"
+  rope_base: float = 10000.0
+  norm: str = "layernorm"
+  norm_placement: str = "pre"
+  norm_eps: float = 1e-5
+  activation: str = "gelu"
+  use_bias: bool = False
+  tie_embeddings: bool = True
+  dropout: float = 0.0
+  attention_dropout: float = 0.0
+  attention_impl: str = "xla"
+  scan_layers: bool = False
+  remat: str = "none"
+  dtype: Any = jnp.float32
+  init_std: float = 0.02
+
+  @classmethod
+  def from_config(cls, m: Any) -> "TransformerConfig":
+    """Validate `config.model` and fill derived values (head_dim, num_kv_heads)."""
+    _check_choice("model.position", m.position, POSITIONS)
+    _check_choice("model.norm", m.norm, NORMS)
+    _check_choice("model.norm_placement", m.norm_placement, NORM_PLACEMENTS)
+    _check_choice("model.activation", m.activation, ACTIVATIONS)
+    _check_choice("model.remat", m.remat, REMAT_POLICIES)
+    _check_choice("model.dtype", m.dtype, tuple(DTYPES))
+    _check_choice("model.attention_impl", m.attention_impl, attention.IMPLEMENTATIONS)
+    if m.vocab_size <= 0:
+      raise ValueError(f"model.vocab_size must be positive, got {m.vocab_size}")
+    if m.num_layers <= 0:
+      raise ValueError(f"model.num_layers must be positive, got {m.num_layers}")
+    if m.num_heads <= 0 or m.d_model % m.num_heads and not m.head_dim:
+      raise ValueError(
+          f"model.num_heads={m.num_heads} must divide model.d_model={m.d_model} "
+          "(or set model.head_dim explicitly)")
+    kv_heads = m.num_kv_heads or m.num_heads
+    if kv_heads <= 0 or m.num_heads % kv_heads:
+      raise ValueError(
+          f"model.num_heads={m.num_heads} must be a multiple of "
+          f"model.num_kv_heads={kv_heads} (GQA groups query heads per kv head)")
+    head_dim = m.head_dim or m.d_model // m.num_heads
+    if m.position == "rope" and head_dim % 2:
+      raise ValueError(f"position='rope' needs an even head_dim, got {head_dim}")
+    if m.attention_impl == "jax" and m.attention_dropout > 0:
+      raise ValueError("model.attention_dropout > 0 needs model.attention_impl='xla'")
+    return cls(
+        vocab_size=m.vocab_size, d_model=m.d_model, num_layers=m.num_layers,
+        num_heads=m.num_heads, num_kv_heads=kv_heads, head_dim=head_dim,
+        mlp_dim=m.mlp_dim, max_len=m.max_len, position=m.position,
+        rope_base=m.rope_base, norm=m.norm, norm_placement=m.norm_placement,
+        norm_eps=m.norm_eps, activation=m.activation, use_bias=m.use_bias,
+        tie_embeddings=m.tie_embeddings, dropout=m.dropout,
+        attention_dropout=m.attention_dropout, attention_impl=m.attention_impl,
+        scan_layers=m.scan_layers, remat=m.remat, dtype=DTYPES[m.dtype],
+        init_std=m.init_std)
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+  if value not in choices:
+    raise ValueError(f"unknown {name}={value!r}; choose one of {', '.join(choices)}")
+
+
+def dense(features: int, axes: tuple, cfg: TransformerConfig, name: str,
+          std: Optional[float] = None) -> nn.Dense:
+  """A Dense layer whose kernel/bias carry logical axis names."""
+  return nn.Dense(
+      features, use_bias=cfg.use_bias, dtype=cfg.dtype, name=name,
+      kernel_init=nn.with_logical_partitioning(
+          nn.initializers.normal(cfg.init_std if std is None else std), axes),
+      bias_init=nn.with_logical_partitioning(nn.initializers.zeros, axes[1:]))
+
+
+class Norm(nn.Module):
+  """LayerNorm or RMSNorm, computed in float32."""
+  cfg: TransformerConfig
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    scale_init = nn.with_logical_partitioning(nn.initializers.ones, ("norm",))
+    bias_init = nn.with_logical_partitioning(nn.initializers.zeros, ("norm",))
+    if self.cfg.norm == "rmsnorm":
+      norm = nn.RMSNorm(epsilon=self.cfg.norm_eps, dtype=self.cfg.dtype,
+                        scale_init=scale_init, name="rmsnorm")
+    else:
+      norm = nn.LayerNorm(epsilon=self.cfg.norm_eps, dtype=self.cfg.dtype,
+                          use_bias=self.cfg.use_bias, scale_init=scale_init,
+                          bias_init=bias_init, name="layernorm")
+    return norm(x)
+
+
+class Mlp(nn.Module):
+  """Position-wise feed-forward: gelu | relu | swiglu (gated, Shazeer 2020)."""
+  cfg: TransformerConfig
+
+  @nn.compact
+  def __call__(self, x_BxTxD: jax.Array, deterministic: bool = True) -> jax.Array:
+    cfg = self.cfg
+    h_BxTxF = dense(cfg.mlp_dim, ("embed", "mlp"), cfg, "wi")(x_BxTxD)
+    if cfg.activation == "swiglu":
+      gate = dense(cfg.mlp_dim, ("embed", "mlp"), cfg, "wi_gate")(x_BxTxD)
+      h_BxTxF = nn.silu(gate) * h_BxTxF
+    elif cfg.activation == "relu":
+      h_BxTxF = nn.relu(h_BxTxF)
+    else:
+      h_BxTxF = nn.gelu(h_BxTxF, approximate=True)
+    h_BxTxF = nn.Dropout(cfg.dropout)(h_BxTxF, deterministic=deterministic)
+    return dense(x_BxTxD.shape[-1], ("mlp", "embed"), cfg, "wo",
+                 std=_out_std(cfg))(h_BxTxF)
+
+
+def _out_std(cfg: TransformerConfig) -> float:
+  """GPT-2's scaled init of residual output projections: std / sqrt(2 * layers)."""
+  return cfg.init_std / (2 * cfg.num_layers) ** 0.5
+
+
+class TransformerBlock(nn.Module):
+  """Self-attention (+ optional cross-attention) + MLP, with pre- or post-norm residuals.
+
+  `causal` and the masks come from the caller, so the same block serves the
+  bidirectional encoder, the causal decoder and the encoder-decoder's decoder.
+  """
+  cfg: TransformerConfig
+  cross_attention: bool = False
+
+  def _attention(self, name: str, rope: bool) -> attention.MultiHeadAttention:
+    cfg = self.cfg
+    return attention.MultiHeadAttention(
+        num_heads=cfg.num_heads, num_kv_heads=cfg.num_kv_heads, head_dim=cfg.head_dim,
+        use_bias=cfg.use_bias, rope=rope, rope_base=cfg.rope_base,
+        attention_dropout=cfg.attention_dropout, implementation=cfg.attention_impl,
+        init_std=cfg.init_std, out_init_std=_out_std(cfg), dtype=cfg.dtype, name=name)
+
+  def _residual(self, x, sublayer, name, deterministic):
+    """x + dropout(sublayer(norm(x))) for pre-norm; norm(x + dropout(sublayer(x))) post."""
+    pre = self.cfg.norm_placement == "pre"
+    h = sublayer(Norm(self.cfg, name=f"{name}_norm")(x) if pre else x)
+    x = x + nn.Dropout(self.cfg.dropout)(h, deterministic=deterministic)
+    return x if pre else Norm(self.cfg, name=f"{name}_norm")(x)
+
+  @nn.compact
+  def __call__(
+      self,
+      x_BxTxD: jax.Array,
+      *,
+      mask: Optional[jax.Array] = None,
+      bias: Optional[jax.Array] = None,
+      causal: bool = False,
+      positions: Optional[jax.Array] = None,
+      encoded_BxSxD: Optional[jax.Array] = None,
+      cross_mask: Optional[jax.Array] = None,
+      deterministic: bool = True,
+  ) -> jax.Array:
+    rope = self.cfg.position == "rope"
+    x = self._residual(
+        x_BxTxD,
+        lambda h: self._attention("self_attention", rope)(
+            h, mask=mask, bias=bias, causal=causal, q_positions=positions,
+            deterministic=deterministic),
+        "self_attention", deterministic)
+    if self.cross_attention:
+      x = self._residual(
+          x,
+          lambda h: self._attention("cross_attention", False)(
+              h, encoded_BxSxD, mask=cross_mask, deterministic=deterministic),
+          "cross_attention", deterministic)
+    x = self._residual(
+        x, lambda h: Mlp(self.cfg, name="mlp")(h, deterministic), "mlp", deterministic)
+    return nn.with_logical_constraint(x, ("batch", "length", "embed"))
+
+
+class Embedder(nn.Module):
+  """Token embedding (+ learned/sinusoidal positions) and the tied output projection."""
+  cfg: TransformerConfig
+
+  def setup(self):
+    cfg = self.cfg
+    self.token = nn.Embed(
+        cfg.vocab_size, cfg.d_model, dtype=cfg.dtype,
+        embedding_init=nn.with_logical_partitioning(
+            nn.initializers.normal(cfg.init_std), ("vocab", "embed")))
+    if cfg.position == "learned":
+      self.position = nn.Embed(
+          cfg.max_len, cfg.d_model, dtype=cfg.dtype,
+          embedding_init=nn.with_logical_partitioning(
+              nn.initializers.normal(cfg.init_std), (None, "embed")))
+
+  def __call__(self, tokens_BxT: jax.Array, positions_BxT: jax.Array) -> jax.Array:
+    x = self.token(tokens_BxT)
+    if self.cfg.position == "learned":
+      x = x + self.position(positions_BxT)
+    elif self.cfg.position == "sinusoidal":
+      x = x + positions_lib.sinusoidal(positions_BxT, self.cfg.d_model).astype(x.dtype)
+    return x
+
+  def attend(self, x_BxTxD: jax.Array) -> jax.Array:
+    """Logits from the transposed token embedding (tied output layer)."""
+    return self.token.attend(x_BxTxD)

@@ -1,0 +1,31 @@
+"""Positional encodings that are functions, not modules: sinusoidal tables and RoPE."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def sinusoidal(positions_BxT: jax.Array, dim: int, base: float = 10000.0) -> jax.Array:
+  """Vaswani et al. (2017) encodings [B, T, dim] at integer positions (sin | cos halves)."""
+  half = dim // 2
+  inv_freq = base ** (-jnp.arange(half, dtype=jnp.float32) / half)
+  angles = positions_BxT[..., None].astype(jnp.float32) * inv_freq
+  enc = jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+  if dim % 2:
+    enc = jnp.pad(enc, [(0, 0)] * (enc.ndim - 1) + [(0, 1)])
+  return enc
+
+
+def apply_rope(x_BxTxNxH: jax.Array, positions_BxT: jax.Array, base: float) -> jax.Array:
+  """Rotary embeddings (Su et al. 2021), rotating the two halves of each head."""
+  h = x_BxTxNxH.shape[-1]
+  if h % 2:
+    raise ValueError(f"RoPE needs an even head_dim, got {h}")
+  if positions_BxT is None:
+    positions_BxT = jnp.arange(x_BxTxNxH.shape[1])[None]
+  inv_freq = base ** (-jnp.arange(h // 2, dtype=jnp.float32) / (h // 2))
+  angles_BxTx1xH2 = (positions_BxT[..., None].astype(jnp.float32) * inv_freq)[:, :, None]
+  sin, cos = jnp.sin(angles_BxTx1xH2), jnp.cos(angles_BxTx1xH2)
+  x1, x2 = jnp.split(x_BxTxNxH.astype(jnp.float32), 2, axis=-1)
+  out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+  return out.astype(x_BxTxNxH.dtype)
