@@ -1,0 +1,140 @@
+"""Local UTF-8 text files as a TFDS dataset (the nanoGPT tiny-Shakespeare recipe).
+
+Each file's first `1 - val_fraction` of characters is train and the rest validation.
+The cut moves forward to the next line start, so validation begins on a fresh line.
+Each split is stored as records of whole lines of at most `_CHUNK_CHARS` characters
+(a longer line is cut), so record shuffling and per-process sharding have something
+to work on; the records of a split, in order, concatenate back to its text exactly.
+"""
+import glob
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+
+import tensorflow_datasets as tfds
+
+from data.builders.common import LocalBuilder
+
+_CHUNK_CHARS = 4096
+_SPLITS = ("train", "validation")
+
+
+def expand_files(files: str | Sequence[str]) -> list[str]:
+  """Absolute paths from comma-separated paths/globs; ValueError if any matches nothing."""
+  if isinstance(files, str):
+    files = [f for f in (part.strip() for part in files.split(",")) if f]
+  if not files:
+    raise ValueError("text_files: no files given; set config.data.files to paths or globs.")
+  paths, missing = [], []
+  for pattern in files:
+    matches = sorted(glob.glob(os.path.expanduser(pattern)))
+    matches = [m for m in matches if os.path.isfile(m)]
+    if not matches:
+      missing.append(pattern)
+    paths.extend(os.path.abspath(m) for m in matches)
+  if missing:
+    raise ValueError(f"text_files: no file matches {missing}.")
+  return list(dict.fromkeys(paths))  # Drop repeats, keep order.
+
+
+def read_utf8(path: str) -> str:
+  """The file's text; a clear ValueError if it is empty or not UTF-8."""
+  with open(path, "rb") as f:
+    raw = f.read()
+  if not raw:
+    raise ValueError(f"text_files: {path} is empty.")
+  try:
+    return raw.decode("utf-8")
+  except UnicodeDecodeError as e:
+    raise ValueError(
+        f"text_files: {path} is not valid UTF-8 (byte offset {e.start}: {e.reason}). "
+        "Convert it to UTF-8 first, e.g. `iconv -f latin1 -t utf-8`."
+    ) from None
+
+
+def split_point(text: str, val_fraction: float) -> int:
+  """Index where validation starts: the first line start at or after the char cut."""
+  cut = int(len(text) * (1.0 - val_fraction))
+  if cut <= 0 or cut >= len(text):
+    return cut
+  if text[cut - 1] == "\n":
+    return cut
+  newline = text.find("\n", cut)
+  return len(text) if newline < 0 else newline + 1
+
+
+def chunk_lines(text: str, max_chars: int = _CHUNK_CHARS) -> Iterator[str]:
+  """Contiguous pieces of whole lines, each at most max_chars (long lines are cut)."""
+  start = 0
+  while start < len(text):
+    end = min(start + max_chars, len(text))
+    if end < len(text):
+      newline = text.rfind("\n", start, end)
+      if newline >= 0:
+        end = newline + 1
+    yield text[start:end]
+    start = end
+
+
+def _fingerprint(paths: list[str], val_fraction: float) -> dict:
+  """What the prepared data depends on; a changed file gives a new config name."""
+  files = []
+  for p in paths:
+    st = os.stat(p)
+    files.append({"path": p, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+  return {"files": files, "val_fraction": val_fraction, "chunk_chars": _CHUNK_CHARS}
+
+
+class TextFilesConfig(tfds.core.BuilderConfig):
+  """A set of files + val_fraction; the name is a hash of paths, sizes and mtimes."""
+
+  def __init__(self, *, paths: list[str], val_fraction: float):
+    if not 0.0 <= val_fraction < 1.0:
+      raise ValueError(f"text_files: val_fraction must be in [0, 1), got {val_fraction}.")
+    fingerprint = _fingerprint(paths, val_fraction)
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+    super().__init__(name=f"h{digest[:20]}", description=json.dumps(fingerprint))
+    self.paths = list(paths)
+    self.val_fraction = val_fraction
+
+
+class TextFiles(LocalBuilder):
+  """Text of local files, split train/validation by position within each file."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  BUILDER_CONFIG_CLASS = TextFilesConfig
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({"text": tfds.features.Text()}),
+        description=__doc__,
+        disable_shuffling=True,  # Records stay in text order (keys are sorted).
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # Local files only.
+    return {split: self._generate_examples(split) for split in _SPLITS}
+
+  def _generate_examples(self, split: str) -> Iterator[tuple[int, dict]]:
+    key = 0
+    for path in self.builder_config.paths:
+      text = read_utf8(path)
+      cut = split_point(text, self.builder_config.val_fraction)
+      part = text[:cut] if split == "train" else text[cut:]
+      for chunk in chunk_lines(part):
+        yield key, {"text": chunk}
+        key += 1
+
+
+def text_files_builder(
+    files: str | Sequence[str], val_fraction: float, data_dir: str
+) -> TextFiles:
+  """A TextFiles builder for these files; reads them once to fail early on bad input."""
+  paths = expand_files(files)
+  for p in paths:
+    read_utf8(p)
+  return TextFiles(
+      config=TextFilesConfig(paths=paths, val_fraction=val_fraction), data_dir=data_dir
+  )

@@ -1,0 +1,90 @@
+"""Random-access text sources: the project builders, or any prepared TFDS dataset.
+
+Everything is read with TFDS's array_record data sources, which need no TensorFlow.
+"""
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import tensorflow_datasets as tfds
+
+from data import builders
+
+_PROJECT_DATASETS = ("python_stdlib", "text_files")
+
+
+def text_key(cfg) -> str:
+  """Feature holding the text: 'text' in our builders, cfg.text_key otherwise."""
+  return "text" if cfg.dataset in _PROJECT_DATASETS else cfg.text_key
+
+
+def record_text(record: Mapping[str, Any], key: str = "text") -> str:
+  """The text of one record; TFDS gives Text features back as UTF-8 bytes."""
+  try:
+    value = record[key]
+  except KeyError:
+    raise ValueError(
+        f"Records have no feature {key!r} (they have {sorted(record)}); "
+        "set config.data.text_key to the feature that holds the text."
+    ) from None
+  if isinstance(value, bytes):
+    return value.decode("utf-8")
+  if hasattr(value, "item"):  # A numpy scalar.
+    return record_text({key: value.item()}, key)
+  return str(value)
+
+
+def _project_builder(cfg, data_dir: str) -> Any:
+  if cfg.dataset == "python_stdlib":
+    return builders.prepare(builders.PythonStdlib(data_dir=data_dir))
+  return builders.prepare(
+      builders.text_files_builder(cfg.files, cfg.val_fraction, data_dir)
+  )
+
+
+def _catalog_builder(name: str, data_dir: str) -> Any:
+  """A TFDS catalog builder whose data is already prepared as array_record."""
+  fix = (
+      f"Prepare it once with `tfds build {name} --file_format=array_record "
+      f"--data_dir={data_dir}` (or convert existing TFRecord data with "
+      f"`tfds convert_format`), or use dataset='text_files' for local text."
+  )
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise ValueError(
+        f"Unknown dataset {name!r}: not 'python_stdlib', 'text_files' or a TFDS "
+        f"catalog name (data_dir searched: {data_dir}). {fix}"
+    ) from None
+  if not builder.is_prepared():
+    raise ValueError(f"Dataset {name!r} is not prepared in {data_dir}. {fix}")
+  if builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
+    raise ValueError(
+        f"Dataset {name!r} in {data_dir} is stored as {builder.info.file_format.value}, "
+        f"but random access (no TensorFlow) needs array_record. {fix}"
+    )
+  return builder
+
+
+def get_source(cfg, split: str) -> Sequence[Mapping[str, Any]]:
+  """Random-access records of `split` (len() and [i]); cfg is config.data.
+
+  python_stdlib and text_files are prepared on first use; catalog datasets must
+  already be prepared as array_record in the data_dir.
+  """
+  data_dir = builders.resolve_data_dir(cfg.data_dir)
+  if cfg.dataset in _PROJECT_DATASETS:
+    builder = _project_builder(cfg, data_dir)
+  else:
+    builder = _catalog_builder(cfg.dataset, data_dir)
+  splits = sorted(builder.info.splits.keys())
+  if split.split("[")[0] not in splits:
+    raise ValueError(f"Dataset {cfg.dataset!r} has no split {split!r}; it has {splits}.")
+  return builder.as_data_source(split)
+
+
+def iter_texts(cfg, split: str) -> Iterator[str]:
+  """The texts of a split in stored order (e.g. to train a tokenizer)."""
+  source = get_source(cfg, split)
+  key = text_key(cfg)
+  for i in range(len(source)):
+    yield record_text(source[i], key)

@@ -1,0 +1,308 @@
+"""Tokenizers: byte, char and SentencePiece, with the same ids for the specials.
+
+Every tokenizer uses pad 0, eos 1, bos 2, so batches and models need not care which
+one a run uses. A run's tokenizer is saved in `<workdir>/tokenizer/` and loaded from
+there on resume, so a resumed run never retrains a (possibly different) vocabulary.
+"""
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import sentencepiece as spm
+
+PAD_ID, EOS_ID, BOS_ID = 0, 1, 2
+_NUM_SPECIALS = 3
+_CONFIG_FILE = "tokenizer.json"
+_SPM_FILE = "spm.model"
+KINDS = ("sentencepiece", "byte", "char")
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+  """What the pipeline, the model and sampling need from a tokenizer."""
+
+  kind: str
+  vocab_size: int
+  pad_id: int
+  eos_id: int
+  bos_id: int
+
+  def encode(self, text: str) -> list[int]:
+    ...
+
+  def decode(self, ids: Sequence[int]) -> str:
+    ...
+
+  def save(self, directory: str) -> None:
+    ...
+
+
+def encode_array(tokenizer: Tokenizer, text: str) -> np.ndarray:
+  """int32 ids of text; uses a tokenizer's vectorised path when it has one."""
+  fast = getattr(tokenizer, "encode_array", None)
+  if fast is not None:
+    return fast(text)
+  return np.asarray(tokenizer.encode(text), dtype=np.int32)
+
+
+def _write_config(directory: str, config: dict) -> None:
+  os.makedirs(directory, exist_ok=True)
+  with open(os.path.join(directory, _CONFIG_FILE), "w", encoding="utf-8") as f:
+    json.dump(config, f, ensure_ascii=False, indent=1)
+
+
+class _Specials:
+  """The shared special ids; decode drops them."""
+
+  pad_id = PAD_ID
+  eos_id = EOS_ID
+  bos_id = BOS_ID
+
+  def _content_ids(self, ids: Sequence[int]) -> np.ndarray:
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    return ids[ids >= _NUM_SPECIALS]
+
+
+class ByteTokenizer(_Specials):
+  """UTF-8 bytes at ids 3..258: needs no training and encodes any text."""
+
+  kind = "byte"
+  vocab_size = 256 + _NUM_SPECIALS
+
+  def encode_array(self, text: str) -> np.ndarray:
+    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    return raw.astype(np.int32) + _NUM_SPECIALS
+
+  def encode(self, text: str) -> list[int]:
+    return self.encode_array(text).tolist()
+
+  def decode(self, ids: Sequence[int]) -> str:
+    """Bytes back to text; invalid UTF-8 and ids past the vocab become U+FFFD."""
+    ids = self._content_ids(ids)
+    raw = np.where(ids < self.vocab_size, ids - _NUM_SPECIALS, 0xFF).astype(np.uint8)
+    return raw.tobytes().decode("utf-8", errors="replace")
+
+  def save(self, directory: str) -> None:
+    _write_config(directory, {"kind": self.kind})
+
+
+class CharTokenizer(_Specials):
+  """One id per character seen in the training text (nanoGPT's char level)."""
+
+  kind = "char"
+
+  def __init__(self, chars: Iterable[str]):
+    chars = sorted(set(chars))
+    if not chars:
+      raise ValueError("CharTokenizer: no characters; the training text is empty.")
+    if any(len(c) != 1 for c in chars):
+      raise ValueError("CharTokenizer: chars must be single characters.")
+    self.chars = chars
+    self.vocab_size = len(chars) + _NUM_SPECIALS
+    self._codes = np.array([ord(c) for c in chars], dtype=np.uint32)  # Sorted.
+
+  @classmethod
+  def train(cls, texts: Iterable[str]) -> "CharTokenizer":
+    seen = set()
+    for text in texts:
+      seen.update(text)
+    return cls(seen)
+
+  def encode_array(self, text: str) -> np.ndarray:
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    index = np.searchsorted(self._codes, codes)
+    index_clipped = np.minimum(index, len(self._codes) - 1)
+    unseen = self._codes[index_clipped] != codes
+    if unseen.any():
+      char = chr(int(codes[np.argmax(unseen)]))
+      raise ValueError(
+          f"CharTokenizer: character {char!r} (U+{ord(char):04X}) was not in the "
+          "training text; use tokenizer='byte' or 'sentencepiece' for open text."
+      )
+    return index.astype(np.int32) + _NUM_SPECIALS
+
+  def encode(self, text: str) -> list[int]:
+    return self.encode_array(text).tolist()
+
+  def decode(self, ids: Sequence[int]) -> str:
+    """Characters of ids; ids past the vocab (a padded model vocab) become U+FFFD."""
+    chars = self.chars
+    return "".join(
+        chars[i - _NUM_SPECIALS] if i < self.vocab_size else "\ufffd"
+        for i in self._content_ids(ids).tolist()
+    )
+
+  def save(self, directory: str) -> None:
+    _write_config(directory, {"kind": self.kind, "chars": "".join(self.chars)})
+
+
+class SentencePieceTokenizer(_Specials):
+  """A SentencePiece model (bpe or unigram) trained on the run's training split.
+
+  Identity normalisation, no dummy prefix and byte fallback make decode(encode(t)) == t
+  for any text, which code corpora (indentation, rare symbols) need.
+  """
+
+  kind = "sentencepiece"
+
+  def __init__(self, model_proto: bytes):
+    self.model_proto = model_proto
+    self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+    self.vocab_size = self._sp.get_piece_size()
+    if (self._sp.pad_id(), self._sp.eos_id(), self._sp.bos_id()) != (PAD_ID, EOS_ID, BOS_ID):
+      raise ValueError("SentencePiece model must use pad 0, eos 1, bos 2.")
+
+  @classmethod
+  def train(
+      cls,
+      texts: Iterable[str],
+      *,
+      vocab_size: int,
+      model_type: str = "bpe",
+      max_chars: int = 5_000_000,
+  ) -> "SentencePieceTokenizer":
+    """Trains deterministically: same texts and settings give the same model."""
+    if model_type not in ("bpe", "unigram"):
+      raise ValueError(f"spm_model_type must be 'bpe' or 'unigram', got {model_type!r}.")
+    lines = list(_training_lines(texts, max_chars))
+    if not lines:
+      raise ValueError("SentencePiece: no training text.")
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        model_type=model_type,
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,  # A small corpus may not support the full size.
+        character_coverage=1.0,
+        byte_fallback=True,
+        pad_id=PAD_ID,
+        eos_id=EOS_ID,
+        bos_id=BOS_ID,
+        unk_id=3,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        add_dummy_prefix=False,
+        allow_whitespace_only_pieces=True,
+        split_digits=True,
+        max_sentence_length=1 << 16,
+        input_sentence_size=0,  # Use every line given; max_chars bounds them.
+        shuffle_input_sentence=False,
+        num_threads=1,  # One thread: identical models across runs and machines.
+        minloglevel=2,
+    )
+    return cls(model.getvalue())
+
+  def encode_array(self, text: str) -> np.ndarray:
+    return np.asarray(self._sp.encode(text), dtype=np.int32)
+
+  def encode(self, text: str) -> list[int]:
+    return self._sp.encode(text)
+
+  def decode(self, ids: Sequence[int]) -> str:
+    """Text of ids; ids past the vocab (a padded model vocab) become U+FFFD."""
+    out, run = [], []
+    for i in self._content_ids(ids).tolist():
+      if i < self.vocab_size:
+        run.append(i)
+      else:
+        out += [self._sp.decode(run), "\ufffd"]
+        run = []
+    out.append(self._sp.decode(run))
+    return "".join(out)
+
+  def save(self, directory: str) -> None:
+    _write_config(directory, {"kind": self.kind, "model": _SPM_FILE})
+    with open(os.path.join(directory, _SPM_FILE), "wb") as f:
+      f.write(self.model_proto)
+
+
+def _training_lines(texts: Iterable[str], max_chars: int):
+  """Non-empty lines of texts, in order, until max_chars characters were given.
+
+  SentencePiece reads sentences, and skips long ones, so documents go in line by line.
+  """
+  budget = max_chars
+  for text in texts:
+    for line in text.splitlines():
+      if not line:
+        continue
+      if budget <= 0:
+        return
+      line = line[:budget]
+      budget -= len(line)
+      yield line
+
+
+def load_tokenizer(directory: str) -> Tokenizer:
+  """The tokenizer saved in directory by `Tokenizer.save`."""
+  path = os.path.join(directory, _CONFIG_FILE)
+  if not os.path.exists(path):
+    raise ValueError(f"No tokenizer at {directory}: {_CONFIG_FILE} is missing.")
+  with open(path, encoding="utf-8") as f:
+    config = json.load(f)
+  kind = config.get("kind")
+  if kind == "byte":
+    return ByteTokenizer()
+  if kind == "char":
+    return CharTokenizer(config["chars"])
+  if kind == "sentencepiece":
+    with open(os.path.join(directory, config["model"]), "rb") as f:
+      return SentencePieceTokenizer(f.read())
+  raise ValueError(f"{path}: unknown tokenizer kind {kind!r}; valid kinds are {KINDS}.")
+
+
+def _train_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
+  kind = cfg.tokenizer
+  if kind == "byte":
+    return ByteTokenizer()
+  if kind == "char":
+    return CharTokenizer.train(train_texts())
+  return SentencePieceTokenizer.train(
+      train_texts(),
+      vocab_size=cfg.vocab_size,
+      model_type=cfg.spm_model_type,
+      max_chars=cfg.spm_max_chars,
+  )
+
+
+def build_tokenizer(
+    cfg, workdir: str | None, train_texts: Callable[[], Iterable[str]]
+) -> Tokenizer:
+  """The run's tokenizer: loaded from `<workdir>/tokenizer/`, or built and saved there.
+
+  cfg is config.data. Loading first makes resume reuse the exact same vocabulary.
+  The save is atomic (write elsewhere, then rename), and if another process saved
+  first, its tokenizer is used.
+  """
+  if cfg.tokenizer not in KINDS:
+    raise ValueError(f"Unknown tokenizer {cfg.tokenizer!r}; valid names are {KINDS}.")
+  directory = os.path.join(workdir, "tokenizer") if workdir else None
+  if directory and os.path.isdir(directory):
+    tokenizer = load_tokenizer(directory)
+    if tokenizer.kind != cfg.tokenizer:
+      raise ValueError(
+          f"{directory} holds a {tokenizer.kind!r} tokenizer but the config asks for "
+          f"{cfg.tokenizer!r}; use a new workdir or set data.tokenizer={tokenizer.kind!r}."
+      )
+    return tokenizer
+  tokenizer = _train_tokenizer(cfg, train_texts)
+  if directory:
+    os.makedirs(workdir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix="tokenizer.tmp-", dir=workdir)
+    tokenizer.save(staging)
+    try:
+      os.rename(staging, directory)
+    except OSError:
+      shutil.rmtree(staging, ignore_errors=True)
+      if not os.path.isdir(directory):
+        raise
+      logging.info("Another process saved %s first; loading it.", directory)
+      return load_tokenizer(directory)
+  return tokenizer
