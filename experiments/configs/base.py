@@ -66,6 +66,7 @@ def get_config() -> ml_collections.ConfigDict:
   t.b2 = 0.99
   t.eps = 1e-8
   t.weight_decay = 0.1  # applied to matrices only (not norms, biases, embeddings)
+  t.decay_embeddings = False  # True decays the embedding matrix too (as nanoGPT does)
   t.grad_clip = 1.0  # global norm; 0 disables
   t.grad_accum_steps = 1  # optax.MultiSteps microbatches per update
   t.log_every = 50

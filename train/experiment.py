@@ -1,0 +1,127 @@
+"""Everything a config builds (tokenizer, model, mesh, optimizer, shardings), in one place.
+
+Training, evaluation and generation all start here, so a workdir is always read back the
+same way it was written: `config.json` + `tokenizer/` + `checkpoints/`.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from typing import Any, Callable, Optional
+
+import flax.linen as nn
+import jax
+import ml_collections
+import optax
+from jax.sharding import Mesh
+
+import data as data_lib
+import model as model_lib
+from model import layers
+from train import objectives
+from train import optimizer as optimizer_lib
+from train import partitioning
+from train import state as state_lib
+
+
+@dataclasses.dataclass
+class Experiment:
+  """The pieces of a run that do not change while it trains."""
+  config: ml_collections.ConfigDict
+  workdir: str
+  tokenizer: Any
+  model: nn.Module
+  model_config: layers.TransformerConfig
+  mesh: Mesh
+  tx: optax.GradientTransformation
+  schedule: Callable
+  loss_fn: objectives.LossFn
+  abstract_state: state_lib.TrainState
+  shardings: state_lib.TrainState
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Check every value that can be checked before data is prepared or anything compiles."""
+  m = copy.deepcopy(config.model)
+  m.vocab_size = m.vocab_size or 1
+  if m.family not in model_lib.FAMILIES:
+    raise ValueError(f"unknown model.family={m.family!r}; choose one of "
+                     f"{', '.join(model_lib.FAMILIES)}")
+  layers.TransformerConfig.from_config(m)
+  optimizer_lib.make_optimizer(config.train)
+  if config.objective not in objectives.OBJECTIVES:
+    raise ValueError(f"unknown objective={config.objective!r}; choose one of "
+                     f"{', '.join(objectives.OBJECTIVES)}")
+  if config.data.seq_len <= 0:
+    raise ValueError(f"data.seq_len must be positive, got {config.data.seq_len}")
+  if config.data.seq_len > config.model.max_len:
+    raise ValueError(
+        f"data.seq_len={config.data.seq_len} is longer than model.max_len="
+        f"{config.model.max_len}; raise model.max_len or lower data.seq_len")
+  if config.train.steps <= 0:
+    raise ValueError(f"train.steps must be positive, got {config.train.steps}")
+  for key in ("log_every", "eval_every", "checkpoint_every"):
+    if config.train[key] <= 0:
+      raise ValueError(f"train.{key} must be positive, got {config.train[key]}")
+  if config.data.batch_size % jax.process_count():
+    raise ValueError(f"data.batch_size={config.data.batch_size} must be divisible by the "
+                     f"{jax.process_count()} processes")
+  mesh = partitioning.make_mesh(config.mesh)
+  partitioning.batch_size_per_step_check(config.data.batch_size, mesh)
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a run saved in its workdir."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise ValueError(f"{workdir} has no config.json: not an attnlab workdir (train into it "
+                     "first with python -m train.main --workdir=...)")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def build(config: ml_collections.ConfigDict, workdir: str,
+          tokenizer: Optional[Any] = None) -> Experiment:
+  """Validate, get the tokenizer (trained once, then reloaded), build model/optimizer/mesh.
+
+  Fills config.model.vocab_size from the tokenizer when it is 0 and saves config.json.
+  """
+  validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  if tokenizer is None:
+    tokenizer = data_lib.build_tokenizer(
+        config.data, workdir,
+        lambda: data_lib.iter_texts(config.data, config.data.train_split))
+  config = copy.deepcopy(config)
+  if not config.model.vocab_size:
+    config.model.vocab_size = tokenizer.vocab_size
+  elif config.model.vocab_size < tokenizer.vocab_size:
+    raise ValueError(f"model.vocab_size={config.model.vocab_size} is smaller than the "
+                     f"tokenizer's {tokenizer.vocab_size}; set it to 0 to follow the tokenizer")
+  save_config(config, workdir)
+  model = model_lib.build(config.model)
+  mesh = partitioning.make_mesh(config.mesh)
+  tx = optimizer_lib.make_optimizer(config.train)
+  abstract, shardings = state_lib.state_shardings(
+      model, tx, config.data.seq_len, config.seed, mesh)
+  return Experiment(
+      config=config, workdir=workdir, tokenizer=tokenizer, model=model,
+      model_config=model.cfg, mesh=mesh, tx=tx,
+      schedule=optimizer_lib.make_schedule(config.train),
+      loss_fn=objectives.make_loss_fn(config, model), abstract_state=abstract,
+      shardings=shardings)
+
+
+def from_workdir(workdir: str) -> Experiment:
+  """Rebuild a trained run's experiment from its workdir (config + saved tokenizer)."""
+  config = load_config(workdir)
+  tokenizer = data_lib.load_tokenizer(os.path.join(workdir, "tokenizer"))
+  return build(config, workdir, tokenizer=tokenizer)

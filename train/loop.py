@@ -1,0 +1,147 @@
+"""The training loop: data -> jit step -> metrics, eval, checkpoints, final report.
+
+Rerunning with the same workdir resumes from the latest checkpoint (state, RNG and data
+position), so an interrupted run and an uninterrupted one log the same numbers.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any, Iterator, Optional
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from tqdm import tqdm
+
+import data as data_lib
+from eval import evaluate as evaluate_lib
+from eval import plots
+from eval import sampling
+from train import checkpoint as checkpoint_lib
+from train import experiment as experiment_lib
+from train import flops as flops_lib
+from train import objectives
+from train import partitioning
+from train import state as state_lib
+from train import step as step_lib
+from train.metrics_writer import MetricsWriter
+
+
+def _mean_of(sums_list: list[dict]) -> dict:
+  """Average a window of per-step metrics: token-weighted loss/accuracy, plain means else."""
+  host = jax.device_get(sums_list)
+  total = {k: float(np.sum([m[k] for m in host])) for k in ("loss_sum", "correct_sum", "weight")}
+  out = objectives.summarize(total)
+  out.pop("tokens")
+  for key in ("grad_norm", "learning_rate"):
+    if key in host[-1]:
+      out[key] = float(np.mean([m[key] for m in host]))
+  return out
+
+
+def _check_finite(metrics: dict, step: int, last_good: Optional[int]) -> None:
+  if not math.isfinite(metrics["loss"]):
+    raise FloatingPointError(
+        f"training loss became {metrics['loss']} by step {step}; the last good checkpoint "
+        f"(step {last_good}) is kept and no bad state was saved. Lower train.learning_rate, "
+        "keep train.grad_clip > 0, or add warmup (train.warmup_steps), then rerun.")
+
+
+def write_samples(exp: experiment_lib.Experiment, params: Any, path: str) -> list[str]:
+  """Generate config.sample.num_samples continuations and write them to `path`."""
+  s = exp.config.sample
+  tok = exp.tokenizer
+  prompt = tok.encode(s.prompt) if s.prompt else []
+  prompts = [[tok.eos_id] + prompt for _ in range(s.num_samples)]
+  with step_lib.mesh_context(exp.mesh):
+    outs = sampling.generate(
+        exp.model, params, prompts, max_new_tokens=s.max_new_tokens,
+        max_len=exp.model_config.max_len, rng=jax.random.PRNGKey(exp.config.seed),
+        temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, eos_id=tok.eos_id,
+        pad_id=tok.pad_id)
+  texts = [s.prompt + tok.decode(o) for o in outs]
+  if jax.process_index() == 0:
+    with open(path, "w") as f:
+      for i, text in enumerate(texts):
+        f.write(f"=== sample {i} (temperature={s.temperature}, top_k={s.top_k}, "
+                f"top_p={s.top_p}) ===\n{text}\n\n")
+  return texts
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Train config.train.steps steps (resuming if the workdir has a checkpoint)."""
+  exp = experiment_lib.build(config, workdir)
+  config, t = exp.config, exp.config.train
+  train_ds = data_lib.make_lm_dataset(
+      config.data, exp.tokenizer, config.data.train_split, seed=config.seed,
+      process_index=jax.process_index(), process_count=jax.process_count(), train=True)
+  train_iter = iter(train_ds)
+  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                     keep=t.keep_checkpoints)
+  writer = MetricsWriter(workdir)
+  train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
+                                             exp.schedule)
+  latest = ckpt.latest_step()
+  if latest is not None:
+    state = ckpt.restore(exp.abstract_state, train_iter, latest)
+    logging.info("resumed from step %d in %s", latest, ckpt.directory)
+    writer.truncate_after(latest)
+  else:
+    state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
+                                         exp.mesh)
+  start = int(jax.device_get(state.step))
+  logging.info("model: %s params; mesh %s", f"{state.param_count:,}", dict(exp.mesh.shape))
+
+  tokens_per_step = config.data.batch_size * config.data.seq_len
+  model_flops = flops_lib.flops_per_token(exp.model_config, config.data.seq_len)
+  peak = t.get("peak_flops", 0.0) or flops_lib.measure_system_peak_flops()
+  pending: list[dict] = []
+  last_saved = latest
+  bar = tqdm(total=t.steps, initial=start, disable=not t.progress or jax.process_index() != 0,
+             desc="train", dynamic_ncols=True)
+  tick, tick_step = time.perf_counter(), start
+  with step_lib.mesh_context(exp.mesh):
+    for step in range(start, t.steps):
+      batch = partitioning.global_batch(next(train_iter), exp.mesh)
+      state, metrics = train_fn(state, batch)
+      pending.append(metrics)
+      done = step + 1
+      if done % t.log_every == 0 or done == t.steps:
+        row = _mean_of(pending)
+        pending = []
+        _check_finite(row, done, last_saved)
+        elapsed = time.perf_counter() - tick
+        row["tokens_per_sec"] = tokens_per_step * (done - tick_step) / max(elapsed, 1e-9)
+        row["mfu"] = row["tokens_per_sec"] * model_flops / peak
+        tick, tick_step = time.perf_counter(), done
+        writer.write(done, "train", row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
+      if done % t.eval_every == 0 and done != t.steps:
+        row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches)
+        writer.write(done, "eval", row)
+      if done % t.checkpoint_every == 0 or done == t.steps:
+        if pending:  # never save a state whose loss went bad since the last log
+          _check_finite(_mean_of(pending[-1:]), done, last_saved)
+        ckpt.save(done, state, train_iter, config.to_dict())
+        last_saved = done
+      bar.update(1)
+  bar.close()
+  ckpt.close()
+
+  final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0)
+  writer.write(t.steps, "final_eval", final)
+  writer.close()
+  report = {"step": t.steps, "split": config.data.eval_split, **final,
+            "params": state.param_count}
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "final.json"), "w") as f:
+      json.dump(report, f, indent=2)
+    plots.plot_loss_curve(os.path.join(workdir, "metrics.jsonl"),
+                          os.path.join(workdir, "loss.png"))
+  if config.sample.num_samples > 0:
+    write_samples(exp, state.params, os.path.join(workdir, "samples.txt"))
+  return report

@@ -1,0 +1,83 @@
+"""The device mesh and the one table that maps logical axis names to mesh axes.
+
+Params name their axes (`embed`, `mlp`, `heads`, `kv`, `vocab`, `layers`, `norm`);
+activations name `batch`, `length`, `embed`. Data parallel puts every device on `data`;
+FSDP shards `embed` over `fsdp`; tensor parallel splits `mlp`/`heads`/`vocab` (Megatron).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+MESH_AXES = ("data", "fsdp", "tensor")
+
+LOGICAL_AXIS_RULES = (
+    ("batch", ("data", "fsdp")),
+    ("length", None),
+    ("embed", "fsdp"),
+    ("mlp", "tensor"),
+    ("heads", "tensor"),
+    ("kv", None),
+    ("vocab", "tensor"),
+    ("norm", None),
+    ("layers", None),
+)
+
+
+def mesh_shape(mesh_config: Any, num_devices: int) -> tuple[int, int, int]:
+  """(data, fsdp, tensor) sizes; data=-1 takes every device the other axes leave."""
+  fsdp, tensor, data = mesh_config.fsdp, mesh_config.tensor, mesh_config.data
+  if fsdp < 1 or tensor < 1:
+    raise ValueError(f"mesh.fsdp={fsdp} and mesh.tensor={tensor} must be >= 1")
+  if data == -1:
+    if num_devices % (fsdp * tensor):
+      raise ValueError(
+          f"mesh.fsdp*mesh.tensor={fsdp * tensor} does not divide the {num_devices} devices")
+    data = num_devices // (fsdp * tensor)
+  if data * fsdp * tensor != num_devices:
+    raise ValueError(
+        f"mesh data*fsdp*tensor = {data}*{fsdp}*{tensor} = {data * fsdp * tensor} but "
+        f"there are {num_devices} devices; set mesh.data=-1 to use the rest")
+  return data, fsdp, tensor
+
+
+def make_mesh(mesh_config: Any, devices: Any = None) -> Mesh:
+  """A Mesh(('data', 'fsdp', 'tensor')) over all (or the given) devices."""
+  devices = jax.devices() if devices is None else list(devices)
+  shape = mesh_shape(mesh_config, len(devices))
+  return Mesh(np.asarray(devices).reshape(shape), MESH_AXES)
+
+
+def batch_size_per_step_check(global_batch: int, mesh: Mesh) -> None:
+  """The global batch must split evenly over the batch-parallel axes."""
+  parallel = mesh.shape["data"] * mesh.shape["fsdp"]
+  if global_batch % parallel:
+    raise ValueError(
+        f"data.batch_size={global_batch} is not divisible by the data-parallel size "
+        f"{parallel} (mesh data*fsdp); pick a batch size that is a multiple of it")
+
+
+def logical_shardings(abstract_tree: Any, mesh: Mesh) -> Any:
+  """NamedShardings for a tree whose leaves may be boxed with logical axis names."""
+  specs = nn.get_partition_spec(abstract_tree)
+  return nn.logical_to_mesh_sharding(specs, mesh, LOGICAL_AXIS_RULES)
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """[batch, length] arrays split over the batch-parallel axes."""
+  return NamedSharding(mesh, P(("data", "fsdp"), None))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def global_batch(local_batch: dict, mesh: Mesh) -> dict:
+  """Assemble this process's numpy batch into global jax.Arrays on the mesh."""
+  sharding = batch_sharding(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in local_batch.items()}

@@ -1,0 +1,59 @@
+"""TrainState and its sharded initialisation (params created directly on the mesh)."""
+from __future__ import annotations
+
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from train import partitioning
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a run needs to continue exactly: step, params, optimizer state, RNG."""
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  rng: jax.Array  # raw uint32 key data: checkpoints as a plain array
+
+  @property
+  def param_count(self) -> int:
+    return sum(x.size for x in jax.tree.leaves(self.params))
+
+
+def _init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, seed: int):
+  def init(boxed: bool = False):
+    params_rng, state_rng = jax.random.split(jax.random.PRNGKey(seed))
+    dummy = jnp.zeros((1, seq_len), jnp.int32)
+    params = model.init({"params": params_rng, "dropout": params_rng}, dummy)["params"]
+    if not boxed:
+      params = nn.meta.unbox(params)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      opt_state=tx.init(params), rng=state_rng)
+  return init
+
+
+def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
+                    seed: int, mesh: Mesh) -> tuple[TrainState, TrainState]:
+  """(abstract unboxed state, its NamedShardings) from the params' logical axis names."""
+  init = _init_fn(model, tx, seq_len, seed)
+  boxed = jax.eval_shape(lambda: init(boxed=True))
+  shardings = partitioning.logical_shardings(boxed, mesh)
+  abstract = jax.eval_shape(lambda: init(boxed=False))
+  abstract = jax.tree.map(
+      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+  return abstract, shardings
+
+
+def create_train_state(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
+                       seed: int, mesh: Mesh) -> TrainState:
+  """Initialise the state with every array born on its shard (no host round trip)."""
+  _, shardings = state_shardings(model, tx, seq_len, seed, mesh)
+  init = _init_fn(model, tx, seq_len, seed)
+  with jax.sharding.use_mesh(mesh), nn.logical_axis_rules(partitioning.LOGICAL_AXIS_RULES):
+    return jax.jit(init, out_shardings=shardings)()

@@ -1,0 +1,67 @@
+"""ONE generic train step and eval step, jit-compiled with explicit shardings over the mesh."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from train import objectives
+from train import partitioning
+from train.state import TrainState
+
+
+def mesh_context(mesh: Mesh) -> contextlib.ExitStack:
+  """Mesh + logical axis rules, so `nn.with_logical_constraint` inside models applies."""
+  stack = contextlib.ExitStack()
+  stack.enter_context(jax.set_mesh(mesh))
+  stack.enter_context(nn.logical_axis_rules(partitioning.LOGICAL_AXIS_RULES))
+  return stack
+
+
+def train_step(state: TrainState, batch: dict, *, loss_fn: objectives.LossFn,
+               tx: optax.GradientTransformation,
+               schedule: Callable | None = None) -> tuple[TrainState, dict]:
+  """loss_fn's gradient, one optax update; RNG folded from the step (exact on resume)."""
+  rng = jax.random.fold_in(state.rng, state.step)
+  (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params, batch, rng, False)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics = dict(sums, loss=loss, grad_norm=optax.global_norm(grads))
+  if schedule is not None:
+    metrics["learning_rate"] = schedule(_update_count(opt_state, state.step))
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+def _update_count(opt_state: Any, step: jax.Array) -> jax.Array:
+  """The schedule's step: inner update count under optax.MultiSteps, else the step."""
+  if isinstance(opt_state, optax.MultiStepsState):
+    return opt_state.gradient_step
+  return step
+
+
+def eval_step(params: Any, batch: dict, *, loss_fn: objectives.LossFn) -> dict:
+  """Summed metrics of one eval batch (deterministic: no dropout)."""
+  _, sums = loss_fn(params, batch, jax.random.PRNGKey(0), True)
+  return sums
+
+
+def compile_steps(loss_fn: objectives.LossFn, tx: optax.GradientTransformation,
+                  state_shardings: TrainState, mesh: Mesh,
+                  schedule: Callable | None = None) -> tuple[Callable, Callable]:
+  """jit the train step (state donated) and eval step with explicit in/out shardings."""
+  data_sharding = partitioning.batch_sharding(mesh)
+  rep = partitioning.replicated(mesh)
+  train = jax.jit(
+      lambda s, b: train_step(s, b, loss_fn=loss_fn, tx=tx, schedule=schedule),
+      in_shardings=(state_shardings, data_sharding),
+      out_shardings=(state_shardings, rep), donate_argnums=(0,))
+  evaluate = jax.jit(
+      lambda p, b: eval_step(p, b, loss_fn=loss_fn),
+      in_shardings=(state_shardings.params, data_sharding), out_shardings=rep)
+  return train, evaluate
