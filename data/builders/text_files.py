@@ -115,15 +115,25 @@ class TextFiles(LocalBuilder):
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Local files only.
-    return {split: self._generate_examples(split) for split in _SPLITS}
-
-  def _generate_examples(self, split: str) -> Iterator[tuple[int, dict]]:
-    key = 0
+    parts = {split: [] for split in _SPLITS}
     for path in self.builder_config.paths:
       text = read_utf8(path)
       cut = split_point(text, self.builder_config.val_fraction)
-      part = text[:cut] if split == "train" else text[cut:]
-      for chunk in chunk_lines(part):
+      parts["train"].append(text[:cut])
+      parts["validation"].append(text[cut:])
+    if not any(parts["train"]):
+      raise ValueError(f"text_files: no training text in {self.builder_config.paths}.")
+    # TFDS cannot write an empty split, so a split with no text is left out.
+    return {
+        split: self._generate_examples(texts)
+        for split, texts in parts.items()
+        if any(texts)
+    }
+
+  def _generate_examples(self, texts: list[str]) -> Iterator[tuple[int, dict]]:
+    key = 0  # Integer keys + disable_shuffling keep records in text order.
+    for text in texts:
+      for chunk in chunk_lines(text):
         yield key, {"text": chunk}
         key += 1
 
@@ -131,7 +141,7 @@ class TextFiles(LocalBuilder):
 def text_files_builder(
     files: str | Sequence[str], val_fraction: float, data_dir: str
 ) -> TextFiles:
-  """A TextFiles builder for these files; reads them once to fail early on bad input."""
+  """A TextFiles builder for these files; checks them first to fail early on bad input."""
   paths = expand_files(files)
   for p in paths:
     read_utf8(p)
