@@ -143,8 +143,10 @@ def text_files_builder(
 ) -> TextFiles:
   """A TextFiles builder for these files; checks them first to fail early on bad input."""
   paths = expand_files(files)
-  for p in paths:
-    read_utf8(p)
-  return TextFiles(
+  builder = TextFiles(
       config=TextFilesConfig(paths=paths, val_fraction=val_fraction), data_dir=data_dir
   )
+  if not builder.is_prepared():  # Prepared data was checked when it was written.
+    for p in paths:
+      read_utf8(p)
+  return builder
