@@ -57,7 +57,7 @@ def write_samples(exp: experiment_lib.Experiment, params: Any, path: str) -> lis
   tok = exp.tokenizer
   prompt = tok.encode(s.prompt) if s.prompt else []
   prompts = [[tok.eos_id] + prompt for _ in range(s.num_samples)]
-  with step_lib.mesh_context(exp.mesh):
+  with partitioning.mesh_context(exp.mesh):
     outs = sampling.generate(
         exp.model, params, prompts, max_new_tokens=s.max_new_tokens,
         max_len=exp.model_config.max_len, rng=jax.random.PRNGKey(exp.config.seed),
@@ -72,8 +72,13 @@ def write_samples(exp: experiment_lib.Experiment, params: Any, path: str) -> lis
   return texts
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Train config.train.steps steps (resuming if the workdir has a checkpoint)."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       stop_after: Optional[int] = None) -> Optional[dict]:
+  """Train config.train.steps steps (resuming if the workdir has a checkpoint).
+
+  stop_after: leave after that step with a checkpoint and no final evaluation, as a
+  preempted job would (the schedule still follows train.steps). Returns None then.
+  """
   exp = experiment_lib.build(config, workdir)
   config, t = exp.config, exp.config.train
   train_ds = data_lib.make_lm_dataset(
@@ -104,7 +109,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   bar = tqdm(total=t.steps, initial=start, disable=not t.progress or jax.process_index() != 0,
              desc="train", dynamic_ncols=True)
   tick, tick_step = time.perf_counter(), start
-  with step_lib.mesh_context(exp.mesh):
+  with partitioning.mesh_context(exp.mesh):
     for step in range(start, t.steps):
       batch = partitioning.global_batch(next(train_iter), exp.mesh)
       state, metrics = train_fn(state, batch)
@@ -123,14 +128,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       if done % t.eval_every == 0 and done != t.steps:
         row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches)
         writer.write(done, "eval", row)
-      if done % t.checkpoint_every == 0 or done == t.steps:
+      stopping = done == stop_after
+      if done % t.checkpoint_every == 0 or done == t.steps or stopping:
         if pending:  # never save a state whose loss went bad since the last log
           _check_finite(_mean_of(pending[-1:]), done, last_saved)
         ckpt.save(done, state, train_iter, config.to_dict())
         last_saved = done
       bar.update(1)
+      if stopping:
+        break
   bar.close()
   ckpt.close()
+  if stop_after is not None and stop_after < t.steps:
+    writer.close()
+    return None
 
   final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0)
   writer.write(t.steps, "final_eval", final)

@@ -23,6 +23,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:  # library INFO logs drown the progress bar
+    logging.set_verbosity(logging.ERROR)
   import jax  # after flag parsing, so XLA_FLAGS set by the caller apply
 
   if _COORDINATOR.value or _NUM_PROCESSES.value:

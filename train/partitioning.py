@@ -6,6 +6,7 @@ FSDP shards `embed` over `fsdp`; tensor parallel splits `mlp`/`heads`/`vocab` (M
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import flax.linen as nn
@@ -38,18 +39,20 @@ def mesh_shape(mesh_config: Any, num_devices: int) -> tuple[int, int, int]:
       raise ValueError(
           f"mesh.fsdp*mesh.tensor={fsdp * tensor} does not divide the {num_devices} devices")
     data = num_devices // (fsdp * tensor)
-  if data * fsdp * tensor != num_devices:
+  if data < 1 or data * fsdp * tensor > num_devices:
     raise ValueError(
         f"mesh data*fsdp*tensor = {data}*{fsdp}*{tensor} = {data * fsdp * tensor} but "
-        f"there are {num_devices} devices; set mesh.data=-1 to use the rest")
+        f"there are {num_devices} devices; set mesh.data=-1 to use all of them")
   return data, fsdp, tensor
 
 
 def make_mesh(mesh_config: Any, devices: Any = None) -> Mesh:
-  """A Mesh(('data', 'fsdp', 'tensor')) over all (or the given) devices."""
+  """A Mesh(('data', 'fsdp', 'tensor')) over all devices, or the first data*fsdp*tensor
+  of them when the config asks for fewer (e.g. mesh.data=1 for a one-device baseline)."""
   devices = jax.devices() if devices is None else list(devices)
   shape = mesh_shape(mesh_config, len(devices))
-  return Mesh(np.asarray(devices).reshape(shape), MESH_AXES)
+  used = devices[:int(np.prod(shape))]
+  return Mesh(np.asarray(used).reshape(shape), MESH_AXES)
 
 
 def batch_size_per_step_check(global_batch: int, mesh: Mesh) -> None:
@@ -81,3 +84,11 @@ def global_batch(local_batch: dict, mesh: Mesh) -> dict:
   sharding = batch_sharding(mesh)
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
           for k, v in local_batch.items()}
+
+
+def mesh_context(mesh: Mesh) -> contextlib.ExitStack:
+  """Mesh + logical axis rules, so `nn.with_logical_constraint` inside models applies."""
+  stack = contextlib.ExitStack()
+  stack.enter_context(jax.set_mesh(mesh))
+  stack.enter_context(nn.logical_axis_rules(LOGICAL_AXIS_RULES))
+  return stack

@@ -55,5 +55,5 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, seq_l
   """Initialise the state with every array born on its shard (no host round trip)."""
   _, shardings = state_shardings(model, tx, seq_len, seed, mesh)
   init = _init_fn(model, tx, seq_len, seed)
-  with jax.sharding.use_mesh(mesh), nn.logical_axis_rules(partitioning.LOGICAL_AXIS_RULES):
+  with partitioning.mesh_context(mesh):
     return jax.jit(init, out_shardings=shardings)()

@@ -1,10 +1,8 @@
 """ONE generic train step and eval step, jit-compiled with explicit shardings over the mesh."""
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Callable
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -13,14 +11,6 @@ from jax.sharding import Mesh
 from train import objectives
 from train import partitioning
 from train.state import TrainState
-
-
-def mesh_context(mesh: Mesh) -> contextlib.ExitStack:
-  """Mesh + logical axis rules, so `nn.with_logical_constraint` inside models applies."""
-  stack = contextlib.ExitStack()
-  stack.enter_context(jax.set_mesh(mesh))
-  stack.enter_context(nn.logical_axis_rules(partitioning.LOGICAL_AXIS_RULES))
-  return stack
 
 
 def train_step(state: TrainState, batch: dict, *, loss_fn: objectives.LossFn,

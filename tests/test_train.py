@@ -1,0 +1,83 @@
+"""End-to-end training: losses fall, 1 device == 8 devices, exact resume, workdir layout."""
+import json
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from tests import tiny
+from train import loop
+
+
+def read_losses(workdir, split="train"):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(l) for l in f]
+  return [(r["step"], r["loss"]) for r in rows if r["split"] == split]
+
+
+def restore_params(workdir, step):
+  with ocp.CheckpointManager(os.path.join(workdir, "checkpoints"),
+                             item_names=("state",)) as mngr:
+    return mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]["params"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+  d = tmp_path_factory.mktemp("corpus")
+  return tiny.write_corpus(str(d)), str(d / "tfds")
+
+
+@pytest.fixture(scope="module")
+def runs_1_and_8_devices(corpus, tmp_path_factory):
+  path, data_dir = corpus
+  out = {}
+  for n in (1, 8):
+    workdir = str(tmp_path_factory.mktemp(f"dev{n}"))
+    c = tiny.tiny_config(path, data_dir)
+    c.mesh.data = n
+    out[n] = (workdir, loop.train_and_evaluate(c, workdir))
+  return out
+
+
+def test_loss_falls_on_1_and_8_devices(runs_1_and_8_devices):
+  for n, (workdir, report) in runs_1_and_8_devices.items():
+    losses = [l for _, l in read_losses(workdir)]
+    assert losses[0] > 3.0, (n, losses[0])  # ~ln(vocab) at init
+    assert np.mean(losses[-5:]) < 1.5, (n, losses[-5:])
+    assert report["loss"] < 1.5, (n, report)
+
+
+def test_1_and_8_devices_give_equal_losses(runs_1_and_8_devices):
+  one = read_losses(runs_1_and_8_devices[1][0])
+  eight = read_losses(runs_1_and_8_devices[8][0])
+  assert [s for s, _ in one] == [s for s, _ in eight]
+  np.testing.assert_allclose([l for _, l in one[:10]], [l for _, l in eight[:10]],
+                             rtol=0, atol=1e-5)
+
+
+def test_workdir_has_the_documented_layout(runs_1_and_8_devices):
+  workdir, report = runs_1_and_8_devices[8]
+  for name in ("config.json", "metrics.jsonl", "final.json", "loss.png", "samples.txt",
+               "checkpoints", "tokenizer", "tb"):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  final = json.load(open(os.path.join(workdir, "final.json")))
+  assert final["loss"] == pytest.approx(report["loss"])
+  assert final["perplexity"] == pytest.approx(np.exp(report["loss"]), rel=1e-5)
+  splits = {json.loads(l)["split"] for l in open(os.path.join(workdir, "metrics.jsonl"))}
+  assert splits == {"train", "eval", "final_eval"}
+  assert open(os.path.join(workdir, "samples.txt")).read().startswith("=== sample 0")
+
+
+def test_resume_is_exact(corpus, tmp_path):
+  path, data_dir = corpus
+  c = tiny.tiny_config(path, data_dir, steps=24, checkpoint_every=100, eval_every=100)
+  straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+  loop.train_and_evaluate(c, straight)
+  assert loop.train_and_evaluate(c, resumed, stop_after=11) is None
+  assert [s for s, _ in read_losses(resumed)] == list(range(1, 12))
+  loop.train_and_evaluate(c, resumed)
+  assert read_losses(straight) == read_losses(resumed)  # every logged loss, bit-exact
+  a, b = restore_params(straight, 24), restore_params(resumed, 24)
+  jax.tree.map(np.testing.assert_array_equal, a, b)

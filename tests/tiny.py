@@ -1,0 +1,49 @@
+"""Shared tiny configs for tests: a char-level corpus that a 2-layer GPT learns in seconds."""
+import os
+
+from experiments.configs import base
+
+CORPUS = (
+    "the quick brown fox jumps over the lazy dog.\n"
+    "a stitch in time saves nine.\n"
+    "all that glitters is not gold.\n"
+    "to be or not to be, that is the question.\n"
+) * 40
+
+
+def write_corpus(directory: str, text: str = CORPUS) -> str:
+  path = os.path.join(directory, "corpus.txt")
+  with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
+  return path
+
+
+def tiny_config(corpus_path: str, data_dir: str, **train_overrides):
+  """A 2-layer, 32-wide GPT on `corpus_path` (char tokenizer), 80 steps, quiet."""
+  c = base.get_config()
+  c.data.dataset = "text_files"
+  c.data.files = corpus_path
+  c.data.data_dir = data_dir
+  c.data.tokenizer = "char"
+  c.data.add_eos = False
+  c.data.seq_len = 32
+  c.data.batch_size = 8
+  c.data.shuffle_buffer = 16
+  c.model.d_model = 32
+  c.model.num_layers = 2
+  c.model.num_heads = 4
+  c.model.mlp_dim = 64
+  c.model.max_len = 32
+  c.train.steps = 80
+  c.train.learning_rate = 1e-2
+  c.train.end_learning_rate = 1e-3
+  c.train.warmup_steps = 5
+  c.train.log_every = 1
+  c.train.eval_every = 20
+  c.train.eval_batches = 2
+  c.train.checkpoint_every = 20
+  c.train.progress = False
+  c.sample.num_samples = 1
+  c.sample.max_new_tokens = 8
+  c.update_from_flattened_dict({f"train.{k}": v for k, v in train_overrides.items()})
+  return c
