@@ -81,3 +81,15 @@ def test_resume_is_exact(corpus, tmp_path):
   assert read_losses(straight) == read_losses(resumed)  # every logged loss, bit-exact
   a, b = restore_params(straight, 24), restore_params(resumed, 24)
   jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(corpus, tmp_path):
+  path, data_dir = corpus
+  c = tiny.tiny_config(path, data_dir, steps=6, learning_rate=1e30, end_learning_rate=1e30,
+                       warmup_steps=0, grad_clip=0.0, checkpoint_every=1, schedule="constant")
+  workdir = str(tmp_path / "nan")
+  with pytest.raises(FloatingPointError, match="last good checkpoint"):
+    loop.train_and_evaluate(c, workdir)
+  steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
+                 if s.isdigit())
+  assert steps and steps[-1] < 6

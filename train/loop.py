@@ -54,16 +54,10 @@ def _check_finite(metrics: dict, step: int, last_good: Optional[int]) -> None:
 def write_samples(exp: experiment_lib.Experiment, params: Any, path: str) -> list[str]:
   """Generate config.sample.num_samples continuations and write them to `path`."""
   s = exp.config.sample
-  tok = exp.tokenizer
-  prompt = tok.encode(s.prompt) if s.prompt else []
-  prompts = [[tok.eos_id] + prompt for _ in range(s.num_samples)]
-  with partitioning.mesh_context(exp.mesh):
-    outs = sampling.generate(
-        exp.model, params, prompts, max_new_tokens=s.max_new_tokens,
-        max_len=exp.model_config.max_len, rng=jax.random.PRNGKey(exp.config.seed),
-        temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, eos_id=tok.eos_id,
-        pad_id=tok.pad_id)
-  texts = [s.prompt + tok.decode(o) for o in outs]
+  outs = sampling.generate_text(
+      exp, params, s.prompt, max_new_tokens=s.max_new_tokens, num_samples=s.num_samples,
+      seed=exp.config.seed, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
+  texts = [s.prompt + o for o in outs]
   if jax.process_index() == 0:
     with open(path, "w") as f:
       for i, text in enumerate(texts):
@@ -109,36 +103,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   bar = tqdm(total=t.steps, initial=start, disable=not t.progress or jax.process_index() != 0,
              desc="train", dynamic_ncols=True)
   tick, tick_step = time.perf_counter(), start
-  with partitioning.mesh_context(exp.mesh):
-    for step in range(start, t.steps):
-      batch = partitioning.global_batch(next(train_iter), exp.mesh)
-      state, metrics = train_fn(state, batch)
-      pending.append(metrics)
-      done = step + 1
-      if done % t.log_every == 0 or done == t.steps:
-        row = _mean_of(pending)
-        pending = []
-        _check_finite(row, done, last_saved)
-        elapsed = time.perf_counter() - tick
-        row["tokens_per_sec"] = tokens_per_step * (done - tick_step) / max(elapsed, 1e-9)
-        row["mfu"] = row["tokens_per_sec"] * model_flops / peak
-        tick, tick_step = time.perf_counter(), done
-        writer.write(done, "train", row)
-        bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
-      if done % t.eval_every == 0 and done != t.steps:
-        row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches)
-        writer.write(done, "eval", row)
-      stopping = done == stop_after
-      if done % t.checkpoint_every == 0 or done == t.steps or stopping:
-        if pending:  # never save a state whose loss went bad since the last log
-          _check_finite(_mean_of(pending[-1:]), done, last_saved)
-        ckpt.save(done, state, train_iter, config.to_dict())
-        last_saved = done
-      bar.update(1)
-      if stopping:
-        break
-  bar.close()
-  ckpt.close()
+  try:
+    with partitioning.mesh_context(exp.mesh):
+      for step in range(start, t.steps):
+        batch = partitioning.global_batch(next(train_iter), exp.mesh)
+        state, metrics = train_fn(state, batch)
+        pending.append(metrics)
+        done = step + 1
+        if done % t.log_every == 0 or done == t.steps:
+          row = _mean_of(pending)
+          pending = []
+          _check_finite(row, done, last_saved)
+          elapsed = time.perf_counter() - tick
+          row["tokens_per_sec"] = tokens_per_step * (done - tick_step) / max(elapsed, 1e-9)
+          row["mfu"] = row["tokens_per_sec"] * model_flops / peak
+          tick, tick_step = time.perf_counter(), done
+          writer.write(done, "train", row)
+          bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
+        if done % t.eval_every == 0 and done != t.steps:
+          row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches)
+          writer.write(done, "eval", row)
+        stopping = done == stop_after
+        if done % t.checkpoint_every == 0 or done == t.steps or stopping:
+          if pending:  # never save a state whose loss went bad since the last log
+            _check_finite(_mean_of(pending[-1:]), done, last_saved)
+          ckpt.save(done, state, train_iter, config.to_dict())
+          last_saved = done
+        bar.update(1)
+        if stopping:
+          break
+  finally:  # finish (or fail) the pending async save before leaving
+    bar.close()
+    ckpt.close()
   if stop_after is not None and stop_after < t.steps:
     writer.close()
     return None
