@@ -149,9 +149,10 @@ class MultiHeadAttention(nn.Module):
   out_init_std: Optional[float] = None
   dtype: jnp.dtype = jnp.float32
 
-  def _dense(self, features, axes, name, std):
-    return nn.DenseGeneral(
-        features, axis=-1, use_bias=self.use_bias, dtype=self.dtype, name=name,
+  def _dense(self, features: int, axes: tuple, name: str, std: float) -> nn.Dense:
+    """A projection with logical axis names; head dims are fused ([D, heads*H])."""
+    return nn.Dense(
+        features, use_bias=self.use_bias, dtype=self.dtype, name=name,
         kernel_init=nn.with_logical_partitioning(nn.initializers.normal(std), axes),
         bias_init=nn.with_logical_partitioning(nn.initializers.zeros, axes[1:]))
 
@@ -170,12 +171,13 @@ class MultiHeadAttention(nn.Module):
   ) -> jax.Array:
     d = x_BxTxD.shape[-1]
     kv_BxSxD = x_BxTxD if kv_BxSxD is None else kv_BxSxD
-    q = self._dense((self.num_heads, self.head_dim), ("embed", "heads", "kv"), "query",
-                    self.init_std)(x_BxTxD)
-    k = self._dense((self.num_kv_heads, self.head_dim), ("embed", "heads", "kv"), "key",
-                    self.init_std)(kv_BxSxD)
-    v = self._dense((self.num_kv_heads, self.head_dim), ("embed", "heads", "kv"), "value",
-                    self.init_std)(kv_BxSxD)
+    n, k_heads, h = self.num_heads, self.num_kv_heads, self.head_dim
+    q = self._dense(n * h, ("embed", "heads"), "query", self.init_std)(x_BxTxD)
+    k = self._dense(k_heads * h, ("embed", "heads"), "key", self.init_std)(kv_BxSxD)
+    v = self._dense(k_heads * h, ("embed", "heads"), "value", self.init_std)(kv_BxSxD)
+    q = q.reshape(*q.shape[:-1], n, h)
+    k = k.reshape(*k.shape[:-1], k_heads, h)
+    v = v.reshape(*v.shape[:-1], k_heads, h)
     if self.rope:
       q = positions_lib.apply_rope(q, q_positions, self.rope_base)
       k = positions_lib.apply_rope(
@@ -188,9 +190,5 @@ class MultiHeadAttention(nn.Module):
         dropout_rate=self.attention_dropout, dropout_rng=dropout_rng,
         deterministic=deterministic, implementation=self.implementation)
     out_std = self.init_std if self.out_init_std is None else self.out_init_std
-    return nn.DenseGeneral(
-        d, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="out",
-        kernel_init=nn.with_logical_partitioning(
-            nn.initializers.normal(out_std), ("heads", "kv", "embed")),
-        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
-    )(out_BxTxNxH)
+    out_BxTxNH = out_BxTxNxH.reshape(*out_BxTxNxH.shape[:-2], n * h)
+    return self._dense(d, ("heads", "embed"), "out", out_std)(out_BxTxNH)
