@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import re
 from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
 
 import data as data_lib
+from eval import restore as restore_lib
 from train import objectives
 from train import partitioning
+from train import step as step_lib
 
 
 def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
@@ -36,3 +41,24 @@ def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
     raise ValueError(f"split {split!r} of data.dataset={config.data.dataset!r} gave no "
                      "tokens to evaluate; is it empty or shorter than one sequence?")
   return objectives.summarize(totals)
+
+
+def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[int] = None,
+                     max_batches: int = 0) -> dict:
+  """Evaluate a trained run's checkpoint and write `<workdir>/eval_<split>.json`.
+
+  With the defaults (eval split, latest step, whole split) this recomputes the run's
+  `final_eval` row, so a workdir can be rescored on any split after training.
+  """
+  restored = restore_lib.restore_params(workdir, step)
+  exp = restored.exp
+  split = split or exp.config.data.eval_split
+  _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
+  with partitioning.mesh_context(exp.mesh):
+    metrics = evaluate(exp, restored.params, eval_fn, max_batches, split)
+  report = {"step": restored.step, "split": split, **metrics, "max_batches": max_batches}
+  if jax.process_index() == 0:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", split)  # e.g. "train[:10%]"
+    with open(os.path.join(exp.workdir, f"eval_{name}.json"), "w") as f:
+      json.dump(report, f, indent=2)
+  return report

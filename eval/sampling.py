@@ -13,6 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eval import restore as restore_lib
+from train import partitioning
+
+STRATEGIES = ("greedy", "sample", "top_k", "top_p")
+
 
 def filter_logits(logits_BxV: jax.Array, temperature: float = 1.0, top_k: int = 0,
                   top_p: float = 1.0) -> jax.Array:
@@ -77,3 +82,61 @@ def generate(model: nn.Module, params: Any, prompts: Sequence[Sequence[int]], *,
     if done.all():
       break
   return new
+
+
+def strategy_settings(strategy: str, temperature: float = 1.0, top_k: int = 0,
+                      top_p: float = 1.0) -> tuple[float, int, float]:
+  """(temperature, top_k, top_p) of a named strategy; knobs of other strategies are ignored."""
+  if strategy not in STRATEGIES:
+    raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+  if strategy == "greedy":
+    return 0.0, 0, 1.0
+  if temperature <= 0:
+    raise ValueError(f"strategy {strategy!r} needs temperature > 0, got {temperature}; "
+                     "use strategy 'greedy' for argmax decoding")
+  if strategy == "top_k":
+    if top_k < 1:
+      raise ValueError(f"strategy 'top_k' needs top_k >= 1, got {top_k}")
+    return temperature, top_k, 1.0
+  if strategy == "top_p":
+    if not 0.0 < top_p <= 1.0:
+      raise ValueError(f"strategy 'top_p' needs 0 < top_p <= 1, got {top_p}")
+    return temperature, 0, top_p
+  return temperature, 0, 1.0
+
+
+def generate_text(exp: Any, params: Any, prompt: str, *, max_new_tokens: int,
+                  num_samples: int = 1, seed: int = 0, temperature: float = 1.0,
+                  top_k: int = 0, top_p: float = 1.0) -> list[str]:
+  """The text each of num_samples rows adds after `prompt`; the same seed, the same text.
+
+  exp is a train.experiment.Experiment. Rows start with EOS (a document start) when the
+  run packed documents with EOS or the prompt is empty; else with the prompt alone, as a
+  model that never saw EOS in training would be thrown by it.
+  """
+  if num_samples < 1 or max_new_tokens < 0:
+    raise ValueError(f"need num_samples >= 1 and max_new_tokens >= 0, got {num_samples} "
+                     f"and {max_new_tokens}")
+  tok = exp.tokenizer
+  ids = tok.encode(prompt) if prompt else []
+  if exp.config.data.add_eos or not ids:
+    ids = [tok.eos_id] + ids
+  with partitioning.mesh_context(exp.mesh):
+    outs = generate(
+        exp.model, params, [ids] * num_samples, max_new_tokens=max_new_tokens,
+        max_len=exp.model_config.max_len, rng=jax.random.PRNGKey(seed),
+        temperature=temperature, top_k=top_k, top_p=top_p, eos_id=tok.eos_id,
+        pad_id=tok.pad_id)
+  return [tok.decode(o) for o in outs]
+
+
+def generate_from_workdir(workdir: str, prompt: str, *, max_new_tokens: int,
+                          strategy: str = "sample", temperature: float = 1.0,
+                          top_k: int = 0, top_p: float = 1.0, num_samples: int = 1,
+                          seed: int = 0, step: int | None = None) -> list[str]:
+  """Continuations of `prompt` from checkpoint `step` (default latest) of a trained run."""
+  temperature, top_k, top_p = strategy_settings(strategy, temperature, top_k, top_p)
+  restored = restore_lib.restore_params(workdir, step)
+  return generate_text(restored.exp, restored.params, prompt, max_new_tokens=max_new_tokens,
+                       num_samples=num_samples, seed=seed, temperature=temperature,
+                       top_k=top_k, top_p=top_p)

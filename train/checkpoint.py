@@ -39,14 +39,26 @@ class Checkpointer:
   def restore(self, abstract_state: TrainState, data_iterator: Any,
               step: Optional[int] = None) -> TrainState:
     """Restore state onto the shardings in `abstract_state`; the iterator in place."""
-    step = self.latest_step() if step is None else step
-    args = ocp.args.Composite(
+    return self._restore(step, ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state),
-        data=grain.checkpoint.CheckpointRestore(data_iterator))
+        data=grain.checkpoint.CheckpointRestore(data_iterator)))
+
+  def restore_state(self, abstract_state: TrainState,
+                    step: Optional[int] = None) -> TrainState:
+    """Only the train state (no data iterator), to evaluate or sample from a run."""
+    return self._restore(step, ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state)))
+
+  def _restore(self, step: Optional[int], args: ocp.args.Composite) -> TrainState:
+    step = self.latest_step() if step is None else step
+    steps = sorted(self.manager.all_steps())
+    if step not in steps:
+      raise ValueError(f"no checkpoint step {step} in {self.directory}; it has steps "
+                       f"{steps or '(none)'}")
     try:
       restored = self.manager.restore(step, args=args)
     except Exception as e:  # orbax raises many types; name the step and the way out
-      others = [s for s in self.manager.all_steps() if s != step]
+      others = [s for s in steps if s != step]
       raise ValueError(
           f"checkpoint step {step} in {self.directory} cannot be restored ({type(e).__name__}: "
           f"{e}). It may be corrupt or from a different model config. Move "
