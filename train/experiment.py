@@ -19,7 +19,6 @@ from jax.sharding import Mesh
 
 import data as data_lib
 import model as model_lib
-from model import layers
 from train import objectives
 from train import optimizer as optimizer_lib
 from train import partitioning
@@ -33,7 +32,7 @@ class Experiment:
   workdir: str
   tokenizer: Any
   model: nn.Module
-  model_config: layers.TransformerConfig
+  model_config: model_lib.ModelConfig
   mesh: Mesh
   tx: optax.GradientTransformation
   schedule: Callable
@@ -49,7 +48,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if m.family not in model_lib.FAMILIES:
     raise ValueError(f"unknown model.family={m.family!r}; choose one of "
                      f"{', '.join(model_lib.FAMILIES)}")
-  layers.TransformerConfig.from_config(m)
+  model_lib.build(m)  # validates the family's config; nothing is initialised
   optimizer_lib.make_optimizer(config.train)
   if config.objective not in objectives.OBJECTIVES:
     raise ValueError(f"unknown objective={config.objective!r}; choose one of "

@@ -7,11 +7,15 @@ import jax
 import jax.numpy as jnp
 
 from model.layers import TransformerConfig
+from model.rnn import LSTMConfig
 
 
-def flops_per_token(cfg: TransformerConfig, seq_len: int) -> float:
+def flops_per_token(cfg: TransformerConfig | LSTMConfig, seq_len: int) -> float:
   """Training FLOPs per token: 6 × matmul params + 12 × layers × seq_len × attn width
   (Kaplan et al. 2020 / PaLM appendix B), counting the output projection."""
+  if isinstance(cfg, LSTMConfig):  # 4 gates × (input + recurrent) matmuls per layer
+    d = cfg.d_model
+    return 6.0 * (cfg.num_layers * 8 * d * d + d * cfg.vocab_size)
   d, layers = cfg.d_model, cfg.num_layers
   q_width, kv_width = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
   mlp_mats = 3 if cfg.activation == "swiglu" else 2

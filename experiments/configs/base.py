@@ -12,7 +12,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.init_from = ""  # a pretrained attnlab workdir to start from (later issues)
 
   c.model = m = ml_collections.ConfigDict()
-  m.family = "gpt"
+  m.family = "gpt"  # gpt | lstm (model/rnn.py: d_model = hidden size, num_layers, dropout,
+  #                   tie_embeddings, max_len; the other model keys are Transformer-only)
   m.vocab_size = 0  # 0: taken from the tokenizer at run time
   m.d_model = 128
   m.num_layers = 2
