@@ -1,0 +1,83 @@
+"""Run commands as separate processes, a few at a time, skipping the finished ones.
+
+Each job is its own process, so a crash (or a NaN stop) in one run does not take the others
+down; a run counts as finished once its workdir has final.json, so a killed sweep resumes.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+import subprocess
+import time
+from typing import Callable, Optional, Sequence
+
+FINAL = "final.json"
+LOG = "log.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  name: str
+  argv: list[str]
+  run_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+  name: str
+  status: str  # "done" | "skipped" (finished before) | "failed"
+  returncode: Optional[int] = None
+  seconds: float = 0.0
+  log_tail: str = ""
+
+
+def is_finished(run_dir: str) -> bool:
+  return os.path.exists(os.path.join(run_dir, FINAL))
+
+
+def log_tail(run_dir: str, lines: int = 20) -> str:
+  """The last lines of a run's log (progress-bar carriage returns folded away)."""
+  path = os.path.join(run_dir, LOG)
+  if not os.path.exists(path):
+    return ""
+  with open(path, errors="replace") as f:
+    text = f.read().replace("\r", "\n")
+  kept = [l for l in text.splitlines() if l.strip()]
+  return "\n".join(kept[-lines:])
+
+
+def _run_one(job: Job, cwd: str) -> Outcome:
+  os.makedirs(job.run_dir, exist_ok=True)
+  start = time.perf_counter()
+  with open(os.path.join(job.run_dir, LOG), "a") as log:
+    log.write(f"$ {' '.join(job.argv)}\n")
+    log.flush()
+    rc = subprocess.run(job.argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL).returncode
+  seconds = time.perf_counter() - start
+  if rc == 0 and is_finished(job.run_dir):
+    return Outcome(job.name, "done", rc, seconds)
+  return Outcome(job.name, "failed", rc, seconds, log_tail(job.run_dir))
+
+
+def run_jobs(jobs: Sequence[Job], parallel: int = 1, cwd: Optional[str] = None,
+             on_outcome: Callable[[Outcome], None] = lambda o: None) -> list[Outcome]:
+  """Run the unfinished jobs, up to `parallel` at once; outcomes in job order."""
+  if parallel < 1:
+    raise ValueError(f"parallel must be >= 1, got {parallel}")
+  outcomes: dict[str, Outcome] = {}
+  pending = []
+  for job in jobs:
+    if is_finished(job.run_dir):
+      outcomes[job.name] = Outcome(job.name, "skipped")
+      on_outcome(outcomes[job.name])
+    else:
+      pending.append(job)
+  with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+    futures = [pool.submit(_run_one, job, cwd) for job in pending]
+    for future in concurrent.futures.as_completed(futures):
+      outcome = future.result()
+      outcomes[outcome.name] = outcome
+      on_outcome(outcome)
+  return [outcomes[job.name] for job in jobs]

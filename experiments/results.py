@@ -1,0 +1,162 @@
+"""A sweep's report, from its run directories only: results.csv, results.md and the plots.
+
+Everything is read back from files (sweep.json, each run's final.json, metrics.jsonl and
+log.txt), so `python -m experiments.report` rebuilds the same report at any time, and a
+run that failed or has not finished shows up as such instead of stopping the report.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Optional
+
+from experiments import launch
+from experiments import stats
+from experiments import sweep_plots
+from experiments import sweep_spec
+
+
+@dataclasses.dataclass
+class RunResult:
+  run: sweep_spec.Run
+  final: Optional[dict]  # final.json; None when the run has not finished (or failed)
+  curve: list[tuple[int, float]]  # (step, eval metric) from metrics.jsonl
+  log_tail: str
+
+
+def _eval_curve(run_dir: str, metric: str) -> list[tuple[int, float]]:
+  """Validation `metric` by step from the periodic "eval" rows (train.eval_batches batches).
+
+  The "final_eval" row covers the whole split, a different sample, so it joins the curve
+  only when a run logged no periodic eval.
+  """
+  path = os.path.join(run_dir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  points = {"eval": {}, "final_eval": {}}
+  with open(path) as f:
+    for line in f:
+      row = json.loads(line) if line.strip() else {}
+      if row.get("split") in points and metric in row:
+        points[row["split"]][int(row["step"])] = float(row[metric])
+  return sorted((points["eval"] or points["final_eval"]).items())
+
+
+def load_results(workdir: str) -> tuple[sweep_spec.Sweep, list[RunResult]]:
+  sweep, runs = sweep_spec.load_manifest(workdir)
+  out = []
+  for run in runs:
+    run_dir = os.path.join(workdir, run.name)
+    final = None
+    if launch.is_finished(run_dir):
+      with open(os.path.join(run_dir, launch.FINAL)) as f:
+        final = json.load(f)
+    out.append(RunResult(run, final, _eval_curve(run_dir, sweep.metric),
+                         "" if final else launch.log_tail(run_dir)))
+  return sweep, out
+
+
+def write_csv(sweep: sweep_spec.Sweep, results: list[RunResult], path: str) -> str:
+  """One row per run: arm, seed, status, axis values, all overrides, final metrics."""
+  metric_keys = sorted({k for r in results if r.final for k, v in r.final.items()
+                        if isinstance(v, (int, float))})
+  fields = ["run", "arm", "seed", "status", *sweep.axes, "overrides", *metric_keys]
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=fields)
+    writer.writeheader()
+    for r in results:
+      row = {"run": r.run.name, "arm": r.run.arm, "seed": r.run.seed,
+             "status": "done" if r.final else "missing",
+             "overrides": json.dumps(sweep_spec.run_overrides(sweep, r.run), sort_keys=True),
+             **r.run.arm_values}
+      row.update({k: r.final.get(k, "") for k in metric_keys} if r.final else {})
+      writer.writerow(row)
+  return path
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmStats:
+  arm: str
+  summary: stats.Summary
+  diff: float  # mean minus the baseline arm's mean
+  p_value: float  # Welch's t-test against the baseline arm
+  missing: int  # runs of this arm without final.json
+
+
+def arm_stats(sweep: sweep_spec.Sweep, results: list[RunResult]) -> list[ArmStats]:
+  """Per arm (definition order): summary of the metric over seeds, and vs the baseline."""
+  values = {name: [] for name, _ in sweep_spec.arms(sweep)}
+  missing = {name: 0 for name in values}
+  for r in results:
+    if r.final and sweep.metric in r.final:
+      values[r.run.arm].append(float(r.final[sweep.metric]))
+    else:
+      missing[r.run.arm] += 1
+  base = values[sweep_spec.baseline_arm(sweep)]
+  base_mean = stats.summarize(base).mean
+  return [ArmStats(arm, stats.summarize(v), stats.summarize(v).mean - base_mean,
+                   stats.welch_p_value(v, base), missing[arm])
+          for arm, v in values.items()]
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+  return "n/a" if x is None or math.isnan(x) else f"{x:.{digits}f}"
+
+
+def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list[ArmStats],
+                   path: str) -> str:
+  baseline = sweep_spec.baseline_arm(sweep)
+  m = sweep.metric
+  lines = [
+      f"# Sweep results: {m}",
+      "",
+      f"Base config `{sweep.base}`; overrides `{json.dumps(sweep.overrides)}`; axes "
+      f"{'zipped' if sweep.zip else 'crossed'}: `{json.dumps(sweep.axes)}`.",
+      f"Final `{m}` from each run's final.json (the full eval split), over seeds: mean ± "
+      "sample std, 95% CI of the mean (Student's t), and the difference to the baseline "
+      f"arm `{baseline}` with a two-sided Welch's t-test p-value.",
+      "",
+      f"| arm | seeds | {m} mean ± std | 95% CI | Δ vs baseline | p (Welch) | missing |",
+      "|---|---|---|---|---|---|---|",
+  ]
+  for a in rows:
+    s = a.summary
+    is_base = a.arm == baseline
+    lines.append(
+        f"| {a.arm}{' (baseline)' if is_base else ''} | {s.n} | {_fmt(s.mean)} ± "
+        f"{_fmt(s.std)} | [{_fmt(s.ci_low)}, {_fmt(s.ci_high)}] | "
+        f"{'—' if is_base else _fmt(a.diff, 4)} | {'—' if is_base else _fmt(a.p_value, 3)} | "
+        f"{a.missing} |")
+  failed = [r for r in results if not r.final]
+  if failed:
+    lines += ["", "## Runs without final.json (failed or not finished)", ""]
+    for r in failed:
+      tail = r.log_tail or "(no log: never started)"
+      lines += [f"### {r.run.name}", "", "```", tail, "```", ""]
+  lines += ["", "Plots: curves.png (periodic validation loss by step, mean and min–max over seeds), "
+            "final_bar.png (final metric, 95% CI error bars, one dot per seed).", ""]
+  with open(path, "w") as f:
+    f.write("\n".join(lines))
+  return path
+
+
+def write_report(workdir: str) -> dict[str, str]:
+  """Write results.csv, results.md, curves.png, final_bar.png into the sweep workdir."""
+  sweep, results = load_results(workdir)
+  rows = arm_stats(sweep, results)
+  curves = {name: [r.curve for r in results if r.run.arm == name and r.curve]
+            for name, _ in sweep_spec.arms(sweep)}
+  per_seed = {a.arm: [float(r.final[sweep.metric]) for r in results
+                      if r.run.arm == a.arm and r.final and sweep.metric in r.final]
+              for a in rows}
+  j = lambda name: os.path.join(workdir, name)  # noqa: E731
+  return {
+      "csv": write_csv(sweep, results, j("results.csv")),
+      "md": write_markdown(sweep, results, rows, j("results.md")),
+      "curves": sweep_plots.plot_curves(curves, sweep.metric, j("curves.png")),
+      "bar": sweep_plots.plot_final_bars(
+          [(a.arm, a.summary) for a in rows], per_seed, sweep.metric, j("final_bar.png")),
+  }

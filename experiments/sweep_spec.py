@@ -1,0 +1,159 @@
+"""A sweep definition (base config + overrides + named axes) and its expansion into runs.
+
+A sweep file (experiments/sweeps/*.py) defines `get_sweep()` returning a `Sweep` or a dict
+with the same fields. Axes are crossed (every combination) or zipped (i-th values together);
+each combination is an arm, and every arm runs once per seed. Names depend only on the
+definition, so a rerun finds the runs it already finished.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import itertools
+import json
+import os
+import re
+from typing import Any, Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+  """What to compare: `axes` maps dotted config keys to the values each arm takes."""
+  base: str  # config file, relative to the repo root
+  axes: dict[str, list]
+  overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # every arm
+  zip: bool = False  # True: the i-th values of every axis form arm i
+  metric: str = "loss"  # key of final.json compared across arms (lower is better)
+  baseline: Optional[dict[str, Any]] = None  # the arm others are tested against; None: first
+
+  def __post_init__(self):
+    lengths = {k: len(v) for k, v in self.axes.items()}
+    if any(n == 0 for n in lengths.values()):
+      raise ValueError(f"every sweep axis needs at least one value, got lengths {lengths}")
+    if self.zip and len(set(lengths.values())) > 1:
+      raise ValueError(f"zipped axes must have equal lengths, got {lengths}")
+    if self.baseline is not None and set(self.baseline) != set(self.axes):
+      raise ValueError(f"baseline must give a value for each axis {sorted(self.axes)}, "
+                       f"got {sorted(self.baseline)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training run: an arm at one seed, in workdir/<name>."""
+  name: str
+  arm: str
+  seed: int
+  arm_values: dict[str, Any]  # this arm's axis values (dotted key -> value)
+
+
+def load_sweep(path: str) -> Sweep:
+  """Import a sweep file and call its get_sweep()."""
+  spec = importlib.util.spec_from_file_location("_sweep_file", path)
+  if spec is None or spec.loader is None:
+    raise ValueError(f"cannot load sweep file {path}")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  sweep = module.get_sweep()
+  return sweep if isinstance(sweep, Sweep) else Sweep(**sweep)
+
+
+def format_value(value: Any) -> str:
+  """A value as the command line and run names spell it."""
+  if isinstance(value, bool):
+    return "true" if value else "false"
+  return str(value)
+
+
+def _short_keys(keys: list[str]) -> dict[str, str]:
+  """The last component of each dotted key, or the full key where two would collide."""
+  last = [k.rsplit(".", 1)[-1] for k in keys]
+  return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+
+
+def arm_name(sweep: Sweep, values: dict[str, Any]) -> str:
+  """e.g. 'position=rope' or 'family=lstm,d_model=200'; 'base' for a sweep without axes."""
+  short = _short_keys(list(sweep.axes))
+  name = ",".join(f"{short[k]}={format_value(values[k])}" for k in sweep.axes)
+  return re.sub(r"[^A-Za-z0-9._=,+-]", "_", name) or "base"
+
+
+def arms(sweep: Sweep) -> list[tuple[str, dict[str, Any]]]:
+  """(name, axis values) of every arm, in definition order."""
+  keys = list(sweep.axes)
+  columns = [sweep.axes[k] for k in keys]
+  combos = zip(*columns) if sweep.zip else itertools.product(*columns)
+  out = [(arm_name(sweep, dict(zip(keys, c))), dict(zip(keys, c))) for c in combos]
+  names = [n for n, _ in out]
+  if len(set(names)) != len(names):
+    raise ValueError(f"sweep arms must differ, got duplicates in {names}")
+  return out
+
+
+def baseline_arm(sweep: Sweep) -> str:
+  if sweep.baseline is None:
+    return arms(sweep)[0][0]
+  name = arm_name(sweep, sweep.baseline)
+  if name not in [n for n, _ in arms(sweep)]:
+    raise ValueError(f"baseline {sweep.baseline} is not one of the sweep's arms")
+  return name
+
+
+def expand(sweep: Sweep, seeds: int) -> list[Run]:
+  """Every arm × seeds 0..seeds-1, seed-major (each seed's arms finish together)."""
+  if seeds < 1:
+    raise ValueError(f"need at least one seed, got {seeds}")
+  return [Run(name=f"{name},seed={seed}", arm=name, seed=seed, arm_values=values)
+          for seed in range(seeds) for name, values in arms(sweep)]
+
+
+def run_overrides(sweep: Sweep, run: Run) -> dict[str, Any]:
+  """The config values a run sets: the sweep's overrides, its arm's values, its seed."""
+  return {**sweep.overrides, **run.arm_values, "seed": run.seed}
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def base_path(sweep: Sweep) -> str:
+  """The base config file; a relative path is relative to the repo root."""
+  return os.path.join(REPO_ROOT, sweep.base)
+
+
+def train_argv(sweep: Sweep, run: Run, run_dir: str, python: str) -> list[str]:
+  """The `python -m train.main ...` command of one run (run from the repo root)."""
+  return [python, "-m", "train.main", f"--config={base_path(sweep)}",
+          f"--workdir={run_dir}"] + [
+      f"--config.{k}={format_value(v)}" for k, v in run_overrides(sweep, run).items()]
+
+
+MANIFEST = "sweep.json"
+
+
+def save_manifest(workdir: str, sweep: Sweep, seeds: int) -> None:
+  """Write workdir/sweep.json (the definition and its runs), so reports need no sweep file.
+
+  A workdir holds one sweep: a different definition there is refused rather than mixed in;
+  more seeds of the same definition are fine (and fewer keep the runs already listed).
+  """
+  path = os.path.join(workdir, MANIFEST)
+  if os.path.exists(path):
+    old, old_runs = load_manifest(workdir)
+    if old != sweep:
+      raise ValueError(f"{workdir} already holds a different sweep ({path}); use a new "
+                       "--workdir or delete the old one")
+    seeds = max(seeds, max(r.seed for r in old_runs) + 1)  # fewer seeds now: keep the rest
+  os.makedirs(workdir, exist_ok=True)
+  runs = expand(sweep, seeds)
+  with open(path, "w") as f:
+    json.dump({"sweep": dataclasses.asdict(sweep), "seeds": seeds,
+               "runs": [dataclasses.asdict(r) for r in runs]}, f, indent=2)
+
+
+def load_manifest(workdir: str) -> tuple[Sweep, list[Run]]:
+  path = os.path.join(workdir, MANIFEST)
+  if not os.path.exists(path):
+    raise ValueError(f"{workdir} has no {MANIFEST}: not a sweep workdir (run "
+                     "python -m experiments.sweep --workdir=... first)")
+  with open(path) as f:
+    manifest = json.load(f)
+  return Sweep(**manifest["sweep"]), [Run(**r) for r in manifest["runs"]]

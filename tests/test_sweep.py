@@ -1,0 +1,212 @@
+"""Sweeps: expansion and names, resume, failures, statistics, the report end to end."""
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from experiments import launch
+from experiments import results
+from experiments import stats
+from experiments import sweep_spec
+
+REPO = sweep_spec.REPO_ROOT
+
+
+def test_crossed_axes_times_seeds_with_stable_names():
+  sweep = sweep_spec.Sweep(base="b.py", axes={"model.position": ["learned", "rope"],
+                                              "train.learning_rate": [0.001, 0.003]})
+  runs = sweep_spec.expand(sweep, seeds=2)
+  assert [r.name for r in runs[:4]] == [
+      "position=learned,learning_rate=0.001,seed=0",
+      "position=learned,learning_rate=0.003,seed=0",
+      "position=rope,learning_rate=0.001,seed=0",
+      "position=rope,learning_rate=0.003,seed=0"]
+  assert [r.seed for r in runs] == [0] * 4 + [1] * 4  # seed-major
+  assert runs == sweep_spec.expand(sweep, seeds=2)
+  assert sweep_spec.baseline_arm(sweep) == "position=learned,learning_rate=0.001"
+  argv = sweep_spec.train_argv(sweep, runs[6], "/w/r", "py")
+  assert argv[:3] == ["py", "-m", "train.main"]
+  assert argv[3] == f"--config={os.path.join(REPO, 'b.py')}" and argv[4] == "--workdir=/w/r"
+  assert argv[5:] == ["--config.model.position=rope", "--config.train.learning_rate=0.001",
+                      "--config.seed=1"]
+
+
+def test_zipped_axes_and_naming_rules():
+  sweep = sweep_spec.Sweep(
+      base="b.py", zip=True, overrides={"train.steps": 5},
+      axes={"model.family": ["gpt", "lstm"], "model.tie_embeddings": [True, False],
+            "train.dropout": [0.0, 0.1], "model.dropout": [0.0, 0.2]},
+      baseline={"model.family": "lstm", "model.tie_embeddings": False,
+                "train.dropout": 0.1, "model.dropout": 0.2})
+  names = [a for a, _ in sweep_spec.arms(sweep)]
+  assert names == [
+      "family=gpt,tie_embeddings=true,train.dropout=0.0,model.dropout=0.0",
+      "family=lstm,tie_embeddings=false,train.dropout=0.1,model.dropout=0.2"]
+  assert sweep_spec.baseline_arm(sweep) == names[1]
+  run = sweep_spec.expand(sweep, 1)[1]
+  assert sweep_spec.run_overrides(sweep, run) == {
+      "train.steps": 5, "model.family": "lstm", "model.tie_embeddings": False,
+      "train.dropout": 0.1, "model.dropout": 0.2, "seed": 0}
+  with pytest.raises(ValueError, match="equal lengths"):
+    sweep_spec.Sweep(base="b.py", zip=True, axes={"a.x": [1, 2], "a.y": [1]})
+  with pytest.raises(ValueError, match="at least one seed"):
+    sweep_spec.expand(sweep, 0)
+
+
+def test_sweep_file_and_manifest(tmp_path):
+  path = tmp_path / "s.py"
+  path.write_text("def get_sweep():\n  return {'base': 'b.py', 'axes': {'model.x': [1, 2]}}\n")
+  sweep = sweep_spec.load_sweep(str(path))
+  sweep_spec.save_manifest(str(tmp_path), sweep, seeds=3)
+  sweep_spec.save_manifest(str(tmp_path), sweep, seeds=1)  # fewer seeds keep the listed runs
+  loaded, runs = sweep_spec.load_manifest(str(tmp_path))
+  assert loaded == sweep and runs == sweep_spec.expand(sweep, 3)
+  other = sweep_spec.Sweep(base="b.py", axes={"model.x": [1, 3]})
+  with pytest.raises(ValueError, match="different sweep"):
+    sweep_spec.save_manifest(str(tmp_path), other, seeds=1)
+
+
+def _job(tmp_path, name, code):
+  """A cheap stand-in for a training run: python -c CODE RUN_DIR."""
+  run_dir = str(tmp_path / name)
+  return launch.Job(name, [sys.executable, "-c", code, run_dir], run_dir)
+
+
+def test_finished_runs_are_skipped_and_a_failure_does_not_stop_the_rest(tmp_path):
+  finish = ("import json, os, sys; print('trained'); "
+            "json.dump({'loss': 1.0}, open(os.path.join(sys.argv[1], 'final.json'), 'w'))")
+  fail = "import sys; print('step 1'); print('ValueError: bad override'); sys.exit(3)"
+  jobs = [_job(tmp_path, "done_before", finish), _job(tmp_path, "fails", fail),
+          _job(tmp_path, "missing", finish)]
+  os.makedirs(jobs[0].run_dir)
+  open(os.path.join(jobs[0].run_dir, "final.json"), "w").write("{}")
+  seen = []
+  outcomes = launch.run_jobs(jobs, parallel=2, on_outcome=seen.append)
+  assert [o.status for o in outcomes] == ["skipped", "failed", "done"]
+  assert outcomes[1].returncode == 3
+  assert outcomes[1].log_tail.splitlines()[-2:] == ["step 1", "ValueError: bad override"]
+  assert not os.path.exists(os.path.join(jobs[0].run_dir, "log.txt"))  # never relaunched
+  assert "trained" in open(os.path.join(jobs[2].run_dir, "log.txt")).read()
+  assert sorted(o.name for o in seen) == ["done_before", "fails", "missing"]
+
+
+def test_summary_and_welch_match_hand_computation():
+  s = stats.summarize([1.0, 2.0, 3.0, 4.0])
+  assert s.n == 4 and s.mean == 2.5
+  assert s.std == pytest.approx(math.sqrt(5 / 3))  # sum of squares 5, n-1 = 3
+  half = 3.182446305 * math.sqrt(5 / 3) / 2  # t_{0.975, 3} from the table
+  assert (s.ci_low, s.ci_high) == pytest.approx((2.5 - half, 2.5 + half), rel=1e-8)
+  one = stats.summarize([0.7])
+  assert one.mean == 0.7 and math.isnan(one.std) and math.isnan(one.ci_low)
+  # Welch: t = (2.5 - 6) / sqrt(5/3/4 + 20/3/4); Welch–Satterthwaite df.
+  va, vb = 5 / 3 / 4, 20 / 3 / 4
+  t = -3.5 / math.sqrt(va + vb)
+  df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 3)
+  assert t == pytest.approx(-2.4248711) and df == pytest.approx(4.4117647)
+  p = stats.welch_p_value([1, 2, 3, 4], [3, 5, 7, 9])
+  assert p == pytest.approx(2 * scipy_stats.t.sf(abs(t), df), rel=1e-10)
+  assert p == pytest.approx(0.0664586, abs=1e-6)
+  assert math.isnan(stats.welch_p_value([1.0], [2.0, 3.0]))
+
+
+def _fake_sweep_dir(root):
+  """A finished-looking sweep: arm A 3 seeds, arm B 2 seeds + one failed run."""
+  sweep = sweep_spec.Sweep(base="b.py", axes={"model.position": ["learned", "rope"]},
+                           baseline={"model.position": "learned"})
+  sweep_spec.save_manifest(str(root), sweep, seeds=3)
+  finals = {"position=learned": [2.0, 2.2, 2.4], "position=rope": [1.9, 2.0, None]}
+  for arm, values in finals.items():
+    for seed, value in enumerate(values):
+      run_dir = root / f"{arm},seed={seed}"
+      run_dir.mkdir()
+      if value is None:
+        (run_dir / "log.txt").write_text("$ python -m train.main\nTraceback\n"
+                                         "ValueError: unknown model.position='bogus'\n")
+        continue
+      (run_dir / "final.json").write_text(json.dumps(
+          {"step": 100, "split": "validation", "loss": value, "perplexity": math.exp(value),
+           "accuracy": 0.5, "params": 1000}))
+      with open(run_dir / "metrics.jsonl", "w") as f:
+        for step, loss in ((50, value + 1.0), (100, value + 0.1)):
+          f.write(json.dumps({"step": step, "split": "train", "loss": loss + 5}) + "\n")
+          f.write(json.dumps({"step": step, "split": "eval", "loss": loss}) + "\n")
+        f.write(json.dumps({"step": 100, "split": "final_eval", "loss": value}) + "\n")
+  return sweep
+
+
+def test_report_on_synthetic_runs(tmp_path):
+  _fake_sweep_dir(tmp_path)
+  paths = results.write_report(str(tmp_path))
+  rows = list(csv.DictReader(open(paths["csv"])))
+  assert [(r["arm"], r["seed"], r["status"]) for r in rows] == [
+      ("position=learned", "0", "done"), ("position=rope", "0", "done"),
+      ("position=learned", "1", "done"), ("position=rope", "1", "done"),
+      ("position=learned", "2", "done"), ("position=rope", "2", "missing")]
+  assert float(rows[1]["loss"]) == 1.9 and rows[1]["model.position"] == "rope"
+  assert json.loads(rows[1]["overrides"]) == {"model.position": "rope", "seed": 0}
+
+  _, loaded = results.load_results(str(tmp_path))
+  assert loaded[0].curve == [(50, 3.0), (100, 2.1)]  # the periodic eval rows
+  arm_rows = results.arm_stats(*results.load_results(str(tmp_path)))
+  learned, rope = arm_rows
+  assert learned.summary.mean == pytest.approx(2.2) and learned.summary.std == pytest.approx(0.2)
+  half = 4.302652730 * 0.2 / math.sqrt(3)  # t_{0.975, 2}
+  assert learned.summary.ci_high == pytest.approx(2.2 + half)
+  assert rope.summary.n == 2 and rope.missing == 1
+  assert rope.diff == pytest.approx(1.95 - 2.2)
+  assert rope.p_value == pytest.approx(
+      scipy_stats.ttest_ind([1.9, 2.0], [2.0, 2.2, 2.4], equal_var=False).pvalue)
+
+  md = open(paths["md"]).read()
+  assert "| position=learned (baseline) | 3 | 2.2000 ± 0.2000 |" in md
+  assert f"[{2.2 - half:.4f}, {2.2 + half:.4f}]" in md
+  assert f"| -0.2500 | {rope.p_value:.3f} | 1 |" in md
+  assert "position=rope,seed=2" in md and "unknown model.position='bogus'" in md
+  for key in ("curves", "bar"):
+    assert os.path.getsize(paths[key]) > 5000
+
+
+TINY_CONFIG = """
+from tests import tiny
+
+def get_config():
+  c = tiny.tiny_config({corpus!r}, {data_dir!r}, steps=12, log_every=4, eval_every=4,
+                       checkpoint_every=100, eval_batches=1)
+  c.sample.num_samples = 0
+  return c
+"""
+
+
+def test_sweep_end_to_end_with_a_failing_arm(tmp_path):
+  from tests import tiny
+  corpus = tiny.write_corpus(str(tmp_path))
+  (tmp_path / "tiny_cfg.py").write_text(
+      TINY_CONFIG.format(corpus=corpus, data_dir=str(tmp_path / "tfds")))
+  (tmp_path / "sweep_def.py").write_text(
+      f"def get_sweep():\n  return {{'base': {str(tmp_path / 'tiny_cfg.py')!r}, "
+      "'axes': {'model.position': ['rope', 'bogus']}}\n")
+  workdir = tmp_path / "sweep"
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.sweep", f"--sweep={tmp_path / 'sweep_def.py'}",
+       f"--workdir={workdir}", "--seeds=2", "--parallel=2"],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1, proc.stdout + proc.stderr  # failures are reported, not hidden
+  assert "failed  position=bogus,seed=0" in proc.stdout
+  assert "unknown model.position='bogus'" in proc.stdout
+  for seed in (0, 1):
+    run = workdir / f"position=rope,seed={seed}"
+    final = json.load(open(run / "final.json"))
+    assert final["loss"] < 3.5 and json.load(open(run / "config.json"))["seed"] == seed
+  md = (workdir / "results.md").read_text()
+  assert "| position=rope (baseline) | 2 |" in md and "| position=bogus | 0 |" in md
+  rows = list(csv.DictReader(open(workdir / "results.csv")))
+  assert [r["status"] for r in rows] == ["done", "missing", "done", "missing"]
+  losses = [float(r["loss"]) for r in rows if r["status"] == "done"]
+  assert losses[0] != losses[1]  # the seeds differ
+  assert np.isfinite(losses).all() and (workdir / "curves.png").exists()
