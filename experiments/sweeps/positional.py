@@ -10,8 +10,8 @@ and none close behind (within a few hundredths of a nat).
   python -m experiments.sweep --sweep=experiments/sweeps/positional.py \
       --workdir=/tmp/sweep_pos --seeds=3 --parallel=2
 
-Runtime: estimated, not measured for the whole sweep: 12 runs at the budget in
-experiments/sweeps/budget.py (one run measured: see the report of issue 7).
+Runtime: estimated, not measured: 12 runs at the budget in experiments/sweeps/budget.py
+(~2.5 min each from one measured run there), so ~25-30 min at --parallel=2 on 2 cores.
 """
 from experiments.sweeps import budget
 

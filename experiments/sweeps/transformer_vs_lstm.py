@@ -12,7 +12,8 @@ size 200 (1.05M params), both with tied 2048-token embeddings.
   python -m experiments.sweep --sweep=experiments/sweeps/transformer_vs_lstm.py \
       --workdir=/tmp/sweep_lstm --seeds=3 --parallel=2
 
-Runtime: estimated, not measured: 6 runs at the budget in experiments/sweeps/budget.py.
+Runtime: estimated, not measured: 6 runs at the budget in experiments/sweeps/budget.py
+(~2.5 min each from one measured run there), so ~15 min at --parallel=2 on 2 cores.
 """
 from experiments.sweeps import budget
 
