@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from model import matmul
 from model import positions as positions_lib
 
 IMPLEMENTATIONS = ("xla", "jax")
@@ -153,6 +154,7 @@ class MultiHeadAttention(nn.Module):
     """A projection with logical axis names; head dims are fused ([D, heads*H])."""
     return nn.Dense(
         features, use_bias=self.use_bias, dtype=self.dtype, name=name,
+        dot_general=matmul.dot_general,
         kernel_init=nn.with_logical_partitioning(nn.initializers.normal(std), axes),
         bias_init=nn.with_logical_partitioning(nn.initializers.zeros, axes[1:]))
 

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from model import attention
+from model import matmul
 from model import positions as positions_lib
 
 POSITIONS = ("learned", "sinusoidal", "rope", "none")
@@ -100,6 +101,7 @@ def dense(features: int, axes: tuple, cfg: TransformerConfig, name: str,
   """A Dense layer whose kernel/bias carry logical axis names."""
   return nn.Dense(
       features, use_bias=cfg.use_bias, dtype=cfg.dtype, name=name,
+      dot_general=matmul.dot_general,
       kernel_init=nn.with_logical_partitioning(
           nn.initializers.normal(cfg.init_std if std is None else std), axes),
       bias_init=nn.with_logical_partitioning(nn.initializers.zeros, axes[1:]))
