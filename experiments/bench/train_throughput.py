@@ -97,11 +97,13 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
       state, metrics = compiled(state, b)
     jax.block_until_ready((state, metrics))
     times = []
+    cpu0 = time.process_time()
     for b in batches[1 + warmup:]:
       t0 = time.perf_counter()
       state, metrics = compiled(state, b)
       jax.block_until_ready((state, metrics))
       times.append(time.perf_counter() - t0)
+    cpu_per_step = (time.process_time() - cpu0) / steps
   loss = float(jax.device_get(metrics["loss"]))
 
   devices = list(exp.mesh.devices.flat)
@@ -126,6 +128,7 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
       "step_time_s": step_time,
       "step_time_min_s": min(times),
       "step_time_max_s": max(times),
+      "cpu_time_per_step_s": cpu_per_step,
       "steps": steps,
       "warmup": warmup,
       "tokens_per_sec": tokens_per_sec,
@@ -150,7 +153,8 @@ def format_table(row: dict) -> str:
       f"compile          {row['compile_s']:.2f} s (lower+compile); first step "
       f"{row['first_step_s'] * 1e3:.1f} ms",
       f"step (median)    {row['step_time_s'] * 1e3:.2f} ms over {row['steps']} steps "
-      f"(min {row['step_time_min_s'] * 1e3:.2f}, max {row['step_time_max_s'] * 1e3:.2f})",
+      f"(min {row['step_time_min_s'] * 1e3:.2f}, max {row['step_time_max_s'] * 1e3:.2f}); "
+      f"CPU time {row['cpu_time_per_step_s'] * 1e3:.1f} ms/step",
       f"tokens/s         {row['tokens_per_sec']:,.0f}",
       f"model FLOPs      {row['model_flops_per_token'] / 1e6:.2f} M/token -> "
       f"{row['achieved_flops'] / 1e9:.1f} GFLOP/s of a measured "
