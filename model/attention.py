@@ -84,24 +84,28 @@ def dot_product_attention(
     raise ValueError(
         f"unknown attention implementation {implementation!r}; use one of {IMPLEMENTATIONS}")
   scale = h ** -0.5 if scale is None else scale
-  if causal:
-    cm = _causal_mask(t, s, q_offset=s - t)
-    mask = cm if mask is None else jnp.logical_and(mask, cm)
+  causal_mask = _causal_mask(t, s, q_offset=s - t) if causal else None
   use_dropout = dropout_rate > 0.0 and not deterministic
 
   if implementation == "jax":
     if use_dropout:
       raise ValueError("attention dropout needs implementation='xla' "
                        "(jax.nn.dot_product_attention has no dropout)")
-    full_mask = None if mask is None else jnp.broadcast_to(mask, (b, n, t, s))
+    # Square causal attention goes in as is_causal (no mask tensor: cuDNN flash can run).
+    native_causal = causal and t == s
+    call_mask = mask if native_causal else _and(mask, causal_mask)
+    full_mask = None if call_mask is None else jnp.broadcast_to(call_mask, (b, n, t, s))
     full_bias = None if bias is None else jnp.broadcast_to(bias, (b, n, t, s))
     out = jax.nn.dot_product_attention(
-        q_BxTxNxH, k_BxSxKxH, v_BxSxKxH, bias=full_bias, mask=full_mask, scale=scale)
-    if mask is not None:
-      any_key_BxTxN = jnp.any(full_mask, axis=-1).transpose(0, 2, 1)
+        q_BxTxNxH, k_BxSxKxH, v_BxSxKxH, bias=full_bias, mask=full_mask, scale=scale,
+        is_causal=native_causal)
+    if mask is not None:  # rows with no visible key: zeros, as the reference gives
+      visible = jnp.broadcast_to(_and(mask, causal_mask), (b, n, t, s))
+      any_key_BxTxN = jnp.any(visible, axis=-1).transpose(0, 2, 1)
       out = jnp.where(any_key_BxTxN[..., None], out, 0).astype(out.dtype)
     return out
 
+  mask = _and(mask, causal_mask)
   g = n // k_heads
   q_BxTxKxGxH = q_BxTxNxH.reshape(b, t, k_heads, g, h)
   logits_BxKxGxTxS = jnp.einsum(
@@ -121,6 +125,13 @@ def dot_product_attention(
   out_BxTxKxGxH = jnp.einsum("bkgts,bskh->btkgh", weights.astype(v_BxSxKxH.dtype),
                              v_BxSxKxH)
   return out_BxTxKxGxH.reshape(b, t, n, h)
+
+
+def _and(a: Optional[jax.Array], b: Optional[jax.Array]) -> Optional[jax.Array]:
+  """Logical and of two optional masks (None = everything visible)."""
+  if a is None or b is None:
+    return a if b is None else b
+  return jnp.logical_and(a, b)
 
 
 def _to_groups(x_BxNxTxS: jax.Array, k_heads: int, g: int) -> jax.Array:
