@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from model import matmul
 from model import positions as positions_lib
 
-IMPLEMENTATIONS = ("xla", "jax")
+IMPLEMENTATIONS = ("xla", "jax", "cudnn")
 
 
 def make_attention_mask(
@@ -70,8 +70,9 @@ def dot_product_attention(
       decoding with a cache).
     scale: logits scale; None means 1/sqrt(H).
     dropout_rate, dropout_rng, deterministic: dropout on the attention weights.
-    implementation: 'xla' (the reference, einsum + float32 softmax) or 'jax'
-      (`jax.nn.dot_product_attention`, which must agree with it).
+    implementation: 'xla' (the reference, einsum + float32 softmax), 'jax'
+      (`jax.nn.dot_product_attention`, XLA lowering) or 'cudnn' (the same call with cuDNN's
+      fused flash attention, GPU only, bf16/fp16); both must agree with the reference.
 
   Returns:
     [B, T, N, H] in q's dtype. Rows whose keys are all masked give zeros, not NaN.
@@ -87,7 +88,7 @@ def dot_product_attention(
   causal_mask = _causal_mask(t, s, q_offset=s - t) if causal else None
   use_dropout = dropout_rate > 0.0 and not deterministic
 
-  if implementation == "jax":
+  if implementation in ("jax", "cudnn"):
     if use_dropout:
       raise ValueError("attention dropout needs implementation='xla' "
                        "(jax.nn.dot_product_attention has no dropout)")
@@ -98,7 +99,7 @@ def dot_product_attention(
     full_bias = None if bias is None else jnp.broadcast_to(bias, (b, n, t, s))
     out = jax.nn.dot_product_attention(
         q_BxTxNxH, k_BxSxKxH, v_BxSxKxH, bias=full_bias, mask=full_mask, scale=scale,
-        is_causal=native_causal)
+        is_causal=native_causal, implementation="cudnn" if implementation == "cudnn" else None)
     if mask is not None:  # rows with no visible key: zeros, as the reference gives
       visible = jnp.broadcast_to(_and(mask, causal_mask), (b, n, t, s))
       any_key_BxTxN = jnp.any(visible, axis=-1).transpose(0, 2, 1)
