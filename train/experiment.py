@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 import data as data_lib
@@ -87,6 +88,17 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
+def _process_0_first(fn: Callable[[], Any]) -> Any:
+  """Run fn on process 0, then on the rest: first use writes files (TFDS prepare, tokenizer)
+  that concurrent processes would race on; later calls only read them."""
+  if jax.process_count() == 1:
+    return fn()
+  if jax.process_index() == 0:
+    out = fn()
+  multihost_utils.sync_global_devices("attnlab: process 0 prepared data and tokenizer")
+  return out if jax.process_index() == 0 else fn()
+
+
 def build(config: ml_collections.ConfigDict, workdir: str,
           tokenizer: Optional[Any] = None) -> Experiment:
   """Validate, get the tokenizer (trained once, then reloaded), build model/optimizer/mesh.
@@ -96,9 +108,11 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   validate(config)
   os.makedirs(workdir, exist_ok=True)
   if tokenizer is None:
-    tokenizer = data_lib.build_tokenizer(
+    tokenizer = _process_0_first(lambda: data_lib.build_tokenizer(
         config.data, workdir,
-        lambda: data_lib.iter_texts(config.data, config.data.train_split))
+        lambda: data_lib.iter_texts(config.data, config.data.train_split)))
+  _process_0_first(lambda: [data_lib.get_source(config.data, split) for split in
+                            (config.data.train_split, config.data.eval_split)])
   config = copy.deepcopy(config)
   if not config.model.vocab_size:
     config.model.vocab_size = tokenizer.vocab_size

@@ -70,6 +70,21 @@ def logical_shardings(abstract_tree: Any, mesh: Mesh) -> Any:
   return nn.logical_to_mesh_sharding(specs, mesh, LOGICAL_AXIS_RULES)
 
 
+def check_divisible(abstract_tree: Any, shardings: Any, mesh: Mesh) -> None:
+  """Every sharded dimension must split evenly over its mesh axes; say which param and axis
+  does not, before anything compiles (XLA's own error names neither)."""
+  def check(path, leaf, sharding):
+    for dim, axes in enumerate(sharding.spec):
+      axes = (axes,) if isinstance(axes, str) else tuple(axes or ())
+      size = int(np.prod([mesh.shape[a] for a in axes]))
+      if leaf.shape[dim] % size:
+        raise ValueError(
+            f"param {jax.tree_util.keystr(path)} of shape {tuple(leaf.shape)}: dimension {dim} "
+            f"({leaf.shape[dim]}) is not divisible by mesh axis {'*'.join(axes)} of size "
+            f"{size}; change that model size or the mesh.{axes[0]} size")
+  jax.tree_util.tree_map_with_path(check, abstract_tree, shardings)
+
+
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   """[batch, length] arrays split over the batch-parallel axes."""
   return NamedSharding(mesh, P(("data", "fsdp"), None))

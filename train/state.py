@@ -45,6 +45,7 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len:
   boxed = jax.eval_shape(lambda: init(boxed=True))
   shardings = partitioning.logical_shardings(boxed, mesh)
   abstract = jax.eval_shape(lambda: init(boxed=False))
+  partitioning.check_divisible(abstract.params, shardings.params, mesh)
   abstract = jax.tree.map(
       lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
   return abstract, shardings

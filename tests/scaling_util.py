@@ -1,0 +1,36 @@
+"""Helpers shared by the scaling tests: run the real jit train step for a few steps."""
+import jax
+
+import data as data_lib
+from train import experiment
+from train import partitioning
+from train import state as state_lib
+from train import step as step_lib
+
+
+def mesh_config(config, data: int, fsdp: int = 1, tensor: int = 1):
+  """A copy of `config` on mesh (data, fsdp, tensor), vocab padded to split over tensor."""
+  c = config.copy_and_resolve_references()
+  c.mesh.data, c.mesh.fsdp, c.mesh.tensor = data, fsdp, tensor
+  c.model.vocab_size = 64  # the char vocab (33) does not split over tensor=2
+  return c
+
+
+def run_steps(config, workdir: str, steps: int, batches=None):
+  """(experiment, final state, per-step losses) of `steps` real train steps."""
+  exp = experiment.build(config, workdir)
+  if batches is None:
+    it = iter(data_lib.make_lm_dataset(exp.config.data, exp.tokenizer,
+                                       exp.config.data.train_split, seed=config.seed,
+                                       train=True))
+    batches = [next(it) for _ in range(steps)]
+  state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
+                                       exp.mesh)
+  train_fn, _ = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
+                                       exp.schedule)
+  losses = []
+  with partitioning.mesh_context(exp.mesh):
+    for batch in batches[:steps]:
+      state, metrics = train_fn(state, partitioning.global_batch(batch, exp.mesh))
+      losses.append(float(jax.device_get(metrics["loss"])))
+  return exp, state, losses
