@@ -32,6 +32,7 @@ def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
   batches = iter(ds)
   if max_batches > 0:
     batches = itertools.islice(batches, max_batches)
+  batches = partitioning.aligned_batches(batches)
   totals = {"loss_sum": 0.0, "correct_sum": 0.0, "weight": 0.0}
   for batch in batches:
     sums = jax.device_get(eval_fn(params, partitioning.global_batch(batch, exp.mesh)))

@@ -34,3 +34,13 @@ def run_steps(config, workdir: str, steps: int, batches=None):
       state, metrics = train_fn(state, partitioning.global_batch(batch, exp.mesh))
       losses.append(float(jax.device_get(metrics["loss"])))
   return exp, state, losses
+
+
+def multihost_config(corpus: str, data_dir: str):
+  """6 steps, a checkpoint every 3; enough validation text for 2 processes to split."""
+  from tests import tiny
+  c = tiny.tiny_config(corpus, data_dir, steps=6, eval_every=100, checkpoint_every=3,
+                       eval_batches=1)
+  c.data.val_fraction = 0.25
+  c.sample.num_samples = 0
+  return c

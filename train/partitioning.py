@@ -7,11 +7,12 @@ FSDP shards `embed` over `fsdp`; tensor parallel splits `mlp`/`heads`/`vocab` (M
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Iterator
 
 import flax.linen as nn
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 MESH_AXES = ("data", "fsdp", "tensor")
@@ -99,6 +100,21 @@ def global_batch(local_batch: dict, mesh: Mesh) -> dict:
   sharding = batch_sharding(mesh)
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
           for k, v in local_batch.items()}
+
+
+def aligned_batches(batches: Iterator[dict]) -> Iterator[dict]:
+  """Local batches until EVERY process has run out: each step is a collective, so a process
+  whose shard ends first feeds zero batches (weight 0: they add nothing to the sums)."""
+  if jax.process_count() == 1:
+    yield from batches
+    return
+  last = None
+  while True:
+    batch = next(batches, None)
+    if not multihost_utils.process_allgather(np.int32(batch is not None)).any():
+      return
+    last = batch = batch if batch is not None else jax.tree.map(np.zeros_like, last)
+    yield batch
 
 
 def mesh_context(mesh: Mesh) -> contextlib.ExitStack:

@@ -1,0 +1,77 @@
+"""A real 2-process run on localhost (jax.distributed, gloo CPU collectives), 4 simulated
+devices each, equals one process on 8 devices fed the same global batches.
+
+Each process reads its own record shard (data/pipeline.py), so a 2-process run sees other
+batches than a 1-process run of the same config; the reference therefore concatenates the
+two processes' local batches (process 0's rows first, as its devices come first).
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import portpicker
+import pytest
+
+import data as data_lib
+from tests import scaling_util
+from tests import tiny
+from tests.test_train import read_losses
+from train import experiment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+  d = tmp_path_factory.mktemp("multihost")
+  corpus = tiny.write_corpus(str(d), tiny.CORPUS * 4)
+  data_dir, workdir = str(d / "tfds"), str(d / "work")
+  config_file = d / "config.py"
+  config_file.write_text(
+      "from tests import scaling_util\n\n\ndef get_config():\n"
+      f"  return scaling_util.multihost_config({corpus!r}, {data_dir!r})\n")
+  port = portpicker.pick_unused_port()
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS="--xla_force_host_platform_device_count=4")
+  procs = [subprocess.Popen(
+      [sys.executable, "-m", "train.main", f"--config={config_file}", f"--workdir={workdir}",
+       f"--coordinator=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
+      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for i in range(2)]
+  try:
+    logs = [p.communicate(timeout=150)[0] for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  for p, log in zip(procs, logs):
+    assert p.returncode == 0, log[-3000:]
+  return scaling_util.multihost_config(corpus, data_dir), workdir, logs
+
+
+def test_two_processes_write_one_run(two_process_run):
+  _, workdir, logs = two_process_run
+  steps = [s for s, _ in read_losses(workdir)]
+  assert steps == list(range(1, 7))  # process 0 alone writes metrics: no duplicates
+  final = json.load(open(os.path.join(workdir, "final.json")))
+  assert final["step"] == 6 and np.isfinite(final["loss"])
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6"]
+  assert "workdir:" in logs[0] and "workdir:" not in logs[1]
+
+
+def test_two_process_losses_equal_one_process_on_8_devices(two_process_run, tmp_path):
+  config, workdir, _ = two_process_run
+  exp = experiment.build(config, str(tmp_path / "ref"))
+  shards = [iter(data_lib.make_lm_dataset(
+      exp.config.data, exp.tokenizer, config.data.train_split, seed=config.seed,
+      process_index=i, process_count=2, train=True)) for i in range(2)]
+  batches = []
+  for _ in range(config.train.steps):
+    local = [next(s) for s in shards]
+    batches.append({k: np.concatenate([b[k] for b in local]) for k in local[0]})
+  _, _, want = scaling_util.run_steps(config, str(tmp_path / "ref"), config.train.steps,
+                                      batches)
+  got = [l for _, l in read_losses(workdir)]
+  np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
