@@ -1,5 +1,6 @@
-"""Data for attnlab: tokenizers, TFDS sources and the Grain LM pipeline."""
-from data.pipeline import make_lm_dataset
+"""Data for attnlab: tokenizers, TFDS sources and the Grain pipelines."""
+from data.pipeline import (make_dataset, make_lm_dataset, make_mlm_dataset,
+                           make_pair_dataset)
 from data.sources import get_source, iter_texts
 from data.tokenizers import build_tokenizer, load_tokenizer
 
@@ -8,5 +9,8 @@ __all__ = [
     "get_source",
     "iter_texts",
     "load_tokenizer",
+    "make_dataset",
     "make_lm_dataset",
+    "make_mlm_dataset",
+    "make_pair_dataset",
 ]

@@ -12,6 +12,8 @@ from typing import Any
 import grain
 import numpy as np
 
+from data import masking
+from data import pairs
 from data import sources
 from data.packing import PackedWindowsIterDataset
 from data.tokenizers import Tokenizer, encode_array
@@ -123,3 +125,113 @@ def make_lm_dataset(
         windows, window_size=cfg.shuffle_buffer, seed=_derive_seed(seed, "windows")
     )
   return windows.batch(local_batch, drop_remainder=True)
+
+
+class _MaskBatch(grain.transforms.MapWithIndex):
+  """Masked-LM corruption of a packed batch; the index is the step (checkpointed by grain)."""
+
+  def __init__(self, cfg, tokenizer: Tokenizer, seed: int, process_index: int):
+    if tokenizer.mask_id is None:
+      raise ValueError("masked-LM objectives need a [MASK] token: set data.mask_token=True "
+                       "(and use a new workdir if the saved tokenizer has none)")
+    masking.check_mask_rate(cfg.mask_rate)
+    self._cfg = cfg
+    self._tokenizer = tokenizer
+    self._seed = _derive_seed(seed, f"masking:{process_index}")
+    self._word_starts = (masking.word_start_table(tokenizer) if cfg.whole_word_masking
+                         else None)
+
+  def map_with_index(self, index: int, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    tokens = batch["inputs"]
+    tok = self._tokenizer
+    rngs = masking.batch_rng(tokens, seed=self._seed, step=index, mode=self._cfg.masking,
+                             dupe_factor=self._cfg.dupe_factor)
+    out = masking.mask_tokens(
+        tokens, rngs, mask_id=tok.mask_id, vocab_size=tok.vocab_size,
+        special_ids=(tok.pad_id, tok.eos_id, tok.bos_id, tok.cls_id, tok.sep_id),
+        mask_rate=self._cfg.mask_rate,
+        word_starts_BxT=None if self._word_starts is None else self._word_starts[tokens])
+    return dict(batch, **out)
+
+
+def make_mlm_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
+                     process_index: int = 0, process_count: int = 1,
+                     train: bool = True) -> grain.IterDataset:
+  """Packed windows (RoBERTa's FULL-SENTENCES: documents joined by EOS = [SEP]), masked.
+
+  Batches: inputs (corrupted), targets (original), weights (1 on the positions to
+  predict), segment_ids and positions as in make_lm_dataset. cfg.masking picks dynamic
+  (fresh per step) or static (dupe_factor fixed masks per row) masking; eval batches are
+  masked the same way on every pass.
+  """
+  windows = make_lm_dataset(cfg, tokenizer, split, seed=seed, process_index=process_index,
+                            process_count=process_count, train=train)
+  return windows.map_with_index(_MaskBatch(cfg, tokenizer, seed, process_index))
+
+
+class _Pair(grain.transforms.MapWithIndex):
+  """Record i -> one padded NSP/SOP pair; the other document of a negative is drawn too."""
+
+  def __init__(self, cfg, tokenizer: Tokenizer, records, task: str, seed: int):
+    self._records = records
+    self._tokenizer = tokenizer
+    self._key = sources.text_key(cfg)
+    self._task = task
+    self._seq_len = cfg.seq_len
+    self._seed = seed
+
+  def _tokens(self, index: int) -> np.ndarray:
+    record = self._records[index % len(self._records)]
+    return encode_array(self._tokenizer, sources.record_text(record, self._key))
+
+  def map_with_index(self, index: int, record: Any) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([self._seed, index])
+    tok = self._tokenizer
+    doc = encode_array(tok, sources.record_text(record, self._key))
+    other = lambda: self._tokens(int(rng.integers(0, len(self._records))))
+    a, b, label = pairs.make_pair(doc, other, task=self._task, rng=rng,
+                                  budget=self._seq_len - pairs.SPECIALS_PER_PAIR)
+    return pairs.pack_pair(a, b, label, seq_len=self._seq_len, cls_id=tok.cls_id,
+                           sep_id=tok.sep_id, pad_id=tok.pad_id)
+
+
+def make_pair_dataset(cfg, tokenizer: Tokenizer, split: str, *, task: str, seed: int,
+                      process_index: int = 0, process_count: int = 1,
+                      train: bool = True) -> grain.IterDataset:
+  """Masked [CLS] A [SEP] B [SEP] pairs for NSP ('nsp') or SOP ('sop'), one per record.
+
+  Batches add token_types (0 for A, 1 for B), pair_label and pair_weight ([B, 1]) to
+  make_mlm_dataset's keys. Training shuffles records per epoch and draws new pairs
+  each visit; eval gives the same pairs every pass.
+  """
+  local_batch = _check(cfg, process_index, process_count)
+  pairs.check_seq_len(cfg.seq_len)
+  source = sources.get_source(cfg, split)
+  records = grain.MapDataset.source(source)[process_index::process_count]
+  if len(records) == 0:
+    raise ValueError(f"Split {split!r} of {cfg.dataset!r} has too few records for "
+                     f"process {process_index} of {process_count}.")
+  pair_seed = _derive_seed(seed, f"pairs:{process_index}")
+  if train:
+    records = records.shuffle(seed=_derive_seed(seed, "records")).repeat()
+  examples = records.map_with_index(_Pair(cfg, tokenizer, source, task, pair_seed))
+  examples = examples.to_iter_dataset(
+      grain.ReadOptions(num_threads=_READ_THREADS, prefetch_buffer_size=_READ_BUFFER))
+  batches = examples.batch(local_batch, drop_remainder=train)
+  if not train:
+    batches = batches.map(_PadBatch(local_batch, tokenizer.pad_id))
+  return batches.map_with_index(_MaskBatch(cfg, tokenizer, seed, process_index))
+
+
+def make_dataset(cfg, tokenizer: Tokenizer, split: str, *, objective: str, seed: int,
+                 process_index: int = 0, process_count: int = 1,
+                 train: bool = True) -> grain.IterDataset:
+  """The batches config.objective trains on (cfg is config.data)."""
+  kwargs = dict(seed=seed, process_index=process_index, process_count=process_count,
+                train=train)
+  if objective in ("mlm", "electra"):
+    return make_mlm_dataset(cfg, tokenizer, split, **kwargs)
+  if objective in ("mlm_nsp", "sop"):
+    task = "nsp" if objective == "mlm_nsp" else "sop"
+    return make_pair_dataset(cfg, tokenizer, split, task=task, **kwargs)
+  return make_lm_dataset(cfg, tokenizer, split, **kwargs)

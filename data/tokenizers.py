@@ -1,7 +1,8 @@
 """Tokenizers: byte, char and SentencePiece, with the same ids for the specials.
 
 Every tokenizer uses pad 0, eos 1, bos 2, so batches and models need not care which
-one a run uses. A run's tokenizer is saved in `<workdir>/tokenizer/` and loaded from
+one a run uses. Encoders read bos as [CLS] and eos as [SEP] (RoBERTa's <s> and </s>);
+`data.mask_token=True` appends one [MASK] id after the vocabulary (`WithMaskToken`). A run's tokenizer is saved in `<workdir>/tokenizer/` and loaded from
 there on resume, so a resumed run never retrains a (possibly different) vocabulary.
 """
 import io
@@ -63,6 +64,9 @@ class _Specials:
   pad_id = PAD_ID
   eos_id = EOS_ID
   bos_id = BOS_ID
+  cls_id = BOS_ID
+  sep_id = EOS_ID
+  mask_id = None  # only WithMaskToken has one
 
   def _content_ids(self, ids: Sequence[int]) -> np.ndarray:
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -223,6 +227,38 @@ class SentencePieceTokenizer(_Specials):
       f.write(self.model_proto)
 
 
+class WithMaskToken:
+  """A tokenizer plus a [MASK] id right after its vocabulary, for masked-LM objectives.
+
+  Appending keeps every existing id (and saved GPT tokenizers) unchanged; the flag is
+  saved in tokenizer.json, so a resumed run gets the same vocabulary back.
+  """
+
+  def __init__(self, inner: Tokenizer):
+    self.inner = inner
+    self.kind = inner.kind
+    self.vocab_size = inner.vocab_size + 1
+    self.mask_id = inner.vocab_size
+    self.pad_id, self.eos_id, self.bos_id = inner.pad_id, inner.eos_id, inner.bos_id
+    self.cls_id, self.sep_id = inner.cls_id, inner.sep_id
+
+  def encode_array(self, text: str) -> np.ndarray:
+    return encode_array(self.inner, text)
+
+  def encode(self, text: str) -> list[int]:
+    return self.inner.encode(text)
+
+  def decode(self, ids: Sequence[int]) -> str:
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    return self.inner.decode(ids[ids != self.mask_id])
+
+  def save(self, directory: str) -> None:
+    self.inner.save(directory)
+    with open(os.path.join(directory, _CONFIG_FILE), encoding="utf-8") as f:
+      config = json.load(f)
+    _write_config(directory, dict(config, mask_token=True))
+
+
 def _training_lines(texts: Iterable[str], max_chars: int):
   """Non-empty lines of texts, in order, until max_chars characters were given.
 
@@ -249,16 +285,23 @@ def load_tokenizer(directory: str) -> Tokenizer:
     config = json.load(f)
   kind = config.get("kind")
   if kind == "byte":
-    return ByteTokenizer()
-  if kind == "char":
-    return CharTokenizer(config["chars"])
-  if kind == "sentencepiece":
+    tokenizer = ByteTokenizer()
+  elif kind == "char":
+    tokenizer = CharTokenizer(config["chars"])
+  elif kind == "sentencepiece":
     with open(os.path.join(directory, config["model"]), "rb") as f:
-      return SentencePieceTokenizer(f.read())
-  raise ValueError(f"{path}: unknown tokenizer kind {kind!r}; valid kinds are {KINDS}.")
+      tokenizer = SentencePieceTokenizer(f.read())
+  else:
+    raise ValueError(f"{path}: unknown tokenizer kind {kind!r}; valid kinds are {KINDS}.")
+  return WithMaskToken(tokenizer) if config.get("mask_token") else tokenizer
 
 
 def _train_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
+  tokenizer = _train_base_tokenizer(cfg, train_texts)
+  return WithMaskToken(tokenizer) if cfg.get("mask_token", False) else tokenizer
+
+
+def _train_base_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
   kind = cfg.tokenizer
   if kind == "byte":
     return ByteTokenizer()
@@ -291,6 +334,9 @@ def build_tokenizer(
           f"{directory} holds a {tokenizer.kind!r} tokenizer but the config asks for "
           f"{cfg.tokenizer!r}; use a new workdir or set data.tokenizer={tokenizer.kind!r}."
       )
+    if cfg.get("mask_token", False) and tokenizer.mask_id is None:
+      raise ValueError(f"{directory} holds a tokenizer without [MASK] but the config sets "
+                       "data.mask_token=True; use a new workdir.")
     return tokenizer
   tokenizer = _train_tokenizer(cfg, train_texts)
   if directory:

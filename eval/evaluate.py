@@ -26,18 +26,18 @@ def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
   """
   config = exp.config
   split = split or config.data.eval_split
-  ds = data_lib.make_lm_dataset(
-      config.data, exp.tokenizer, split, seed=config.seed,
+  ds = data_lib.make_dataset(
+      config.data, exp.tokenizer, split, objective=config.objective, seed=config.seed,
       process_index=jax.process_index(), process_count=jax.process_count(), train=False)
   batches = iter(ds)
   if max_batches > 0:
     batches = itertools.islice(batches, max_batches)
   batches = partitioning.aligned_batches(batches)
-  totals = {"loss_sum": 0.0, "correct_sum": 0.0, "weight": 0.0}
+  totals = {"weight": 0.0}
   for batch in batches:
     sums = jax.device_get(eval_fn(params, partitioning.global_batch(batch, exp.mesh)))
-    for k in totals:
-      totals[k] += float(np.asarray(sums[k]))
+    for k, v in sums.items():
+      totals[k] = totals.get(k, 0.0) + np.asarray(v, np.float64)
   if totals["weight"] == 0:
     raise ValueError(f"split {split!r} of data.dataset={config.data.dataset!r} gave no "
                      "tokens to evaluate; is it empty or shorter than one sequence?")

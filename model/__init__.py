@@ -6,10 +6,11 @@ from typing import Any, Union
 import flax.linen as nn
 
 from model import decoder
+from model import encoder
 from model import layers
 from model import rnn
 
-FAMILIES = ("gpt", "lstm")
+FAMILIES = ("gpt", "lstm", "bert", "electra")
 ModelConfig = Union[layers.TransformerConfig, rnn.LSTMConfig]  # every module's `.cfg`
 
 
@@ -20,4 +21,12 @@ def build(model_config: Any) -> nn.Module:
         f"unknown model.family={model_config.family!r}; choose one of {', '.join(FAMILIES)}")
   if model_config.family == "lstm":
     return rnn.LSTMLanguageModel(rnn.LSTMConfig.from_config(model_config))
-  return decoder.Decoder(layers.TransformerConfig.from_config(model_config))
+  cfg = layers.TransformerConfig.from_config(model_config)
+  if model_config.family == "bert":  # also RoBERTa / ALBERT (config choices)
+    return encoder.Encoder(cfg, encoder.EncoderOptions.from_config(model_config))
+  if model_config.family == "electra":
+    ratio = model_config.get("generator_ratio", 0.25)
+    if not 0.0 < ratio <= 1.0:
+      raise ValueError(f"model.generator_ratio must be in (0, 1], got {ratio}")
+    return encoder.Electra(cfg, encoder.EncoderOptions.from_config(model_config), ratio)
+  return decoder.Decoder(cfg)

@@ -20,29 +20,41 @@ class _ScanBlock(nn.Module):
   """Adapts TransformerBlock to nn.scan's (carry, x) -> (carry, y) signature."""
   cfg: layers.TransformerConfig
   deterministic: bool = True
+  causal: bool = True
 
   @nn.compact
   def __call__(self, x, mask, positions):
     x = layers.TransformerBlock(self.cfg, name="block")(
-        x, mask=mask, causal=True, positions=positions, deterministic=self.deterministic)
+        x, mask=mask, causal=self.causal, positions=positions,
+        deterministic=self.deterministic)
     return x, None
 
 
 def block_stack(cfg: layers.TransformerConfig, x_BxTxD, mask, positions, deterministic,
-                parent_name: str = "layers"):
-  """Apply cfg.num_layers causal blocks, scanned (flat compile time) or unrolled."""
+                parent_name: str = "layers", causal: bool = True,
+                share_layers: bool = False):
+  """Apply cfg.num_layers blocks, scanned (flat compile time) or unrolled.
+
+  causal=False gives the bidirectional encoder; share_layers applies ONE block's params
+  at every layer (ALBERT), so the param count does not grow with depth.
+  """
   block_cls = _ScanBlock
   if cfg.remat != "none":
     block_cls = nn.remat(block_cls, policy=_REMAT_POLICIES[cfg.remat])
+  if share_layers:
+    shared = block_cls(cfg, deterministic, causal, name=f"{parent_name}_shared")
+    for _ in range(cfg.num_layers):
+      x_BxTxD, _ = shared(x_BxTxD, mask, positions)
+    return x_BxTxD
   if cfg.scan_layers:
     scanned = nn.scan(
         block_cls, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
         in_axes=(nn.broadcast, nn.broadcast), length=cfg.num_layers,
         metadata_params={nn.PARTITION_NAME: "layers"})
-    x_BxTxD, _ = scanned(cfg, deterministic, name=parent_name)(x_BxTxD, mask, positions)
+    x_BxTxD, _ = scanned(cfg, deterministic, causal, name=parent_name)(x_BxTxD, mask, positions)
     return x_BxTxD
   for i in range(cfg.num_layers):
-    x_BxTxD, _ = block_cls(cfg, deterministic, name=f"{parent_name}_{i}")(
+    x_BxTxD, _ = block_cls(cfg, deterministic, causal, name=f"{parent_name}_{i}")(
         x_BxTxD, mask, positions)
   return x_BxTxD
 

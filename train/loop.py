@@ -31,10 +31,13 @@ from train import step as step_lib
 from train.metrics_writer import MetricsWriter
 
 
+_STEP_MEANS = ("loss", "grad_norm", "learning_rate")  # per-step values, not sums
+
+
 def _mean_of(sums_list: list[dict]) -> dict:
   """Average a window of per-step metrics: token-weighted loss/accuracy, plain means else."""
   host = jax.device_get(sums_list)
-  total = {k: float(np.sum([m[k] for m in host])) for k in ("loss_sum", "correct_sum", "weight")}
+  total = {k: np.sum([m[k] for m in host], axis=0) for k in host[-1] if k not in _STEP_MEANS}
   out = objectives.summarize(total)
   out.pop("tokens")
   for key in ("grad_norm", "learning_rate"):
@@ -75,8 +78,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   exp = experiment_lib.build(config, workdir)
   config, t = exp.config, exp.config.train
-  train_ds = data_lib.make_lm_dataset(
-      config.data, exp.tokenizer, config.data.train_split, seed=config.seed,
+  train_ds = data_lib.make_dataset(
+      config.data, exp.tokenizer, config.data.train_split, objective=config.objective,
+      seed=config.seed,
       process_index=jax.process_index(), process_count=jax.process_count(), train=True)
   train_iter = iter(train_ds)
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
@@ -149,6 +153,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       json.dump(report, f, indent=2)
     plots.plot_loss_curve(os.path.join(workdir, "metrics.jsonl"),
                           os.path.join(workdir, "loss.png"))
-  if config.sample.num_samples > 0:
+  if config.sample.num_samples > 0 and config.objective == "causal_lm":  # LMs only
     write_samples(exp, state.params, os.path.join(workdir, "samples.txt"))
   return report

@@ -11,9 +11,15 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-OBJECTIVES = ("causal_lm",)
+OBJECTIVES = ("causal_lm", "mlm", "mlm_nsp", "sop", "electra")
+# Which model families each objective trains (checked before anything compiles).
+_FAMILIES = {"causal_lm": ("gpt", "lstm"), "mlm": ("bert",), "mlm_nsp": ("bert",),
+             "sop": ("bert",), "electra": ("electra",)}
+ELECTRA_DISC_WEIGHT = 50.0  # lambda of Clark et al. 2020
+_AUC_BINS = 64
 LossFn = Callable[..., tuple[jax.Array, dict]]
 
 
@@ -42,18 +48,153 @@ def make_causal_lm(model: nn.Module, packing_mask: bool) -> LossFn:
   return loss_fn
 
 
+def _encoder_inputs(batch: dict, packing_mask: bool) -> dict:
+  """Encoder kwargs: packed documents kept apart only with data.packing_mask."""
+  kwargs = {}
+  if packing_mask:
+    kwargs = dict(positions=batch["positions"], segment_ids=batch["segment_ids"])
+  if "token_types" in batch:
+    kwargs["token_types"] = batch["token_types"]
+  return kwargs
+
+
+def pair_metrics(logits_Bx2: jax.Array, labels_Bx1: jax.Array,
+                 weights_Bx1: jax.Array) -> dict:
+  """NSP/SOP classifier sums under a 'pair/' prefix (labels [B, 1] shard like tokens)."""
+  labels_B, weights_B = labels_Bx1[:, 0], weights_Bx1[:, 0]
+  ce = optax.softmax_cross_entropy_with_integer_labels(logits_Bx2, labels_B)
+  correct = (jnp.argmax(logits_Bx2, -1) == labels_B).astype(jnp.float32)
+  return {"pair/loss_sum": jnp.sum(ce * weights_B),
+          "pair/correct_sum": jnp.sum(correct * weights_B),
+          "pair/weight": jnp.sum(weights_B)}
+
+
+def make_mlm(model: nn.Module, packing_mask: bool, pair: bool) -> LossFn:
+  """Masked-LM cross-entropy on the selected positions (+ the NSP/SOP loss when pair)."""
+  heads = ("mlm", "pair") if pair else ("mlm",)
+
+  def loss_fn(params, batch, rng, deterministic: bool = False):
+    out = model.apply({"params": params}, batch["inputs"], heads=heads,
+                      deterministic=deterministic, rngs={"dropout": rng},
+                      **_encoder_inputs(batch, packing_mask))
+    sums = token_metrics(out["mlm"], batch["targets"], batch["weights"])
+    loss = sums["loss_sum"] / jnp.maximum(sums["weight"], 1.0)
+    if pair:
+      pair_sums = pair_metrics(out["pair"], batch["pair_label"], batch["pair_weight"])
+      loss += pair_sums["pair/loss_sum"] / jnp.maximum(pair_sums["pair/weight"], 1.0)
+      sums.update(pair_sums)
+    return loss, sums
+  return loss_fn
+
+
+def discriminator_metrics(logits_BxT: jax.Array, replaced_BxT: jax.Array,
+                          weights_BxT: jax.Array) -> dict:
+  """Replaced-token detection sums: loss, accuracy, precision/recall counts, AUC histograms.
+
+  A token is predicted replaced when its logit > 0. Scores are binned (sigmoid into
+  _AUC_BINS bins) per class, so AUC is exact up to ties within a bin and still summable.
+  """
+  labels = replaced_BxT.astype(jnp.float32)
+  bce = optax.sigmoid_binary_cross_entropy(logits_BxT, labels)
+  predicted = (logits_BxT > 0).astype(jnp.float32)
+  correct = (predicted == labels).astype(jnp.float32)
+  bins = jnp.clip((jax.nn.sigmoid(logits_BxT) * _AUC_BINS).astype(jnp.int32), 0,
+                  _AUC_BINS - 1)
+  one_hot = jax.nn.one_hot(bins, _AUC_BINS) * weights_BxT[..., None]
+  return {"disc/loss_sum": jnp.sum(bce * weights_BxT),
+          "disc/correct_sum": jnp.sum(correct * weights_BxT),
+          "disc/weight": jnp.sum(weights_BxT),
+          "disc/true_pos_count": jnp.sum(predicted * labels * weights_BxT),
+          "disc/pred_pos_count": jnp.sum(predicted * weights_BxT),
+          "disc/pos_count": jnp.sum(labels * weights_BxT),
+          "disc/pos_hist_count": jnp.sum(one_hot * labels[..., None], axis=(0, 1)),
+          "disc/neg_hist_count": jnp.sum(one_hot * (1.0 - labels[..., None]), axis=(0, 1))}
+
+
+def make_electra(model: nn.Module, packing_mask: bool,
+                 disc_weight: float = ELECTRA_DISC_WEIGHT) -> LossFn:
+  """Generator MLM + disc_weight x replaced-token detection, both in one step.
+
+  Masked positions are refilled with samples from the generator's softmax (no gradient
+  through sampling); the discriminator labels a token replaced only if it changed, and
+  its loss covers every non-pad position.
+  """
+  def loss_fn(params, batch, rng, deterministic: bool = False):
+    dropout_rng, sample_rng = jax.random.split(rng)
+    kwargs = _encoder_inputs(batch, packing_mask)
+    variables = {"params": params}
+    gen = model.apply(variables, batch["inputs"], method="generate",
+                      deterministic=deterministic, rngs={"dropout": dropout_rng}, **kwargs)
+    gen_sums = token_metrics(gen["mlm"], batch["targets"], batch["weights"])
+    sampled = jax.random.categorical(sample_rng, jax.lax.stop_gradient(gen["mlm"]))
+    corrupted = jnp.where(batch["weights"] > 0, sampled, batch["targets"])
+    disc = model.apply(variables, corrupted, deterministic=deterministic,
+                       rngs={"dropout": dropout_rng}, **kwargs)
+    non_pad = (batch["targets"] != 0).astype(jnp.float32)
+    disc_sums = discriminator_metrics(disc["rtd"], corrupted != batch["targets"], non_pad)
+    gen_loss = gen_sums["loss_sum"] / jnp.maximum(gen_sums["weight"], 1.0)
+    disc_loss = disc_sums["disc/loss_sum"] / jnp.maximum(disc_sums["disc/weight"], 1.0)
+    loss = gen_loss + disc_weight * disc_loss
+    sums = {f"gen/{k}": v for k, v in gen_sums.items()}
+    sums.update(disc_sums, loss_sum=loss * disc_sums["disc/weight"],
+                weight=disc_sums["disc/weight"])
+    return loss, sums
+  return loss_fn
+
+
 def make_loss_fn(config: Any, model: nn.Module) -> LossFn:
   """The loss function named by config.objective."""
   if config.objective not in OBJECTIVES:
     raise ValueError(f"unknown objective={config.objective!r}; choose one of "
                      f"{', '.join(OBJECTIVES)}")
-  return make_causal_lm(model, config.data.packing_mask)
+  families = _FAMILIES[config.objective]
+  if config.model.family not in families:
+    raise ValueError(f"objective={config.objective!r} trains model.family "
+                     f"{' or '.join(families)}, not {config.model.family!r}")
+  if config.objective == "causal_lm":
+    return make_causal_lm(model, config.data.packing_mask)
+  if config.objective == "electra":
+    return make_electra(model, config.data.packing_mask)
+  return make_mlm(model, config.data.packing_mask, pair=config.objective != "mlm")
+
+
+_NAMES = {"loss": "loss", "correct": "accuracy"}
 
 
 def summarize(sums: dict) -> dict:
-  """Turn summed metrics into means: loss, accuracy, perplexity."""
-  weight = max(float(sums["weight"]), 1.0)
-  loss = float(sums["loss_sum"]) / weight
-  out = {"loss": loss, "accuracy": float(sums["correct_sum"]) / weight,
-         "perplexity": float(jnp.exp(jnp.minimum(loss, 80.0))), "tokens": float(sums["weight"])}
+  """Turn summed metrics into means.
+
+  Every `[prefix/]name_sum` is divided by its `[prefix/]weight` (loss, accuracy, ...);
+  token-level LM sums (with a top-level correct_sum) also give perplexity; the
+  discriminator's counts give precision, recall and AUC.
+  """
+  out = {}
+  for key, value in sums.items():
+    if not key.endswith("_sum"):
+      continue
+    prefix, _, name = key[:-len("_sum")].rpartition("/")
+    prefix = f"{prefix}/" if prefix else ""
+    weight = max(float(sums[f"{prefix}weight"]), 1.0)
+    out[prefix + _NAMES.get(name, name)] = float(value) / weight
+  if "correct_sum" in sums:
+    out["perplexity"] = float(np.exp(min(out["loss"], 80.0)))
+  out["tokens"] = float(sums["weight"])
+  if "disc/true_pos_count" in sums:
+    tp = float(sums["disc/true_pos_count"])
+    out["disc/precision"] = tp / max(float(sums["disc/pred_pos_count"]), 1.0)
+    out["disc/recall"] = tp / max(float(sums["disc/pos_count"]), 1.0)
+    # An all-"original" guess scores 1 - replaced_rate: the accuracy to beat.
+    out["disc/replaced_rate"] = float(sums["disc/pos_count"]) / max(
+        float(sums["disc/weight"]), 1.0)
+    out["disc/auc"] = binned_auc(np.asarray(sums["disc/pos_hist_count"]),
+                                 np.asarray(sums["disc/neg_hist_count"]))
   return out
+
+
+def binned_auc(pos_hist: np.ndarray, neg_hist: np.ndarray) -> float:
+  """ROC AUC from per-class score histograms (ties within a bin count half)."""
+  pos, neg = pos_hist.sum(), neg_hist.sum()
+  if pos == 0 or neg == 0:
+    return float("nan")
+  neg_below = np.cumsum(neg_hist) - neg_hist
+  return float(np.sum(pos_hist * (neg_below + 0.5 * neg_hist)) / (pos * neg))

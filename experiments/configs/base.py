@@ -12,8 +12,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.init_from = ""  # a pretrained attnlab workdir to start from (later issues)
 
   c.model = m = ml_collections.ConfigDict()
-  m.family = "gpt"  # gpt | lstm (model/rnn.py: d_model = hidden size, num_layers, dropout,
-  #                   tie_embeddings, max_len; the other model keys are Transformer-only)
+  m.family = "gpt"  # gpt | lstm | bert | electra (lstm, model/rnn.py: d_model = hidden size,
+  #                   num_layers, dropout, tie_embeddings, max_len; the other keys are
+  #                   Transformer-only. bert also covers RoBERTa/ALBERT, model/encoder.py)
   m.vocab_size = 0  # 0: taken from the tokenizer at run time
   m.d_model = 128
   m.num_layers = 2
@@ -37,6 +38,11 @@ def get_config() -> ml_collections.ConfigDict:
   m.remat = "none"  # none | full | dots_saveable
   m.dtype = "float32"  # compute dtype; params stay float32
   m.init_std = 0.02
+  # Encoder families (bert, electra) only:
+  m.embed_dim = 0  # 0: d_model; smaller factorizes the embeddings with a projection (ALBERT)
+  m.type_vocab_size = 2  # token-type (segment A/B) embeddings
+  m.share_layers = False  # True: one block's params at every layer (ALBERT)
+  m.generator_ratio = 0.25  # electra: generator width/heads/mlp as a fraction of the model's
 
   c.data = d = ml_collections.ConfigDict()
   d.dataset = "python_stdlib"  # python_stdlib | text_files | any TFDS catalog name
@@ -55,6 +61,12 @@ def get_config() -> ml_collections.ConfigDict:
   d.add_eos = True  # EOS between documents when packing
   d.packing_mask = False  # True: attention does not cross packed documents
   d.shuffle_buffer = 1024  # packed sequences shuffled in windows of this size
+  # Masked-LM objectives (mlm, mlm_nsp, sop, electra), data/masking.py:
+  d.mask_token = False  # True: the tokenizer gets a [MASK] id after its vocab (MLM needs it)
+  d.mask_rate = 0.15  # fraction of non-special tokens selected (80% [MASK], 10% random, 10% kept)
+  d.masking = "dynamic"  # dynamic: fresh masks every step (RoBERTa) | static: fixed per row
+  d.dupe_factor = 10  # static: how many different masks each row cycles through (BERT)
+  d.whole_word_masking = False  # sentencepiece only: mask every piece of a selected word
 
   c.train = t = ml_collections.ConfigDict()
   t.steps = 1000
