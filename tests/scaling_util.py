@@ -16,8 +16,9 @@ def mesh_config(config, data: int, fsdp: int = 1, tensor: int = 1):
   return c
 
 
-def run_steps(config, workdir: str, steps: int, batches=None):
-  """(experiment, final state, per-step losses) of `steps` real train steps."""
+def run_steps(config, workdir: str, steps: int, batches=None, params=None):
+  """(experiment, final state, per-step losses) of `steps` real train steps, from the
+  config's init or from `params` (host arrays, fresh optimizer state)."""
   exp = experiment.build(config, workdir)
   if batches is None:
     it = iter(data_lib.make_lm_dataset(exp.config.data, exp.tokenizer,
@@ -26,6 +27,9 @@ def run_steps(config, workdir: str, steps: int, batches=None):
     batches = [next(it) for _ in range(steps)]
   state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
                                        exp.mesh)
+  if params is not None:
+    state = jax.device_put(state.replace(params=params, opt_state=exp.tx.init(params)),
+                           exp.shardings)
   train_fn, _ = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                        exp.schedule)
   losses = []
