@@ -77,7 +77,7 @@ class TransformerConfig:
     head_dim = m.head_dim or m.d_model // m.num_heads
     if m.position == "rope" and head_dim % 2:
       raise ValueError(f"position='rope' needs an even head_dim, got {head_dim}")
-    if m.attention_impl == "jax" and m.attention_dropout > 0:
+    if m.attention_impl != "xla" and m.attention_dropout > 0:
       raise ValueError("model.attention_dropout > 0 needs model.attention_impl='xla'")
     return cls(
         vocab_size=m.vocab_size, d_model=m.d_model, num_layers=m.num_layers,

@@ -33,7 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.tie_embeddings = True
   m.dropout = 0.0
   m.attention_dropout = 0.0
-  m.attention_impl = "xla"  # xla (reference) | jax (jax.nn.dot_product_attention)
+  m.attention_impl = "xla"  # xla (reference) | jax (jax.nn.dot_product_attention) | cudnn (GPU)
   m.scan_layers = False
   m.remat = "none"  # none | full | dots_saveable
   m.dtype = "float32"  # compute dtype; params stay float32
