@@ -21,6 +21,9 @@ from data.tokenizers import Tokenizer, encode_array
 # Records are read and tokenized ahead in a few threads; order stays deterministic.
 _READ_THREADS = 2
 _READ_BUFFER = 32
+# A pair reads at most seq_len * 8 characters of a document: more than seq_len tokens at
+# the 1 (byte, char) to ~4 (SentencePiece) characters per token of our tokenizers.
+_PAIR_CHARS_PER_TOKEN = 8
 
 
 def _derive_seed(seed: int, purpose: str) -> int:
@@ -42,6 +45,21 @@ class _Tokenize(grain.transforms.Map):
     if self._add_eos:
       tokens = np.append(tokens, np.int32(self._tokenizer.eos_id)).astype(np.int32)
     return tokens
+
+
+class _RandomStart(grain.transforms.RandomMap):
+  """Drops a random 0..L-1 leading tokens of a stream chunk, fresh for every epoch.
+
+  Records of a continuous text are fixed chunks; without this, every epoch would cut
+  the same windows. nanoGPT samples windows at random offsets; this gets the same variety
+  at the cost of < L tokens per chunk and epoch.
+  """
+
+  def __init__(self, seq_len: int):
+    self._seq_len = seq_len
+
+  def random_map(self, tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return tokens[int(rng.integers(0, self._seq_len)):]
 
 
 class _PadBatch(grain.transforms.Map):
@@ -107,6 +125,8 @@ def make_lm_dataset(
   if train:
     records = records.shuffle(seed=_derive_seed(seed, "records")).repeat()
   docs = records.map(_Tokenize(tokenizer, sources.text_key(cfg), cfg.add_eos))
+  if train and not cfg.add_eos and cfg.random_offset:
+    docs = docs.random_map(_RandomStart(cfg.seq_len), seed=_derive_seed(seed, "offsets"))
   docs = docs.to_iter_dataset(
       grain.ReadOptions(num_threads=_READ_THREADS, prefetch_buffer_size=_READ_BUFFER)
   )
@@ -180,15 +200,19 @@ class _Pair(grain.transforms.MapWithIndex):
     self._seq_len = cfg.seq_len
     self._seed = seed
 
-  def _tokens(self, index: int) -> np.ndarray:
-    record = self._records[index % len(self._records)]
-    return encode_array(self._tokenizer, sources.record_text(record, self._key))
+  def _tokens(self, record: Any, rng: np.random.Generator) -> np.ndarray:
+    """Tokens of a random stretch of the record's text: enough for a pair, and long files
+    are not tokenized whole for every pair (the span is random anyway)."""
+    text = sources.record_text(record, self._key)
+    max_chars = self._seq_len * _PAIR_CHARS_PER_TOKEN
+    start = int(rng.integers(0, max(len(text) - max_chars, 0) + 1))
+    return encode_array(self._tokenizer, text[start:start + max_chars])
 
   def map_with_index(self, index: int, record: Any) -> dict[str, np.ndarray]:
     rng = np.random.default_rng([self._seed, index])
     tok = self._tokenizer
-    doc = encode_array(tok, sources.record_text(record, self._key))
-    other = lambda: self._tokens(int(rng.integers(0, len(self._records))))
+    doc = self._tokens(record, rng)
+    other = lambda: self._tokens(self._records[int(rng.integers(0, len(self._records)))], rng)
     a, b, label = pairs.make_pair(doc, other, task=self._task, rng=rng,
                                   budget=self._seq_len - pairs.SPECIALS_PER_PAIR)
     return pairs.pack_pair(a, b, label, seq_len=self._seq_len, cls_id=tok.cls_id,

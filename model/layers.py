@@ -19,7 +19,7 @@ from model import positions as positions_lib
 POSITIONS = ("learned", "sinusoidal", "rope", "none")
 NORMS = ("layernorm", "rmsnorm")
 NORM_PLACEMENTS = ("pre", "post")
-ACTIVATIONS = ("gelu", "relu", "swiglu")
+ACTIVATIONS = ("gelu", "gelu_exact", "relu", "swiglu")
 REMAT_POLICIES = ("none", "full", "dots_saveable")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
@@ -126,7 +126,8 @@ class Norm(nn.Module):
 
 
 class Mlp(nn.Module):
-  """Position-wise feed-forward: gelu | relu | swiglu (gated, Shazeer 2020)."""
+  """Position-wise feed-forward: gelu (tanh approximation, GPT-2) | gelu_exact (erf, BERT,
+  PyTorch's nn.GELU) | relu | swiglu (gated, Shazeer 2020)."""
   cfg: TransformerConfig
 
   @nn.compact
@@ -139,7 +140,7 @@ class Mlp(nn.Module):
     elif cfg.activation == "relu":
       h_BxTxF = nn.relu(h_BxTxF)
     else:
-      h_BxTxF = nn.gelu(h_BxTxF, approximate=True)
+      h_BxTxF = nn.gelu(h_BxTxF, approximate=cfg.activation == "gelu")
     h_BxTxF = nn.Dropout(cfg.dropout)(h_BxTxF, deterministic=deterministic)
     return dense(x_BxTxD.shape[-1], ("mlp", "embed"), cfg, "wo",
                  std=_out_std(cfg))(h_BxTxF)

@@ -392,3 +392,21 @@ def test_tiny_shakespeare_char_level(shared_data, tmp_path):
     assert text in train or any(
         any(r.endswith(text[:k]) for r in records)
         and any(r.startswith(text[k:]) for r in records) for k in range(1, 64))
+
+
+def test_stream_windows_start_at_new_offsets_each_epoch(tmp_path):
+  """A continuous text (add_eos=False) is not cut into the same windows every epoch."""
+  rng = np.random.default_rng(0)
+  docs = ["".join(rng.choice(list("abcdefghij"), 40)) for _ in range(6)]
+  tok = tokenizers.ByteTokenizer()
+  windows = {}
+  for offset in (False, True):
+    (tmp_path / str(offset)).mkdir()
+    cfg = toy_cfg(tmp_path / str(offset), docs, add_eos=False, seq_len=8, batch_size=2,
+                  shuffle_buffer=1, random_offset=offset)
+    batches = _take(iter(data.make_lm_dataset(cfg, tok, "train", seed=0)), 60)  # ~4 epochs
+    windows[offset] = {row.tobytes() for b in batches for row in b["inputs"]}
+    again = _take(iter(data.make_lm_dataset(cfg, tok, "train", seed=0)), 60)
+    assert _equal(batches, again)  # still deterministic for a seed
+  assert len(windows[False]) <= 30  # the same <= 30 windows every epoch
+  assert len(windows[True]) > 2 * len(windows[False])

@@ -28,7 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.norm = "layernorm"  # layernorm | rmsnorm
   m.norm_placement = "pre"  # pre | post
   m.norm_eps = 1e-5
-  m.activation = "gelu"  # gelu | relu | swiglu
+  m.activation = "gelu"  # gelu (tanh approx.) | gelu_exact (erf) | relu | swiglu
   m.use_bias = False
   m.tie_embeddings = True
   m.dropout = 0.0
@@ -59,6 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
   d.seq_len = 128
   d.batch_size = 32  # global batch, split over processes and devices
   d.add_eos = True  # EOS between documents when packing
+  d.random_offset = True  # add_eos=False streams: chunks start at a random offset per epoch
   d.packing_mask = False  # True: attention does not cross packed documents
   d.shuffle_buffer = 1024  # packed sequences shuffled in windows of this size
   # Masked-LM objectives (mlm, mlm_nsp, sop, electra), data/masking.py:

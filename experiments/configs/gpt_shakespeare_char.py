@@ -35,7 +35,7 @@ def get_config():
   c.model.position = "learned"
   c.model.norm = "layernorm"
   c.model.norm_placement = "pre"
-  c.model.activation = "gelu"
+  c.model.activation = "gelu_exact"  # nanoGPT uses nn.GELU() (erf)
   c.train.steps = 2000
   c.train.optimizer = "adamw"
   c.train.learning_rate = 1e-3
