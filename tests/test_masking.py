@@ -91,3 +91,32 @@ def test_bad_settings_raise_clear_errors():
       mask(tokens, mask_rate=rate)
   with pytest.raises(ValueError, match="data.masking"):
     masking.batch_rng(tokens, seed=0, step=0, mode="sometimes")
+
+
+def test_mask_token_is_appended_and_survives_save_and_load(tmp_path):
+  from data import tokenizers
+  plain = tokenizers.CharTokenizer("abc")
+  with_mask = tokenizers.WithMaskToken(plain)
+  assert (with_mask.mask_id, with_mask.vocab_size) == (plain.vocab_size, plain.vocab_size + 1)
+  assert with_mask.encode("cab") == plain.encode("cab")  # existing ids unchanged
+  assert with_mask.decode(plain.encode("ab") + [with_mask.mask_id]) == "ab"
+  assert (with_mask.cls_id, with_mask.sep_id) == (plain.bos_id, plain.eos_id)
+  with_mask.save(str(tmp_path / "m"))
+  plain.save(str(tmp_path / "p"))
+  assert tokenizers.load_tokenizer(str(tmp_path / "m")).mask_id == with_mask.mask_id
+  assert tokenizers.load_tokenizer(str(tmp_path / "p")).mask_id is None  # old dirs as before
+
+
+def test_word_starts_come_from_sentencepiece_pieces():
+  from data import tokenizers
+  from tests import tiny
+  spm = tokenizers.WithMaskToken(
+      tokenizers.SentencePieceTokenizer.train([tiny.CORPUS], vocab_size=320))
+  table = masking.word_start_table(spm)
+  ids = spm.encode("the lazy dog")
+  pieces = [spm.inner._sp.id_to_piece(i) for i in ids]
+  assert table[ids].tolist() == [p.startswith("\u2581") for p in pieces]
+  assert table[ids].sum() == 2  # " lazy", " dog" (no dummy prefix before "the")
+  assert not table[spm.mask_id]
+  with pytest.raises(ValueError, match="sentencepiece"):
+    masking.word_start_table(tokenizers.CharTokenizer("abc"))
