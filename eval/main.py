@@ -1,7 +1,8 @@
 """Evaluate a trained run: python -m eval.main --workdir=DIR [--split=validation] [--step=N].
 
-Restores the latest (or --step) checkpoint onto the run's own mesh, prints loss, perplexity
-and accuracy on the split and writes them to <workdir>/eval_<split>.json.
+Restores the latest (or --step) checkpoint onto the run's own mesh, prints the objective's
+metrics (loss, perplexity, accuracy for LMs) on the split and writes them to
+<workdir>/eval_<split>.json.
 """
 from absl import app
 from absl import flags
@@ -26,8 +27,9 @@ def main(argv):
   report = evaluate.evaluate_workdir(_WORKDIR.value, _SPLIT.value, _STEP.value,
                                      _MAX_BATCHES.value)
   if jax.process_index() == 0:
-    print(f"step {report['step']} {report['split']}: loss {report['loss']:.4f}, "
-          f"perplexity {report['perplexity']:.2f}, accuracy {report['accuracy']:.3f}")
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in report.items()
+                       if k not in ("step", "split", "tokens", "max_batches"))  # per objective
+    print(f"step {report['step']} {report['split']}: {scores}")
 
 
 if __name__ == "__main__":

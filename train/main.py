@@ -35,8 +35,9 @@ def main(argv):
   report = loop.train_and_evaluate(_CONFIG.value, workdir)
   if jax.process_index() == 0:
     logging.info("final %s", report)
-    print(f"\n{report['split']} loss {report['loss']:.4f}, perplexity {report['perplexity']:.2f},"
-          f" accuracy {report['accuracy']:.3f} ({report['params']:,} params)")
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in report.items()
+                       if k not in ("step", "split", "tokens", "params"))  # per objective
+    print(f"\n{report['split']} {scores} ({report['params']:,} params)")
     print(f"workdir: {workdir}")
     for name in ("config.json", "metrics.jsonl", "final.json", "loss.png", "samples.txt",
                  "checkpoints", "tokenizer", "tb"):

@@ -176,6 +176,7 @@ def summarize(sums: dict) -> dict:
     prefix = f"{prefix}/" if prefix else ""
     weight = max(float(sums[f"{prefix}weight"]), 1.0)
     out[prefix + _NAMES.get(name, name)] = float(value) / weight
+  out = {"loss": out.pop("loss"), **out}  # loss first in printed reports
   if "correct_sum" in sums:
     out["perplexity"] = float(np.exp(min(out["loss"], 80.0)))
   out["tokens"] = float(sums["weight"])
