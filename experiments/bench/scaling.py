@@ -19,7 +19,7 @@ sharding's overhead (collectives, resharding), not speedup.
 
 GPU/TPU recipe (same script, real devices, bf16 compute, float32 params):
   python -m experiments.bench.scaling --config=experiments/configs/<350M GPT>.py \
-      --config.model.dtype=bfloat16 --config.model.attention_impl=jax \
+      --config.model.dtype=bfloat16 --config.model.attention_impl=cudnn \
       --config.model.remat=dots_saveable --config.data.batch_size=<multiple of devices> \
       --steps=20 --warmup=3
 Leave XLA_FLAGS unset there (jax sees the real devices). MFU is against the measured peak
