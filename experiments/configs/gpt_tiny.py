@@ -17,6 +17,7 @@ def get_config():
   c.data.spm_max_chars = 2_000_000
   c.data.seq_len = 128
   c.data.batch_size = 16
+  c.data.shuffle_buffer = 8192  # ~1M tokens: stdlib files are long, so mix many per batch
   c.model.d_model = 128
   c.model.num_layers = 4
   c.model.num_heads = 4
