@@ -3,8 +3,10 @@
 Command:
   python -m train.main --config=experiments/configs/gpt_tiny.py --workdir=runs/demo
   (`make demo` runs exactly this after installing.)
-Runtime: ~3 min on a 2-core CPU (SentencePiece training + 600 steps + eval + samples).
-Result: see README "Results" (validation loss/perplexity on the stdlib validation split).
+Runtime: 2 min 56 s on the 2-core CPU with .venv already installed (data prep, SentencePiece
+  training, 600 steps at ~8-9k tokens/s, full validation pass, samples); +~40 s for the install.
+Result (2026-11-30): validation loss 3.977, perplexity 53.3, next-token accuracy 0.254 on the
+  stdlib validation split (1.07M params); samples read like Python.
 """
 from experiments.configs import base
 
