@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 import os
-from typing import Any, Optional
+from typing import Optional
 
 from experiments import launch
 from experiments import stats

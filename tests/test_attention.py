@@ -11,7 +11,7 @@ def naive_attention(q, k, v, mask=None, bias=None):
   """Loop-free numpy reference; kv heads repeated for GQA; masked rows -> 0."""
   q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
   b, t, n, h = q.shape
-  s, kh = k.shape[1], k.shape[2]
+  kh = k.shape[2]
   k = np.repeat(k, n // kh, axis=2)
   v = np.repeat(v, n // kh, axis=2)
   logits = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(h)

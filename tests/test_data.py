@@ -9,7 +9,7 @@ import pytest
 
 import data
 from data import tokenizers
-from data.builders import python_stdlib, text_files
+from data.builders import python_stdlib
 from experiments.configs import base
 
 NON_ASCII = "naïve café — 東京 😀 ẞ\n\tend"

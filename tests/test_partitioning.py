@@ -1,6 +1,5 @@
 """Data / FSDP / tensor / FSDP x tensor layouts give the 1-device losses, sharded as the
 rules say (params, optimizer state and activations); bad meshes fail before compile."""
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -9,7 +9,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import jax
 import ml_collections

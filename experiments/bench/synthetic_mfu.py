@@ -54,7 +54,6 @@ def make_config(preset: str, seq_len: int, batch_size: int, dtype: str, attentio
 def measure(config, steps: int, warmup: int) -> dict:
   """Compile and time the project's train step on random tokens."""
   import jax
-  import jax.numpy as jnp
   import numpy as np
 
   import model as model_lib
