@@ -26,7 +26,7 @@ def run_steps(config, workdir: str, steps: int, batches=None, params=None):
                                        train=True))
     batches = [next(it) for _ in range(steps)]
   state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
-                                       exp.mesh)
+                                       exp.mesh, exp.shardings)
   if params is not None:
     state = jax.device_put(state.replace(params=params, opt_state=exp.tx.init(params)),
                            exp.shardings)

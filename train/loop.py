@@ -95,7 +95,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     writer.truncate_after(latest)
   else:
     state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
-                                         exp.mesh)
+                                         exp.mesh, exp.shardings)
   start = int(jax.device_get(state.step))
   logging.info("model: %s params; mesh %s", f"{state.param_count:,}", dict(exp.mesh.shape))
 

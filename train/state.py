@@ -52,9 +52,11 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len:
 
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
-                       seed: int, mesh: Mesh) -> TrainState:
-  """Initialise the state with every array born on its shard (no host round trip)."""
-  _, shardings = state_shardings(model, tx, seq_len, seed, mesh)
+                       seed: int, mesh: Mesh, shardings: TrainState) -> TrainState:
+  """Initialise the state with every array born on its shard (no host round trip).
+
+  `shardings` come from `state_shardings` (the Experiment already holds them).
+  """
   init = _init_fn(model, tx, seq_len, seed)
   with partitioning.mesh_context(mesh):
     return jax.jit(init, out_shardings=shardings)()

@@ -81,7 +81,7 @@ def measure(config, steps: int, warmup: int) -> dict:
   with partitioning.mesh_context(mesh):
     batches = [batch() for _ in range(1 + warmup + steps)]
     _, shardings = state_lib.state_shardings(model, tx, t, config.seed, mesh)
-    state = state_lib.create_train_state(model, tx, t, config.seed, mesh)
+    state = state_lib.create_train_state(model, tx, t, config.seed, mesh, shardings)
     train_fn, _ = step_lib.compile_steps(objectives.make_loss_fn(config, model), tx, shardings,
                                          mesh, optimizer_lib.make_schedule(config.train))
     t0 = time.perf_counter()

@@ -82,7 +82,7 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
     batches = [partitioning.global_batch(next(it), exp.mesh) for _ in range(n_batches)]
     jax.block_until_ready(batches)
     state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
-                                         exp.mesh)
+                                         exp.mesh, exp.shardings)
     train_fn, _ = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                          exp.schedule)
     t0 = time.perf_counter()
