@@ -37,6 +37,7 @@ class TransformerConfig:
   max_len: int = 256
   position: str = "learned"
   rope_base: float = 10000.0
+  position_offset: int = 0  # learned: row of position 0 (RoBERTa: padding_idx + 1)
   norm: str = "layernorm"
   norm_placement: str = "pre"
   norm_eps: float = 1e-5
@@ -77,13 +78,16 @@ class TransformerConfig:
     head_dim = m.head_dim or m.d_model // m.num_heads
     if m.position == "rope" and head_dim % 2:
       raise ValueError(f"position='rope' needs an even head_dim, got {head_dim}")
+    if m.get("position_offset", 0) < 0:
+      raise ValueError(f"model.position_offset must be >= 0, got {m.position_offset}")
     if m.attention_impl != "xla" and m.attention_dropout > 0:
       raise ValueError("model.attention_dropout > 0 needs model.attention_impl='xla'")
     return cls(
         vocab_size=m.vocab_size, d_model=m.d_model, num_layers=m.num_layers,
         num_heads=m.num_heads, num_kv_heads=kv_heads, head_dim=head_dim,
         mlp_dim=m.mlp_dim, max_len=m.max_len, position=m.position,
-        rope_base=m.rope_base, norm=m.norm, norm_placement=m.norm_placement,
+        rope_base=m.rope_base, position_offset=m.get("position_offset", 0), norm=m.norm,
+        norm_placement=m.norm_placement,
         norm_eps=m.norm_eps, activation=m.activation, use_bias=m.use_bias,
         tie_embeddings=m.tie_embeddings, dropout=m.dropout,
         attention_dropout=m.attention_dropout, attention_impl=m.attention_impl,
@@ -218,14 +222,14 @@ class Embedder(nn.Module):
             nn.initializers.normal(cfg.init_std), ("vocab", "embed")))
     if cfg.position == "learned":
       self.position = nn.Embed(
-          cfg.max_len, cfg.d_model, dtype=cfg.dtype,
+          cfg.max_len + cfg.position_offset, cfg.d_model, dtype=cfg.dtype,
           embedding_init=nn.with_logical_partitioning(
               nn.initializers.normal(cfg.init_std), (None, "embed")))
 
   def __call__(self, tokens_BxT: jax.Array, positions_BxT: jax.Array) -> jax.Array:
     x = self.token(tokens_BxT)
     if self.cfg.position == "learned":
-      x = x + self.position(positions_BxT)
+      x = x + self.position(positions_BxT + self.cfg.position_offset)
     elif self.cfg.position == "sinusoidal":
       x = x + positions_lib.sinusoidal(positions_BxT, self.cfg.d_model).astype(x.dtype)
     return x
