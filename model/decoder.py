@@ -71,7 +71,9 @@ class Decoder(nn.Module):
       positions: Optional[jax.Array] = None,
       segment_ids: Optional[jax.Array] = None,
       deterministic: bool = True,
+      return_hidden: bool = False,
   ) -> jax.Array:
+    """return_hidden gives the final hidden states [B, T, D] instead of logits (heads)."""
     cfg = self.cfg
     t = tokens_BxT.shape[1]
     if t > cfg.max_len and cfg.position == "learned":
@@ -90,6 +92,8 @@ class Decoder(nn.Module):
     x_BxTxD = block_stack(cfg, x_BxTxD, mask, positions, deterministic)
     if cfg.norm_placement == "pre":  # post-norm blocks already end in a norm
       x_BxTxD = layers.Norm(cfg, name="final_norm")(x_BxTxD)
+    if return_hidden:
+      return x_BxTxD
     if cfg.tie_embeddings:
       logits_BxTxV = embedder.attend(x_BxTxD)
     else:

@@ -9,7 +9,10 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.objective = "causal_lm"
-  c.init_from = ""  # a pretrained attnlab workdir to start from (later issues)
+  # A pretrained attnlab workdir to start a fresh run from: DIR (latest step) or DIR@STEP.
+  # Its tokenizer is copied, its params fill the model (heads absent there start fresh),
+  # train/init_from.py. Ignored when the run resumes from its own checkpoint.
+  c.init_from = ""
 
   c.model = m = ml_collections.ConfigDict()
   m.family = "gpt"  # gpt | lstm | bert | electra (lstm, model/rnn.py: d_model = hidden size,
@@ -89,6 +92,21 @@ def get_config() -> ml_collections.ConfigDict:
   t.checkpoint_every = 500
   t.keep_checkpoints = 2
   t.progress = True  # tqdm bar
+  # Model selection (train/checkpoint.py): also keep the checkpoint with the best eval
+  # value of this metric (e.g. "accuracy", "macro_f1", "loss"); "" keeps only the latest.
+  t.best_metric = ""
+  t.best_mode = "max"  # max | min
+  t.early_stop_patience = 0  # >0: stop after this many evals without a better best_metric
+  t.freeze_backbone = False  # fine-tuning: train only the head
+  t.layer_decay = 1.0  # <1: layer i of L gets lr * layer_decay**(L - i) (embeddings: L+1)
+
+  # Fine-tuning tasks (objective classification | token_classification), model/heads.py:
+  c.task = tk = ml_collections.ConfigDict()
+  tk.num_classes = 2
+  tk.label_names = ""  # comma-separated, one per class id; "" takes them from the data
+  tk.pooling = "cls"  # cls (encoders) | last | mean (last non-pad token / mean: decoders)
+  tk.class_weights = ""  # comma-separated loss weight per class; "" weighs all 1
+  tk.head_dropout = 0.1
 
   c.mesh = ms = ml_collections.ConfigDict()
   ms.data = -1  # -1: all devices not used by fsdp/tensor
