@@ -28,6 +28,8 @@ class EncoderOptions:
   embed_dim: int  # width of the token/position/type tables; < d_model projects (ALBERT)
   type_vocab_size: int = 2  # segment A / B
   share_layers: bool = False  # ALBERT: one block's params at every layer
+  heads: tuple = HEADS  # the heads the module has (a converted RoBERTa has only mlm)
+  pad_id: int = 0  # without segment_ids, keys holding this id are masked (RoBERTa: 1)
 
   @classmethod
   def from_config(cls, m: Any) -> "EncoderOptions":
@@ -37,8 +39,14 @@ class EncoderOptions:
     type_vocab = m.get("type_vocab_size", 2)
     if type_vocab <= 0:
       raise ValueError(f"model.type_vocab_size must be positive, got {type_vocab}")
+    heads = tuple(h for h in m.get("encoder_heads", ",".join(HEADS)).split(",") if h)
+    unknown = [h for h in heads if h not in HEADS]
+    if unknown or not heads:
+      raise ValueError(f"model.encoder_heads={m.encoder_heads!r}: choose a comma-separated "
+                       f"subset of {','.join(HEADS)}")
     return cls(embed_dim=embed_dim, type_vocab_size=type_vocab,
-               share_layers=bool(m.get("share_layers", False)))
+               share_layers=bool(m.get("share_layers", False)), heads=heads,
+               pad_id=m.get("pad_id", 0))
 
 
 class Embeddings(nn.Module):
@@ -63,7 +71,9 @@ class Embeddings(nn.Module):
 
 
 def _gelu_dense(features: int, cfg: layers.TransformerConfig, name: str, x: jax.Array):
-  return nn.gelu(layers.dense(features, ("embed", None), cfg, name)(x), approximate=True)
+  """Head transform: exact GELU when the blocks use it (BERT's hidden_act), else tanh."""
+  return nn.gelu(layers.dense(features, ("embed", None), cfg, name)(x),
+                 approximate=cfg.activation != "gelu_exact")
 
 
 class Encoder(nn.Module):
@@ -85,10 +95,15 @@ class Encoder(nn.Module):
       token_types: Optional[jax.Array] = None,
       positions: Optional[jax.Array] = None,
       segment_ids: Optional[jax.Array] = None,
-      heads: tuple = HEADS,
+      heads: Optional[tuple] = None,
       deterministic: bool = True,
   ) -> dict:
     cfg = self.cfg
+    heads = self.opts.heads if heads is None else heads
+    missing = [h for h in heads if h not in self.opts.heads]
+    if missing:
+      raise ValueError(f"encoder heads {missing} requested but model.encoder_heads="
+                       f"{','.join(self.opts.heads)}; add them to model.encoder_heads")
     t = tokens_BxT.shape[1]
     if t > cfg.max_len and cfg.position == "learned":
       raise ValueError(f"sequence length {t} exceeds model.max_len={cfg.max_len}")
@@ -97,7 +112,7 @@ class Encoder(nn.Module):
     if token_types is None:
       token_types = jnp.zeros_like(tokens_BxT)
     if segment_ids is None:  # no packing: one segment per row, padding excluded
-      segment_ids = (tokens_BxT != 0).astype(jnp.int32)
+      segment_ids = (tokens_BxT != self.opts.pad_id).astype(jnp.int32)
     embeddings = self.embeddings or Embeddings(cfg, self.opts, name="embed")
     x_BxTxD = embeddings(tokens_BxT, positions, token_types)
     if self.opts.embed_dim != cfg.d_model:

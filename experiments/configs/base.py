@@ -28,6 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.max_len = 256  # positions the model supports (learned table size)
   m.position = "learned"  # learned | sinusoidal | rope | none
   m.rope_base = 10000.0
+  m.position_offset = 0  # learned: table row of position 0 (RoBERTa: 2; Hugging Face import)
   m.norm = "layernorm"  # layernorm | rmsnorm
   m.norm_placement = "pre"  # pre | post
   m.norm_eps = 1e-5
@@ -46,6 +47,8 @@ def get_config() -> ml_collections.ConfigDict:
   m.type_vocab_size = 2  # token-type (segment A/B) embeddings
   m.share_layers = False  # True: one block's params at every layer (ALBERT)
   m.generator_ratio = 0.25  # electra: generator width/heads/mlp as a fraction of the model's
+  m.encoder_heads = "mlm,pair,rtd"  # heads the encoder has (params are made only for these)
+  m.pad_id = 0  # encoders: keys holding this id are masked when no segment ids are given
 
   c.data = d = ml_collections.ConfigDict()
   d.dataset = "python_stdlib"  # python_stdlib | text_files | any TFDS catalog name
