@@ -3,7 +3,25 @@
 Every model family (GPT decoder, BERT encoder, encoder-decoder) computes attention
 through `dot_product_attention`; nothing else in `model/` applies a softmax to scores.
 Shape suffixes follow nanodo: B batch, T query length, S key length, N query heads,
-K key/value heads, G = N // K query heads per kv head, H head dim, D model dim.
+K key/value heads, G = N // K query heads per kv head, H head dim, D model dim,
+L cache length.
+
+KV cache (autoregressive decoding), the API every decoder stack shares:
+- `MultiHeadAttention(..., decode=True)` on SELF-attention keeps Linen `cache` variables
+  `cached_key`/`cached_value` [B, L, K, H] (sized by kv heads, so GQA/MQA caches shrink by
+  N/K) and `cache_index` (a scalar shared by the batch: the next slot to write).
+- Create the cache by initialising the model with `decode=True` on a [B, L] input: the
+  variables take that shape and start empty (`decoder.init_cache` does this abstractly).
+- Each later call writes its T new keys/values at `cache_index` (T = the whole prompt for
+  prefill, then 1 per step; the caller keeps `cache_index + T <= L`), advances the index,
+  and attends over all L slots: slot j is visible to the i-th new query iff
+  j <= cache_index + i, AND-ed with the caller's `mask` broadcastable to [B, N, T, L]
+  (e.g. left padding of batched prompts: False on a row's pad slots). Positions (RoPE,
+  learned, sinusoidal) are the caller's `q_positions`, so rows may sit at different
+  positions in the same slot (left padding).
+- Apply with `mutable=["cache"]` and feed the returned cache to the next call.
+- CROSS-attention (`kv_BxSxD` given) keeps no cache: its keys/values are recomputed from the
+  encoder output at every decode call (pass the same `encoded_BxSxD` each step).
 """
 from __future__ import annotations
 
@@ -148,7 +166,8 @@ def _to_groups(x_BxNxTxS: jax.Array, k_heads: int, g: int) -> jax.Array:
 class MultiHeadAttention(nn.Module):
   """q/k/v/o projections around `dot_product_attention`; self- or cross-attention.
 
-  Params carry logical axis names so mesh rules can shard them (DESIGN.md).
+  Params carry logical axis names so mesh rules can shard them (DESIGN.md). decode=True
+  turns on the KV cache of self-attention (module docstring).
   """
   num_heads: int
   num_kv_heads: int
@@ -161,6 +180,7 @@ class MultiHeadAttention(nn.Module):
   init_std: float = 0.02
   out_init_std: Optional[float] = None
   dtype: jnp.dtype = jnp.float32
+  decode: bool = False
 
   def _dense(self, features: int, axes: tuple, name: str, std: float) -> nn.Dense:
     """A projection with logical axis names; head dims are fused ([D, heads*H])."""
@@ -184,7 +204,7 @@ class MultiHeadAttention(nn.Module):
       deterministic: bool = True,
   ) -> jax.Array:
     d = x_BxTxD.shape[-1]
-    kv_BxSxD = x_BxTxD if kv_BxSxD is None else kv_BxSxD
+    kv_BxSxD = x_BxTxD if kv_BxSxD is None else kv_BxSxD  # `is x` below: self-attention
     n, k_heads, h = self.num_heads, self.num_kv_heads, self.head_dim
     q = self._dense(n * h, ("embed", "heads"), "query", self.init_std)(x_BxTxD)
     k = self._dense(k_heads * h, ("embed", "heads"), "key", self.init_std)(kv_BxSxD)
@@ -196,6 +216,8 @@ class MultiHeadAttention(nn.Module):
       q = positions_lib.apply_rope(q, q_positions, self.rope_base)
       k = positions_lib.apply_rope(
           k, q_positions if kv_positions is None else kv_positions, self.rope_base)
+    if self.decode and kv_BxSxD is x_BxTxD:
+      k, v, mask, causal = self._update_cache(k, v, mask, causal)
     dropout_rng = None
     if self.attention_dropout > 0.0 and not deterministic:
       dropout_rng = self.make_rng("dropout")
@@ -206,3 +228,33 @@ class MultiHeadAttention(nn.Module):
     out_std = self.init_std if self.out_init_std is None else self.out_init_std
     out_BxTxNH = out_BxTxNxH.reshape(*out_BxTxNxH.shape[:-2], n * h)
     return self._dense(d, ("heads", "embed"), "out", out_std)(out_BxTxNH)
+
+  def _update_cache(self, k_BxTxKxH, v_BxTxKxH, mask, causal):
+    """Write the new keys/values at cache_index; return the whole cache and its mask.
+
+    On the init call that creates the cache (input [B, L]) nothing is written and the
+    attention is the ordinary one over the input.
+    """
+    initialized = self.has_variable("cache", "cached_key")
+    cached_k = self.variable("cache", "cached_key", jnp.zeros, k_BxTxKxH.shape, k_BxTxKxH.dtype)
+    cached_v = self.variable("cache", "cached_value", jnp.zeros, v_BxTxKxH.shape,
+                             v_BxTxKxH.dtype)
+    index = self.variable("cache", "cache_index", lambda: jnp.zeros((), jnp.int32))
+    if not causal:  # a bidirectional stack has no business decoding token by token
+      raise ValueError("decode=True needs causal self-attention")
+    if not initialized:
+      return k_BxTxKxH, v_BxTxKxH, mask, causal
+    b, t = k_BxTxKxH.shape[:2]
+    if cached_k.value.shape[0] != b:
+      raise ValueError(f"decoding batch {b} differs from the cache's batch "
+                       f"{cached_k.value.shape[0]}; initialise the cache with this batch size")
+    i = index.value
+    start = (jnp.zeros((), jnp.int32), i, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    cached_k.value = jax.lax.dynamic_update_slice(
+        cached_k.value, k_BxTxKxH.astype(cached_k.value.dtype), start)
+    cached_v.value = jax.lax.dynamic_update_slice(
+        cached_v.value, v_BxTxKxH.astype(cached_v.value.dtype), start)
+    index.value = i + t
+    length = cached_k.value.shape[1]
+    slot_mask_1x1xTxL = (jnp.arange(length)[None, :] <= i + jnp.arange(t)[:, None])[None, None]
+    return cached_k.value, cached_v.value, _and(mask, slot_mask_1x1xTxL), False

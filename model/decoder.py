@@ -1,7 +1,19 @@
-"""GPT-style decoder-only language model: embed, causal TransformerBlocks, logits."""
+"""GPT-style decoder-only language model: embed, causal TransformerBlocks, logits.
+
+Decoding with the KV cache (API in model/attention.py's docstring):
+  cache = init_cache(model, batch, length)             # empty, length <= max_len slots
+  logits, vars = model.apply({"params": p, "cache": cache}, prompt_BxP, decode=True,
+                             positions=pos_BxP, cache_mask=valid_BxL, mutable=["cache"])
+  logits, vars = model.apply({"params": p, "cache": vars["cache"]}, token_Bx1, decode=True,
+                             positions=pos_Bx1, cache_mask=valid_BxL, mutable=["cache"])
+`cache_mask` marks the cache slots that hold real tokens (False on left padding).
+`block_stack(..., decode=True)` is the same for any stack of causal blocks (the
+encoder-decoder's decoder passes `encoded`/`cross_mask` too; cross-attention recomputes its
+keys/values each call). Scanned layers stack the cache on the layer axis like the params.
+"""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
@@ -21,41 +33,53 @@ class _ScanBlock(nn.Module):
   cfg: layers.TransformerConfig
   deterministic: bool = True
   causal: bool = True
+  decode: bool = False
+  cross_attention: bool = False
 
   @nn.compact
-  def __call__(self, x, mask, positions):
-    x = layers.TransformerBlock(self.cfg, name="block")(
-        x, mask=mask, causal=self.causal, positions=positions,
-        deterministic=self.deterministic)
+  def __call__(self, x, mask, positions, encoded=None, cross_mask=None):
+    x = layers.TransformerBlock(
+        self.cfg, cross_attention=self.cross_attention, decode=self.decode, name="block")(
+            x, mask=mask, causal=self.causal, positions=positions, encoded_BxSxD=encoded,
+            cross_mask=cross_mask, deterministic=self.deterministic)
     return x, None
 
 
 def block_stack(cfg: layers.TransformerConfig, x_BxTxD, mask, positions, deterministic,
                 parent_name: str = "layers", causal: bool = True,
-                share_layers: bool = False):
+                share_layers: bool = False, decode: bool = False,
+                encoded_BxSxD: Optional[jax.Array] = None,
+                cross_mask: Optional[jax.Array] = None):
   """Apply cfg.num_layers blocks, scanned (flat compile time) or unrolled.
 
   causal=False gives the bidirectional encoder; share_layers applies ONE block's params
-  at every layer (ALBERT), so the param count does not grow with depth.
+  at every layer (ALBERT), so the param count does not grow with depth. decode=True uses
+  each layer's KV cache (module docstring); encoded_BxSxD turns on cross-attention.
   """
+  if decode and share_layers:
+    raise ValueError("decode=True with shared layers would share one KV cache across "
+                     "layers; decode an unshared stack")
   block_cls = _ScanBlock
   if cfg.remat != "none":
     block_cls = nn.remat(block_cls, policy=_REMAT_POLICIES[cfg.remat])
+  kw = dict(deterministic=deterministic, causal=causal, decode=decode,
+            cross_attention=encoded_BxSxD is not None)
   if share_layers:
-    shared = block_cls(cfg, deterministic, causal, name=f"{parent_name}_shared")
+    shared = block_cls(cfg, **kw, name=f"{parent_name}_shared")
     for _ in range(cfg.num_layers):
-      x_BxTxD, _ = shared(x_BxTxD, mask, positions)
+      x_BxTxD, _ = shared(x_BxTxD, mask, positions, encoded_BxSxD, cross_mask)
     return x_BxTxD
   if cfg.scan_layers:
     scanned = nn.scan(
-        block_cls, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
-        in_axes=(nn.broadcast, nn.broadcast), length=cfg.num_layers,
-        metadata_params={nn.PARTITION_NAME: "layers"})
-    x_BxTxD, _ = scanned(cfg, deterministic, causal, name=parent_name)(x_BxTxD, mask, positions)
+        block_cls, variable_axes={"params": 0, "cache": 0},
+        split_rngs={"params": True, "dropout": True}, in_axes=(nn.broadcast,) * 4,
+        length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
+    x_BxTxD, _ = scanned(cfg, **kw, name=parent_name)(
+        x_BxTxD, mask, positions, encoded_BxSxD, cross_mask)
     return x_BxTxD
   for i in range(cfg.num_layers):
-    x_BxTxD, _ = block_cls(cfg, deterministic, causal, name=f"{parent_name}_{i}")(
-        x_BxTxD, mask, positions)
+    x_BxTxD, _ = block_cls(cfg, **kw, name=f"{parent_name}_{i}")(
+        x_BxTxD, mask, positions, encoded_BxSxD, cross_mask)
   return x_BxTxD
 
 
@@ -72,10 +96,19 @@ class Decoder(nn.Module):
       segment_ids: Optional[jax.Array] = None,
       deterministic: bool = True,
       return_hidden: bool = False,
+      decode: bool = False,
+      cache_mask: Optional[jax.Array] = None,
   ) -> jax.Array:
-    """return_hidden gives the final hidden states [B, T, D] instead of logits (heads)."""
+    """return_hidden gives the final hidden states [B, T, D] instead of logits (heads).
+
+    decode=True: KV-cache decoding (module docstring); positions are then required and
+    cache_mask [B, L] (True = the slot holds a real token) replaces segment_ids.
+    """
     cfg = self.cfg
     t = tokens_BxT.shape[1]
+    if decode and (positions is None or segment_ids is not None):
+      raise ValueError("decode=True needs explicit positions (the cache slots do not say "
+                       "where a row is) and takes cache_mask instead of segment_ids")
     if t > cfg.max_len and cfg.position == "learned":
       raise ValueError(
           f"sequence length {t} exceeds model.max_len={cfg.max_len} learned positions; "
@@ -89,7 +122,9 @@ class Decoder(nn.Module):
     mask = None
     if segment_ids is not None:
       mask = attention.make_attention_mask(segment_ids)
-    x_BxTxD = block_stack(cfg, x_BxTxD, mask, positions, deterministic)
+    if decode and cache_mask is not None:
+      mask = cache_mask.astype(bool)[:, None, None, :]
+    x_BxTxD = block_stack(cfg, x_BxTxD, mask, positions, deterministic, decode=decode)
     if cfg.norm_placement == "pre":  # post-norm blocks already end in a norm
       x_BxTxD = layers.Norm(cfg, name="final_norm")(x_BxTxD)
     if return_hidden:
@@ -100,3 +135,12 @@ class Decoder(nn.Module):
       logits_BxTxV = layers.dense(cfg.vocab_size, ("embed", "vocab"), cfg, "lm_head")(
           x_BxTxD)
     return logits_BxTxV.astype(jnp.float32)
+
+
+def init_cache(model: nn.Module, batch_size: int, length: int) -> Any:
+  """An empty KV cache for `batch_size` rows of `length` slots (no params are computed)."""
+  tokens = jnp.zeros((batch_size, length), jnp.int32)
+  positions = jnp.broadcast_to(jnp.arange(length)[None], tokens.shape)
+  shapes = jax.eval_shape(
+      lambda: model.init(jax.random.PRNGKey(0), tokens, positions=positions, decode=True))
+  return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes["cache"])

@@ -160,9 +160,11 @@ class TransformerBlock(nn.Module):
 
   `causal` and the masks come from the caller, so the same block serves the
   bidirectional encoder, the causal decoder and the encoder-decoder's decoder.
+  decode=True: self-attention uses its KV cache (model/attention.py docstring).
   """
   cfg: TransformerConfig
   cross_attention: bool = False
+  decode: bool = False
 
   def _attention(self, name: str, rope: bool) -> attention.MultiHeadAttention:
     cfg = self.cfg
@@ -170,7 +172,8 @@ class TransformerBlock(nn.Module):
         num_heads=cfg.num_heads, num_kv_heads=cfg.num_kv_heads, head_dim=cfg.head_dim,
         use_bias=cfg.use_bias, rope=rope, rope_base=cfg.rope_base,
         attention_dropout=cfg.attention_dropout, implementation=cfg.attention_impl,
-        init_std=cfg.init_std, out_init_std=_out_std(cfg), dtype=cfg.dtype, name=name)
+        init_std=cfg.init_std, out_init_std=_out_std(cfg), dtype=cfg.dtype,
+        decode=self.decode, name=name)
 
   def _residual(self, x, sublayer, name, deterministic):
     """x + dropout(sublayer(norm(x))) for pre-norm; norm(x + dropout(sublayer(x))) post."""
