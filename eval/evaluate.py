@@ -55,7 +55,7 @@ def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[i
   exp = restored.exp
   split = split or exp.config.data.eval_split
   _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
-  with partitioning.mesh_context(exp.mesh):
+  with partitioning.mesh_context(exp.mesh, exp.rules):
     metrics = evaluate(exp, restored.params, eval_fn, max_batches, split)
   report = {"step": restored.step, "split": split, **metrics, "max_batches": max_batches}
   if jax.process_index() == 0:

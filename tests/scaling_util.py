@@ -26,14 +26,14 @@ def run_steps(config, workdir: str, steps: int, batches=None, params=None):
                                        train=True))
     batches = [next(it) for _ in range(steps)]
   state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
-                                       exp.mesh, exp.shardings)
+                                       exp.mesh, exp.shardings, exp.rules)
   if params is not None:
     state = jax.device_put(state.replace(params=params, opt_state=exp.tx.init(params)),
                            exp.shardings)
   train_fn, _ = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                        exp.schedule)
   losses = []
-  with partitioning.mesh_context(exp.mesh):
+  with partitioning.mesh_context(exp.mesh, exp.rules):
     for batch in batches[:steps]:
       state, metrics = train_fn(state, partitioning.global_batch(batch, exp.mesh))
       losses.append(float(jax.device_get(metrics["loss"])))

@@ -103,3 +103,36 @@ def test_indivisible_param_names_param_and_axis(base, tmp_path):
   c.model.mlp_dim = 60
   with pytest.raises(ValueError, match=r"mlp.*wi.*kernel.*dimension 1 \(60\).*tensor of size 8"):
     experiment.build(c, str(tmp_path / "w"))
+
+
+def test_rules_from_config_reshard_params_and_keep_the_losses(base, runs, tmp_path):
+  config, _ = base
+  c = scaling_util.mesh_config(config, 1, 8, 1)
+  c.mesh.rules = "embed=,vocab=fsdp"  # no FSDP on embed; the vocabulary over fsdp instead
+  exp, state, losses = scaling_util.run_steps(c, str(tmp_path / "w"), STEPS)
+  block = ("layers_0", "block")
+  assert _spec(state.params, "embed", "token", "embedding") == P("fsdp", None)
+  assert _spec(state.params, *block, "mlp", "wi", "kernel") == P(None, "tensor")  # embed unsharded
+  np.testing.assert_allclose(losses, runs["one_device"][2], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("rules, message", [
+    ("embed", "write name=axis"), ("bogus=fsdp", "name one of"),
+    ("embed=model", r"unknown mesh axes \['model'\]")])
+def test_bad_rules_name_the_entry(rules, message):
+  with pytest.raises(ValueError, match=message):
+    partitioning.axis_rules(rules)
+
+
+def test_encoder_activations_follow_the_rules_too(base, tmp_path):
+  config, _ = base
+  c = scaling_util.mesh_config(config, 4, 1, 2)
+  c.objective, c.model.family, c.data.mask_token = "mlm", "bert", True
+  exp = experiment.build(c, str(tmp_path / "bert"))
+  batch = {k: jnp.zeros((8, 32), jnp.int32) for k in ("inputs", "targets", "segment_ids")}
+  batch["weights"] = jnp.ones((8, 32), jnp.float32)
+  with partitioning.mesh_context(exp.mesh, exp.rules):
+    jaxpr = jax.make_jaxpr(lambda p: exp.loss_fn(p, batch, jax.random.PRNGKey(0), True))(
+        exp.abstract_state.params)
+  specs = [s.spec for s in _constraints(jaxpr.jaxpr)]
+  assert specs and P(("data", "fsdp"), None, None) in specs, specs

@@ -35,6 +35,7 @@ class Experiment:
   model: nn.Module
   model_config: model_lib.ModelConfig
   mesh: Mesh
+  rules: tuple  # logical -> mesh axis table (partitioning.axis_rules(config.mesh.rules))
   tx: optax.GradientTransformation
   schedule: Callable
   loss_fn: objectives.LossFn
@@ -69,6 +70,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"data.batch_size={config.data.batch_size} must be divisible by the "
                      f"{jax.process_count()} processes")
   mesh = partitioning.make_mesh(config.mesh)
+  partitioning.axis_rules(config.mesh.get("rules", ""))
   partitioning.batch_size_per_step_check(config.data.batch_size, mesh)
 
 
@@ -122,12 +124,13 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   save_config(config, workdir)
   model = model_lib.build(config.model)
   mesh = partitioning.make_mesh(config.mesh)
+  rules = partitioning.axis_rules(config.mesh.get("rules", ""))
   tx = optimizer_lib.make_optimizer(config.train)
   abstract, shardings = state_lib.state_shardings(
-      model, tx, config.data.seq_len, config.seed, mesh)
+      model, tx, config.data.seq_len, config.seed, mesh, rules)
   return Experiment(
       config=config, workdir=workdir, tokenizer=tokenizer, model=model,
-      model_config=model.cfg, mesh=mesh, tx=tx,
+      model_config=model.cfg, mesh=mesh, rules=rules, tx=tx,
       schedule=optimizer_lib.make_schedule(config.train),
       loss_fn=objectives.make_loss_fn(config, model), abstract_state=abstract,
       shardings=shardings)

@@ -95,7 +95,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     writer.truncate_after(latest)
   else:
     state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
-                                         exp.mesh, exp.shardings)
+                                         exp.mesh, exp.shardings, exp.rules)
   start = int(jax.device_get(state.step))
   logging.info("model: %s params; mesh %s", f"{state.param_count:,}", dict(exp.mesh.shape))
 
@@ -108,7 +108,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
              desc="train", dynamic_ncols=True)
   tick, tick_step = time.perf_counter(), start
   try:
-    with partitioning.mesh_context(exp.mesh):
+    with partitioning.mesh_context(exp.mesh, exp.rules):
       for step in range(start, t.steps):
         batch = partitioning.global_batch(next(train_iter), exp.mesh)
         state, metrics = train_fn(state, batch)

@@ -3,6 +3,7 @@
 Params name their axes (`embed`, `mlp`, `heads`, `kv`, `vocab`, `layers`, `norm`);
 activations name `batch`, `length`, `embed`. Data parallel puts every device on `data`;
 FSDP shards `embed` over `fsdp`; tensor parallel splits `mlp`/`heads`/`vocab` (Megatron).
+`config.mesh.rules` overrides entries of the table per run (`axis_rules`).
 """
 from __future__ import annotations
 
@@ -28,6 +29,29 @@ LOGICAL_AXIS_RULES = (
     ("norm", None),
     ("layers", None),
 )
+
+
+def axis_rules(overrides: str = "") -> tuple:
+  """The logical->mesh table with `config.mesh.rules` applied on top of LOGICAL_AXIS_RULES.
+
+  `overrides` is "name=axis[+axis],..."; an empty axis replicates, e.g. "embed=,vocab=fsdp"
+  turns FSDP off for `embed` and shards the vocabulary over `fsdp` instead.
+  """
+  rules = dict(LOGICAL_AXIS_RULES)
+  for item in filter(None, (part.strip() for part in overrides.split(","))):
+    name, sep, axes = item.partition("=")
+    name = name.strip()
+    if not sep or name not in rules:
+      raise ValueError(
+          f"bad mesh.rules entry {item!r}: write name=axis[+axis] with name one of "
+          f"{', '.join(rules)} (e.g. 'embed=,vocab=fsdp')")
+    mesh_axes = tuple(a.strip() for a in axes.split("+") if a.strip())
+    unknown = [a for a in mesh_axes if a not in MESH_AXES]
+    if unknown:
+      raise ValueError(f"mesh.rules entry {item!r} names unknown mesh axes {unknown}; "
+                       f"the mesh axes are {', '.join(MESH_AXES)}")
+    rules[name] = (mesh_axes[0] if len(mesh_axes) == 1 else mesh_axes) or None
+  return tuple(rules.items())
 
 
 def mesh_shape(mesh_config: Any, num_devices: int) -> tuple[int, int, int]:
@@ -65,10 +89,11 @@ def batch_size_per_step_check(global_batch: int, mesh: Mesh) -> None:
         f"{parallel} (mesh data*fsdp); pick a batch size that is a multiple of it")
 
 
-def logical_shardings(abstract_tree: Any, mesh: Mesh) -> Any:
+def logical_shardings(abstract_tree: Any, mesh: Mesh,
+                      rules: tuple = LOGICAL_AXIS_RULES) -> Any:
   """NamedShardings for a tree whose leaves may be boxed with logical axis names."""
   specs = nn.get_partition_spec(abstract_tree)
-  return nn.logical_to_mesh_sharding(specs, mesh, LOGICAL_AXIS_RULES)
+  return nn.logical_to_mesh_sharding(specs, mesh, rules)
 
 
 def check_divisible(abstract_tree: Any, shardings: Any, mesh: Mesh) -> None:
@@ -117,9 +142,9 @@ def aligned_batches(batches: Iterator[dict]) -> Iterator[dict]:
     yield batch
 
 
-def mesh_context(mesh: Mesh) -> contextlib.ExitStack:
+def mesh_context(mesh: Mesh, rules: tuple = LOGICAL_AXIS_RULES) -> contextlib.ExitStack:
   """Mesh + logical axis rules, so `nn.with_logical_constraint` inside models applies."""
   stack = contextlib.ExitStack()
   stack.enter_context(jax.set_mesh(mesh))
-  stack.enter_context(nn.logical_axis_rules(LOGICAL_AXIS_RULES))
+  stack.enter_context(nn.logical_axis_rules(rules))
   return stack

@@ -39,11 +39,12 @@ def _init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, s
 
 
 def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
-                    seed: int, mesh: Mesh) -> tuple[TrainState, TrainState]:
+                    seed: int, mesh: Mesh, rules: tuple = partitioning.LOGICAL_AXIS_RULES
+                    ) -> tuple[TrainState, TrainState]:
   """(abstract unboxed state, its NamedShardings) from the params' logical axis names."""
   init = _init_fn(model, tx, seq_len, seed)
   boxed = jax.eval_shape(lambda: init(boxed=True))
-  shardings = partitioning.logical_shardings(boxed, mesh)
+  shardings = partitioning.logical_shardings(boxed, mesh, rules)
   abstract = jax.eval_shape(lambda: init(boxed=False))
   partitioning.check_divisible(abstract.params, shardings.params, mesh)
   abstract = jax.tree.map(
@@ -52,11 +53,12 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len:
 
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
-                       seed: int, mesh: Mesh, shardings: TrainState) -> TrainState:
+                       seed: int, mesh: Mesh, shardings: TrainState,
+                       rules: tuple = partitioning.LOGICAL_AXIS_RULES) -> TrainState:
   """Initialise the state with every array born on its shard (no host round trip).
 
   `shardings` come from `state_shardings` (the Experiment already holds them).
   """
   init = _init_fn(model, tx, seq_len, seed)
-  with partitioning.mesh_context(mesh):
+  with partitioning.mesh_context(mesh, rules):
     return jax.jit(init, out_shardings=shardings)()

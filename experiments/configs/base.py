@@ -115,6 +115,7 @@ def get_config() -> ml_collections.ConfigDict:
   ms.data = -1  # -1: all devices not used by fsdp/tensor
   ms.fsdp = 1
   ms.tensor = 1
+  ms.rules = ""  # overrides of train/partitioning.py's axis table, e.g. "embed=,vocab=fsdp"
 
   c.sample = s = ml_collections.ConfigDict()
   s.num_samples = 3
