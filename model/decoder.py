@@ -37,11 +37,11 @@ class _ScanBlock(nn.Module):
   cross_attention: bool = False
 
   @nn.compact
-  def __call__(self, x, mask, positions, encoded=None, cross_mask=None):
+  def __call__(self, x, mask, positions, encoded=None, cross_mask=None, bias=None):
     x = layers.TransformerBlock(
         self.cfg, cross_attention=self.cross_attention, decode=self.decode, name="block")(
-            x, mask=mask, causal=self.causal, positions=positions, encoded_BxSxD=encoded,
-            cross_mask=cross_mask, deterministic=self.deterministic)
+            x, mask=mask, bias=bias, causal=self.causal, positions=positions,
+            encoded_BxSxD=encoded, cross_mask=cross_mask, deterministic=self.deterministic)
     return x, None
 
 
@@ -49,12 +49,14 @@ def block_stack(cfg: layers.TransformerConfig, x_BxTxD, mask, positions, determi
                 parent_name: str = "layers", causal: bool = True,
                 share_layers: bool = False, decode: bool = False,
                 encoded_BxSxD: Optional[jax.Array] = None,
-                cross_mask: Optional[jax.Array] = None):
+                cross_mask: Optional[jax.Array] = None, bias: Optional[jax.Array] = None):
   """Apply cfg.num_layers blocks, scanned (flat compile time) or unrolled.
 
   causal=False gives the bidirectional encoder; share_layers applies ONE block's params
   at every layer (ALBERT), so the param count does not grow with depth. decode=True uses
   each layer's KV cache (module docstring); encoded_BxSxD turns on cross-attention.
+  bias (e.g. T5's relative positions, computed once per stack) is added to every layer's
+  self-attention logits (broadcastable to [B, N, T, S]; S = the cache length in decode).
   """
   if decode and share_layers:
     raise ValueError("decode=True with shared layers would share one KV cache across "
@@ -67,19 +69,19 @@ def block_stack(cfg: layers.TransformerConfig, x_BxTxD, mask, positions, determi
   if share_layers:
     shared = block_cls(cfg, **kw, name=f"{parent_name}_shared")
     for _ in range(cfg.num_layers):
-      x_BxTxD, _ = shared(x_BxTxD, mask, positions, encoded_BxSxD, cross_mask)
+      x_BxTxD, _ = shared(x_BxTxD, mask, positions, encoded_BxSxD, cross_mask, bias)
     return x_BxTxD
   if cfg.scan_layers:
     scanned = nn.scan(
         block_cls, variable_axes={"params": 0, "cache": 0},
-        split_rngs={"params": True, "dropout": True}, in_axes=(nn.broadcast,) * 4,
+        split_rngs={"params": True, "dropout": True}, in_axes=(nn.broadcast,) * 5,
         length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
     x_BxTxD, _ = scanned(cfg, **kw, name=parent_name)(
-        x_BxTxD, mask, positions, encoded_BxSxD, cross_mask)
+        x_BxTxD, mask, positions, encoded_BxSxD, cross_mask, bias)
     return x_BxTxD
   for i in range(cfg.num_layers):
     x_BxTxD, _ = block_cls(cfg, **kw, name=f"{parent_name}_{i}")(
-        x_BxTxD, mask, positions, encoded_BxSxD, cross_mask)
+        x_BxTxD, mask, positions, encoded_BxSxD, cross_mask, bias)
   return x_BxTxD
 
 

@@ -16,7 +16,7 @@ from model import attention
 from model import matmul
 from model import positions as positions_lib
 
-POSITIONS = ("learned", "sinusoidal", "rope", "none")
+POSITIONS = ("learned", "sinusoidal", "rope", "none", "relative")  # relative: T5 (enc-dec)
 NORMS = ("layernorm", "rmsnorm")
 NORM_PLACEMENTS = ("pre", "post")
 ACTIVATIONS = ("gelu", "gelu_exact", "relu", "swiglu")
