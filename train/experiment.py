@@ -20,6 +20,7 @@ from jax.sharding import Mesh
 
 import data as data_lib
 import model as model_lib
+from model import heads as heads_lib
 from train import objectives
 from train import optimizer as optimizer_lib
 from train import partitioning
@@ -50,7 +51,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if m.family not in model_lib.FAMILIES:
     raise ValueError(f"unknown model.family={m.family!r}; choose one of "
                      f"{', '.join(model_lib.FAMILIES)}")
-  model_lib.build(m)  # validates the family's config; nothing is initialised
+  heads_lib.wrap(model_lib.build(m), config)  # validates the family's config; no init
   optimizer_lib.make_optimizer(config.train)
   if config.objective not in objectives.OBJECTIVES:
     raise ValueError(f"unknown objective={config.objective!r}; choose one of "
@@ -122,7 +123,7 @@ def build(config: ml_collections.ConfigDict, workdir: str,
     raise ValueError(f"model.vocab_size={config.model.vocab_size} is smaller than the "
                      f"tokenizer's {tokenizer.vocab_size}; set it to 0 to follow the tokenizer")
   save_config(config, workdir)
-  model = model_lib.build(config.model)
+  model = heads_lib.wrap(model_lib.build(config.model), config)  # + fine-tuning head
   mesh = partitioning.make_mesh(config.mesh)
   rules = partitioning.axis_rules(config.mesh.get("rules", ""))
   tx = optimizer_lib.make_optimizer(config.train)

@@ -24,6 +24,7 @@ from eval import sampling
 from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
 from train import flops as flops_lib
+from train import init_from as init_from_lib
 from train import objectives
 from train import partitioning
 from train import state as state_lib
@@ -76,6 +77,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   stop_after: leave after that step with a checkpoint and no final evaluation, as a
   preempted job would (the schedule still follows train.steps). Returns None then.
   """
+  config = init_from_lib.prepare_workdir(config, workdir)  # fresh runs only
   exp = experiment_lib.build(config, workdir)
   config, t = exp.config, exp.config.train
   train_ds = data_lib.make_dataset(
@@ -96,6 +98,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   else:
     state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
                                          exp.mesh, exp.shardings, exp.rules)
+    state = init_from_lib.load_into(exp, state)  # pretrained params when init_from is set
   start = int(jax.device_get(state.step))
   logging.info("model: %s params; mesh %s", f"{state.param_count:,}", dict(exp.mesh.shape))
 
