@@ -6,7 +6,9 @@ batches than a 1-process run of the same config; the reference therefore concate
 two processes' local batches (process 0's rows first, as its devices come first).
 """
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +21,7 @@ from tests import scaling_util
 from tests import tiny
 from tests.test_train import read_losses
 from train import experiment
+from train import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,3 +78,23 @@ def test_two_process_losses_equal_one_process_on_8_devices(two_process_run, tmp_
                                       batches)
   got = [l for _, l in read_losses(workdir)]
   np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_a_two_process_checkpoint_resumes_in_one_process(two_process_run, tmp_path, caplog):
+  """Grain saved one data position per process; with one process the train state still
+  restores exactly and training continues from the saved step."""
+  config, workdir, _ = two_process_run
+  resumed = str(tmp_path / "resumed")
+  shutil.copytree(workdir, resumed)
+  c = config.copy_and_resolve_references()
+  c.train.steps = 9
+  with caplog.at_level(logging.WARNING):
+    loop.train_and_evaluate(c, resumed)
+  assert "saved by a different number of processes" in caplog.text
+  losses = read_losses(resumed)
+  assert [s for s, _ in losses] == list(range(1, 10))
+  two_process = dict(read_losses(workdir))
+  assert dict(losses[:6]) == two_process  # history kept as written
+  # step 7 continues from the trained params (a fresh init would start near ln(vocab))
+  assert losses[6][1] < two_process[1] - 0.3, losses
+  assert sorted(os.listdir(os.path.join(resumed, "checkpoints"))) == ["6", "9"]

@@ -9,6 +9,7 @@ import os
 from typing import Any, Optional
 
 import grain
+import jax
 import orbax.checkpoint as ocp
 
 from train.state import TrainState
@@ -36,9 +37,18 @@ class Checkpointer:
         config=ocp.args.JsonSave(config))
     return self.manager.save(step, args=args, force=force)
 
+  def has_data_position(self, step: int) -> bool:
+    """Whether `step` saved a data position for this process layout: Grain writes one
+    file per process, so a run saved by a different number of processes has none."""
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    return os.path.exists(os.path.join(self.directory, str(step), "data", name))
+
   def restore(self, abstract_state: TrainState, data_iterator: Any,
               step: Optional[int] = None) -> TrainState:
-    """Restore state onto the shardings in `abstract_state`; the iterator in place."""
+    """Restore state onto the shardings in `abstract_state`; the iterator in place
+    (`data_iterator=None`: the state only)."""
+    if data_iterator is None:
+      return self.restore_state(abstract_state, step)
     return self._restore(step, ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state),
         data=grain.checkpoint.CheckpointRestore(data_iterator)))

@@ -80,19 +80,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   config = init_from_lib.prepare_workdir(config, workdir)  # fresh runs only
   exp = experiment_lib.build(config, workdir)
   config, t = exp.config, exp.config.train
-  train_ds = data_lib.make_dataset(
-      config.data, exp.tokenizer, config.data.train_split, objective=config.objective,
-      seed=config.seed,
-      process_index=jax.process_index(), process_count=jax.process_count(), train=True)
-  train_iter = iter(train_ds)
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
                                      keep=t.keep_checkpoints)
+  latest = ckpt.latest_step()
+  data_seed, data_position = config.seed, True
+  if latest is not None and not ckpt.has_data_position(latest):
+    # Saved by another number of processes: shards differ, so no saved position fits.
+    # Params, optimizer, step and RNG restore exactly; the data order is drawn afresh
+    # from (seed, step) instead of replaying the first batches.
+    data_seed = int(np.random.SeedSequence([config.seed, latest]).generate_state(1)[0] >> 1)
+    data_position = False
+    logging.warning("step %d was saved by a different number of processes: restoring the "
+                    "train state exactly; the data stream restarts in a new order", latest)
+  train_ds = data_lib.make_dataset(
+      config.data, exp.tokenizer, config.data.train_split, objective=config.objective,
+      seed=data_seed,
+      process_index=jax.process_index(), process_count=jax.process_count(), train=True)
+  train_iter = iter(train_ds)
   writer = MetricsWriter(workdir)
   train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                              exp.schedule)
-  latest = ckpt.latest_step()
   if latest is not None:
-    state = ckpt.restore(exp.abstract_state, train_iter, latest)
+    state = ckpt.restore(exp.abstract_state, train_iter if data_position else None, latest)
     logging.info("resumed from step %d in %s", latest, ckpt.directory)
     writer.truncate_after(latest)
   else:
