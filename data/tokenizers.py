@@ -21,7 +21,7 @@ PAD_ID, EOS_ID, BOS_ID = 0, 1, 2
 _NUM_SPECIALS = 3
 _CONFIG_FILE = "tokenizer.json"
 _SPM_FILE = "spm.model"
-KINDS = ("sentencepiece", "byte", "char")
+KINDS = ("sentencepiece", "byte", "char", "hf")  # hf: data/hf_tokenizer.py (converted models)
 
 
 @runtime_checkable
@@ -291,6 +291,9 @@ def load_tokenizer(directory: str) -> Tokenizer:
   elif kind == "sentencepiece":
     with open(os.path.join(directory, config["model"]), "rb") as f:
       tokenizer = SentencePieceTokenizer(f.read())
+  elif kind == "hf":
+    from data import hf_tokenizer
+    tokenizer = hf_tokenizer.HFTokenizer.load(directory, config)
   else:
     raise ValueError(f"{path}: unknown tokenizer kind {kind!r}; valid kinds are {KINDS}.")
   return WithMaskToken(tokenizer) if config.get("mask_token") else tokenizer
@@ -303,6 +306,9 @@ def _train_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer
 
 def _train_base_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
   kind = cfg.tokenizer
+  if kind == "hf":
+    raise ValueError("data.tokenizer='hf' is not trained: it comes with a converted checkpoint "
+                     "(python -m model.convert --from_hf=DIR --workdir=W writes W/tokenizer/)")
   if kind == "byte":
     return ByteTokenizer()
   if kind == "char":
