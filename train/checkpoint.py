@@ -30,11 +30,12 @@ class Checkpointer:
 
   def save(self, step: int, state: TrainState, data_iterator: Any, config: dict,
            force: bool = False) -> bool:
-    """Start a save (async); a failure leaves earlier steps untouched."""
-    args = ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
-        data=grain.checkpoint.CheckpointSave(data_iterator),
-        config=ocp.args.JsonSave(config))
+    """Start a save (async); a failure leaves earlier steps untouched. data_iterator=None
+    saves no data position (a converted checkpoint: a run resuming it draws data afresh)."""
+    items = dict(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config))
+    if data_iterator is not None:
+      items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
+    args = ocp.args.Composite(**items)
     return self.manager.save(step, args=args, force=force)
 
   def has_data_position(self, step: int) -> bool:
