@@ -249,10 +249,14 @@ def make_pair_dataset(cfg, tokenizer: Tokenizer, split: str, *, task: str, seed:
 
 def make_dataset(cfg, tokenizer: Tokenizer, split: str, *, objective: str, seed: int,
                  process_index: int = 0, process_count: int = 1,
-                 train: bool = True) -> grain.IterDataset:
-  """The batches config.objective trains on (cfg is config.data)."""
+                 train: bool = True, task: Any = None) -> grain.IterDataset:
+  """The batches config.objective trains on (cfg is config.data, task config.task)."""
   kwargs = dict(seed=seed, process_index=process_index, process_count=process_count,
                 train=train)
+  if objective in ("classification", "token_classification"):
+    from data import finetune  # imports this module
+    return finetune.make_finetune_dataset(cfg, tokenizer, split, objective=objective,
+                                          task_cfg=task, **kwargs)
   if objective in ("mlm", "electra"):
     return make_mlm_dataset(cfg, tokenizer, split, **kwargs)
   if objective in ("mlm_nsp", "sop"):

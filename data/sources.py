@@ -9,12 +9,15 @@ import tensorflow_datasets as tfds
 
 from data import builders
 
+_LOCAL_LABELLED = ("glue_tsv", "conll")  # labelled local files, data/finetune.py
 _PROJECT_DATASETS = ("python_stdlib", "text_files")
 
 
 def text_key(cfg) -> str:
   """Feature holding the text: 'text' in our builders, cfg.text_key otherwise."""
-  return "text" if cfg.dataset in _PROJECT_DATASETS else cfg.text_key
+  if cfg.dataset in _PROJECT_DATASETS + _LOCAL_LABELLED:
+    return "text"
+  return cfg.text_key
 
 
 def record_text(record: Mapping[str, Any], key: str = "text") -> str:
@@ -71,6 +74,9 @@ def get_source(cfg, split: str) -> Sequence[Mapping[str, Any]]:
   python_stdlib and text_files are prepared on first use; catalog datasets must
   already be prepared as array_record in the data_dir.
   """
+  if cfg.dataset in _LOCAL_LABELLED:  # parsed in memory; errors name file and line
+    from data import finetune  # imports this module
+    return finetune.local_source(cfg, split)
   data_dir = builders.resolve_data_dir(cfg.data_dir)
   if cfg.dataset in _PROJECT_DATASETS:
     builder = _project_builder(cfg, data_dir)

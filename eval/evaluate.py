@@ -28,7 +28,8 @@ def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
   split = split or config.data.eval_split
   ds = data_lib.make_dataset(
       config.data, exp.tokenizer, split, objective=config.objective, seed=config.seed,
-      process_index=jax.process_index(), process_count=jax.process_count(), train=False)
+      process_index=jax.process_index(), process_count=jax.process_count(), train=False,
+      task=config.get("task"))
   batches = iter(ds)
   if max_batches > 0:
     batches = itertools.islice(batches, max_batches)

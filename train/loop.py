@@ -95,7 +95,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   train_ds = data_lib.make_dataset(
       config.data, exp.tokenizer, config.data.train_split, objective=config.objective,
       seed=data_seed,
-      process_index=jax.process_index(), process_count=jax.process_count(), train=True)
+      process_index=jax.process_index(), process_count=jax.process_count(), train=True,
+      task=config.get("task"))
   train_iter = iter(train_ds)
   writer = MetricsWriter(workdir)
   train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,

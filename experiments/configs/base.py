@@ -55,6 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
   d.files = ""  # text_files: comma-separated paths (globs allowed)
   d.data_dir = ""  # TFDS data_dir; "" uses $TFDS_DATA_DIR or ~/tensorflow_datasets
   d.text_key = "text"  # feature holding the text in TFDS catalog datasets
+  d.label_key = "label"  # fine-tuning: feature/column with the class id (conll2003: "ner")
   d.train_split = "train"
   d.eval_split = "validation"
   d.val_fraction = 0.1  # text_files: last fraction of each file is validation
