@@ -1,0 +1,291 @@
+"""Labelled data for fine-tuning: sentence labels (SST-2, IMDB) and BIO word tags (CoNLL).
+
+Sources: local files in their standard formats, `data.dataset = "glue_tsv"` (a header
+line, tab-separated columns named by data.text_key / data.label_key) or `"conll"`
+(one `token ... TAG` line per word, blank lines between sentences, `-DOCSTART-` lines
+skipped), with `data.files` the directory holding the split files
+(train.tsv/dev.tsv/test.tsv or train.txt/valid.txt/test.txt); or a TFDS catalog dataset
+prepared as array_record (`glue/sst2`, `imdb_reviews`, `conll2003`; text/label features
+named by data.text_key / data.label_key). Local files are parsed into memory (small,
+and every error names its file and line); every source is read through Grain.
+
+Records are normalised to {"text": str, "label": int} or
+{"text": str, "words": [str], "tags": [int]}; batches are
+  classification:        inputs [B, T], label [B, 1], label_weight [B, 1]
+  token_classification:  inputs [B, T], targets [B, T] (tag id on each word's first
+                         sub-token), weights [B, T] (1 there, 0 on the other sub-tokens
+                         and padding), num_words [B, 1] (words before truncation)
+Each row is [CLS] ... [SEP] padded with 0; eval batches are padded with weight-0 rows.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import grain
+import numpy as np
+
+from data import sources
+from data.tokenizers import Tokenizer, encode_array
+
+LOCAL_FORMATS = ("glue_tsv", "conll")
+OBJECTIVES = ("classification", "token_classification")
+_SPLIT_FILES = {
+    "glue_tsv": {"train": ("train.tsv",), "validation": ("dev.tsv", "validation.tsv"),
+                 "test": ("test.tsv",)},
+    "conll": {"train": ("train.txt",), "validation": ("valid.txt", "dev.txt", "validation.txt"),
+              "test": ("test.txt",)},
+}
+_BIO = re.compile(r"^(O|[BI]-.+)$")
+_DOCSTART = "-DOCSTART-"
+
+
+def read_glue_tsv(path: str, text_column: str = "sentence",
+                  label_column: str = "label") -> list[dict]:
+  """GLUE-style TSV rows -> [{"text", "label"}]; a bad row names the file and line."""
+  with open(path, encoding="utf-8") as f:
+    lines = f.read().split("\n")
+  if not lines or not lines[0].strip():
+    raise ValueError(f"{path}:1: empty file; a GLUE TSV starts with a header line "
+                     f"naming its columns ({text_column}, {label_column})")
+  header = lines[0].rstrip("\r").split("\t")
+  for name in (text_column, label_column):
+    if name not in header:
+      raise ValueError(f"{path}:1: no column {name!r} in the header {header}; set "
+                       "data.text_key / data.label_key to the right column names")
+  text_i, label_i = header.index(text_column), header.index(label_column)
+  rows = []
+  for lineno, line in enumerate(lines[1:], start=2):
+    line = line.rstrip("\r")
+    if not line:
+      continue
+    cols = line.split("\t")
+    if len(cols) != len(header):
+      raise ValueError(f"{path}:{lineno}: expected {len(header)} tab-separated columns "
+                       f"({', '.join(header)}), got {len(cols)}: {line[:80]!r}")
+    label = cols[label_i].strip()
+    if not re.fullmatch(r"-?\d+", label):
+      raise ValueError(f"{path}:{lineno}: label {label!r} is not an integer class id")
+    rows.append({"text": cols[text_i].strip(), "label": int(label), "line": lineno})
+  return rows
+
+
+def read_conll(path: str) -> list[dict]:
+  """CoNLL column file -> [{"words", "tags" (strings), "line"}], one per sentence.
+
+  The first column is the word and the last the BIO tag; blank lines end sentences and
+  `-DOCSTART-` lines are skipped.
+  """
+  sentences, words, tags, start = [], [], [], 0
+  with open(path, encoding="utf-8") as f:
+    for lineno, line in enumerate(f, start=1):
+      cols = line.split()
+      if not cols or cols[0] == _DOCSTART:
+        if words:
+          sentences.append({"words": words, "tags": tags, "line": start})
+        words, tags = [], []
+        continue
+      if len(cols) < 2:
+        raise ValueError(f"{path}:{lineno}: expected 'word ... TAG' (at least 2 "
+                         f"whitespace-separated columns), got {line.rstrip()!r}")
+      if not _BIO.match(cols[-1]):
+        raise ValueError(f"{path}:{lineno}: tag {cols[-1]!r} is not BIO (O, B-X or I-X)")
+      if not words:
+        start = lineno
+      words.append(cols[0])
+      tags.append(cols[-1])
+  if words:
+    sentences.append({"words": words, "tags": tags, "line": start})
+  return sentences
+
+
+def split_file(cfg, split: str) -> str:
+  """The local file of `split` under the directory data.files."""
+  names = _SPLIT_FILES[cfg.dataset].get(split)
+  if names is None:
+    raise ValueError(f"data.dataset={cfg.dataset!r} has splits "
+                     f"{sorted(_SPLIT_FILES[cfg.dataset])}, not {split!r}")
+  directory = os.path.expanduser(cfg.files)
+  if not os.path.isdir(directory):
+    raise ValueError(f"data.files={cfg.files!r} must be the directory holding "
+                     f"{cfg.dataset} files ({', '.join(names)} for {split})")
+  for name in names:
+    if os.path.isfile(os.path.join(directory, name)):
+      return os.path.join(directory, name)
+  raise ValueError(f"no {' or '.join(names)} in {directory} for split {split!r}")
+
+
+def label_names(cfg, task_cfg: Any, split: str = "train") -> list[str]:
+  """Class names by id: task.label_names, the TFDS ClassLabel names, or (CoNLL) the tags
+  of the train file in first-seen order with O first; SST-style ids are named by number."""
+  if task_cfg.label_names:
+    return [n.strip() for n in task_cfg.label_names.split(",")]
+  if cfg.dataset == "conll":
+    seen = {"O": None}
+    for s in read_conll(split_file(cfg, split)):
+      seen.update(dict.fromkeys(s["tags"]))
+    return list(seen)
+  if cfg.dataset not in LOCAL_FORMATS:
+    feature = sources.get_source(cfg, split).dataset_info.features[cfg.label_key]
+    feature = getattr(feature, "feature", feature)  # Sequence(ClassLabel) for tags
+    if hasattr(feature, "names"):
+      return list(feature.names)
+  return [str(i) for i in range(task_cfg.num_classes)]
+
+
+class _Records(Sequence):
+  """A split's records in the normalised form, checked against the label set."""
+
+  def __init__(self, cfg, task_cfg: Any, split: str, objective: str):
+    self._names = label_names(cfg, task_cfg)
+    self._num_classes = task_cfg.num_classes
+    if len(self._names) != self._num_classes:
+      raise ValueError(f"{len(self._names)} label names {self._names} but "
+                       f"task.num_classes={self._num_classes}; make them agree")
+    self._objective = objective
+    self._cfg = cfg
+    self._split = split
+    self._local = None
+    if cfg.dataset in LOCAL_FORMATS:
+      expected = "conll" if objective == "token_classification" else "glue_tsv"
+      if cfg.dataset != expected:
+        raise ValueError(f"objective={objective!r} reads data.dataset={expected!r} "
+                         f"locally, not {cfg.dataset!r}")
+      self._where = split_file(cfg, split)
+      if cfg.dataset == "conll":
+        self._local = read_conll(self._where)
+      else:
+        self._local = read_glue_tsv(self._where, cfg.text_key, cfg.label_key)
+      self._local = [self._normalise_local(r) for r in self._local]
+      size = len(self._local)
+    else:
+      self._where = f"{cfg.dataset} split {split!r}"
+      self._source = sources.get_source(cfg, split)
+      size = len(self._source)
+    if size == 0:
+      raise ValueError(f"{self._where} has no labelled examples (empty split); point "
+                       "data.files / data.dataset at a split with data")
+    self._size = size
+
+  def _check_label(self, label: int, where: str) -> int:
+    if not 0 <= label < self._num_classes:
+      raise ValueError(f"{where}: label {label} is outside task.num_classes="
+                       f"{self._num_classes} (ids 0..{self._num_classes - 1}); raise "
+                       "task.num_classes or fix the data")
+    return label
+
+  def _normalise_local(self, r: dict) -> dict:
+    where = f"{self._where}:{r['line']}"
+    if "words" in r:
+      ids = {n: i for i, n in enumerate(self._names)}
+      for tag in r["tags"]:
+        if tag not in ids:
+          raise ValueError(f"{where}: tag {tag!r} is not one of the {self._num_classes} "
+                           f"labels {self._names} (task.label_names)")
+      return {"text": " ".join(r["words"]), "words": r["words"],
+              "tags": [ids[t] for t in r["tags"]]}
+    return {"text": r["text"], "label": self._check_label(r["label"], where)}
+
+  def _normalise_catalog(self, index: int, record: dict) -> dict:
+    where = f"{self._where} record {index}"
+    if self._objective == "token_classification":
+      words = [_str(w) for w in np.asarray(record[self._cfg.text_key]).reshape(-1)]
+      tags = [self._check_label(int(t), where)
+              for t in np.asarray(record[self._cfg.label_key]).reshape(-1)]
+      return {"text": " ".join(words), "words": words, "tags": tags}
+    return {"text": sources.record_text(record, self._cfg.text_key),
+            "label": self._check_label(int(np.asarray(record[self._cfg.label_key])), where)}
+
+  def __len__(self) -> int:
+    return self._size
+
+  def __getitem__(self, index: int) -> dict:
+    if self._local is not None:
+      return self._local[index]
+    return self._normalise_catalog(index, self._source[index])
+
+  @property
+  def names(self) -> list[str]:
+    return self._names
+
+
+def _str(value: Any) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def local_source(cfg, split: str) -> list[dict]:
+  """Records of a local split with a "text" field (what tokenizer training reads)."""
+  path = split_file(cfg, split)
+  if cfg.dataset == "conll":
+    return [{"text": " ".join(s["words"])} for s in read_conll(path)]
+  return read_glue_tsv(path, cfg.text_key, cfg.label_key)
+
+
+def encode_sentence(tokenizer: Tokenizer, text: str, seq_len: int) -> np.ndarray:
+  """[CLS] tokens [SEP] truncated and padded to seq_len."""
+  ids = encode_array(tokenizer, text)[:seq_len - 2]
+  row = np.full(seq_len, tokenizer.pad_id, np.int32)
+  row[:len(ids) + 2] = np.concatenate([[tokenizer.bos_id], ids, [tokenizer.eos_id]])
+  return row
+
+
+def encode_words(tokenizer: Tokenizer, words: Sequence[str], tags: Sequence[int],
+                 seq_len: int) -> dict[str, np.ndarray]:
+  """Word-tagged sentence -> inputs/targets/weights with the tag on each first sub-token.
+
+  Words after the first are encoded with a leading space (how they appear in running
+  text); words that do not fit seq_len are cut (num_words keeps the true count).
+  """
+  inputs = np.full(seq_len, tokenizer.pad_id, np.int32)
+  targets = np.zeros(seq_len, np.int32)
+  weights = np.zeros(seq_len, np.float32)
+  inputs[0] = tokenizer.bos_id
+  pos = 1
+  for i, (word, tag) in enumerate(zip(words, tags)):
+    ids = encode_array(tokenizer, word if i == 0 else " " + word)
+    if len(ids) == 0:  # e.g. a character the tokenizer drops: keep the word's slot
+      ids = np.array([tokenizer.eos_id], np.int32)
+    if pos + len(ids) > seq_len - 1:
+      break
+    inputs[pos:pos + len(ids)] = ids
+    targets[pos], weights[pos] = tag, 1.0
+    pos += len(ids)
+  inputs[pos] = tokenizer.eos_id
+  return {"inputs": inputs, "targets": targets, "weights": weights,
+          "num_words": np.array([len(words)], np.int32)}
+
+
+class _Encode(grain.transforms.Map):
+  def __init__(self, tokenizer: Tokenizer, seq_len: int, objective: str):
+    self._tokenizer = tokenizer
+    self._seq_len = seq_len
+    self._objective = objective
+
+  def map(self, record: dict) -> dict[str, np.ndarray]:
+    if self._objective == "token_classification":
+      return encode_words(self._tokenizer, record["words"], record["tags"], self._seq_len)
+    return {"inputs": encode_sentence(self._tokenizer, record["text"], self._seq_len),
+            "label": np.array([record["label"]], np.int32),
+            "label_weight": np.ones(1, np.float32)}
+
+
+def make_finetune_dataset(cfg, tokenizer: Tokenizer, split: str, *, objective: str,
+                          task_cfg: Any, seed: int, process_index: int = 0,
+                          process_count: int = 1, train: bool = True) -> grain.IterDataset:
+  """Batches of labelled examples (module doc); cfg is config.data, task_cfg config.task."""
+  from data import pipeline  # pipeline dispatches here
+
+  local_batch = pipeline._check(cfg, process_index, process_count)
+  records = _Records(cfg, task_cfg, split, objective)
+  ds = grain.MapDataset.source(records)[process_index::process_count]
+  if train:
+    ds = ds.shuffle(seed=pipeline._derive_seed(seed, "records")).repeat()
+  ds = ds.map(_Encode(tokenizer, cfg.seq_len, objective)).to_iter_dataset(
+      grain.ReadOptions(num_threads=pipeline._READ_THREADS,
+                        prefetch_buffer_size=pipeline._READ_BUFFER))
+  batches = ds.batch(local_batch, drop_remainder=train)
+  if not train:
+    batches = batches.map(pipeline._PadBatch(local_batch, tokenizer.pad_id))
+  return batches
