@@ -24,6 +24,7 @@ _READ_BUFFER = 32
 # A pair reads at most seq_len * 8 characters of a document: more than seq_len tokens at
 # the 1 (byte, char) to ~4 (SentencePiece) characters per token of our tokenizers.
 _PAIR_CHARS_PER_TOKEN = 8
+_OTHER_DOC_DRAWS = 16  # tries to find an NSP negative document different from the current one
 
 
 def _derive_seed(seed: int, purpose: str) -> int:
@@ -208,11 +209,21 @@ class _Pair(grain.transforms.MapWithIndex):
     start = int(rng.integers(0, max(len(text) - max_chars, 0) + 1))
     return encode_array(self._tokenizer, text[start:start + max_chars])
 
+  def _other_record(self, record: Any, rng: np.random.Generator) -> Any:
+    """A random record with other text than `record` (an NSP negative must come from
+    another document); an empty one, which keeps the true pair, if draws keep hitting it."""
+    text = sources.record_text(record, self._key)
+    for _ in range(_OTHER_DOC_DRAWS):
+      other = self._records[int(rng.integers(0, len(self._records)))]
+      if sources.record_text(other, self._key) != text:
+        return other
+    return {self._key: ""}
+
   def map_with_index(self, index: int, record: Any) -> dict[str, np.ndarray]:
     rng = np.random.default_rng([self._seed, index])
     tok = self._tokenizer
     doc = self._tokens(record, rng)
-    other = lambda: self._tokens(self._records[int(rng.integers(0, len(self._records)))], rng)
+    other = lambda: self._tokens(self._other_record(record, rng), rng)
     a, b, label = pairs.make_pair(doc, other, task=self._task, rng=rng,
                                   budget=self._seq_len - pairs.SPECIALS_PER_PAIR)
     return pairs.pack_pair(a, b, label, seq_len=self._seq_len, cls_id=tok.cls_id,
@@ -235,6 +246,10 @@ def make_pair_dataset(cfg, tokenizer: Tokenizer, split: str, *, task: str, seed:
   if len(records) == 0:
     raise ValueError(f"Split {split!r} of {cfg.dataset!r} has too few records for "
                      f"process {process_index} of {process_count}.")
+  if task == "nsp" and len(source) < 2:
+    raise ValueError(f"NSP draws negatives from another document, but split {split!r} of "
+                     f"{cfg.dataset!r} has {len(source)} record(s); use more text or "
+                     "objective='sop'")
   pair_seed = _derive_seed(seed, f"pairs:{process_index}")
   if train:
     records = records.shuffle(seed=_derive_seed(seed, "records")).repeat()

@@ -81,9 +81,17 @@ def test_electra_trains_generator_and_discriminator_in_one_step(corpus, tmp_path
     assert 0.0 <= report[key] <= 1.0, (key, report)
 
 
-def test_sop_pairs_train_through_the_loop(corpus, tmp_path):
-  c = encoder_tiny(*corpus, "sop", steps=10)
+@pytest.mark.parametrize("objective", ["mlm_nsp", "sop"])
+def test_pair_objectives_loss_falls(corpus, tmp_path, objective):
+  """MLM + NSP/SOP through the loop; two files so NSP has another document in each split."""
+  path, data_dir = corpus
+  second = os.path.join(os.path.dirname(path), "second.txt")
+  with open(second, "w", encoding="utf-8") as f:
+    f.write(tiny.CORPUS.upper())
+  c = encoder_tiny(f"{path},{second}", data_dir, objective, steps=60)
   report = loop.train_and_evaluate(c, str(tmp_path))
+  train = rows(str(tmp_path))
+  assert np.mean([r["loss"] for r in train[-3:]]) < train[0]["loss"] - 0.5, train
   assert 0.0 <= report["pair/accuracy"] <= 1.0
   assert {"loss", "accuracy", "pair/loss", "pair/accuracy"} <= set(report), report
 

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
+import data
 from data import pairs
+from experiments.configs import base
 
 DOCS = [np.arange(1000 * d, 1000 * d + n) for d, n in enumerate((300, 40, 7, 120, 2))]
 
@@ -69,3 +71,39 @@ def test_too_short_inputs_raise_or_are_excluded():
                                 rng=np.random.default_rng(0))
   assert label == -1 and pairs.pack_pair(a, b, label, seq_len=6, cls_id=2, sep_id=1,
                                          pad_id=0)["pair_weight"].tolist() == [0.0]
+
+
+def test_pipeline_nsp_negatives_never_come_from_the_same_document(tmp_path):
+  """Three documents with disjoint letters: a NotNext B never shares A's letters."""
+  letters = ["abc", "lmn", "xyz"]
+  files = []
+  for i, chars in enumerate(letters):
+    path = tmp_path / f"doc{i}.txt"
+    path.write_text(" ".join(chars * 3 for _ in range(150)), encoding="utf-8")
+    files.append(str(path))
+  cfg = base.get_config().data
+  cfg.update(dict(dataset="text_files", files=",".join(files), data_dir=str(tmp_path / "tfds"),
+                  tokenizer="char", mask_token=True, seq_len=24, batch_size=16))
+  tok = data.build_tokenizer(cfg, None, lambda: data.iter_texts(cfg, "train"))
+  it = iter(data.make_pair_dataset(cfg, tok, "train", task="nsp", seed=0))
+  labels = []
+  for batch in (next(it) for _ in range(4)):
+    for row, types, label in zip(batch["targets"], batch["token_types"], batch["pair_label"]):
+      real = row > tok.sep_id  # drop [CLS]/[SEP]/padding
+      a = set(tok.decode(row[real & (types == 0)]).replace(" ", ""))
+      b = set(tok.decode(row[real & (types == 1)]).replace(" ", ""))
+      assert a and b
+      assert (a.isdisjoint(b)) == bool(label[0]), (a, b, label)
+      labels.append(int(label[0]))
+  assert 0.25 < np.mean(labels) < 0.75
+
+
+def test_nsp_needs_two_documents(tmp_path):
+  path = tmp_path / "one.txt"
+  path.write_text("only one document here. " * 20, encoding="utf-8")
+  cfg = base.get_config().data
+  cfg.update(dict(dataset="text_files", files=str(path), data_dir=str(tmp_path / "tfds"),
+                  tokenizer="char", mask_token=True, seq_len=24, batch_size=4))
+  tok = data.build_tokenizer(cfg, None, lambda: data.iter_texts(cfg, "train"))
+  with pytest.raises(ValueError, match="NSP draws negatives from another document"):
+    data.make_pair_dataset(cfg, tok, "train", task="nsp", seed=0)
