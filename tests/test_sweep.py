@@ -1,5 +1,6 @@
 """Sweeps: expansion and names, resume, failures, statistics, the report end to end."""
 import csv
+import importlib.util
 import json
 import math
 import os
@@ -210,3 +211,21 @@ def test_sweep_end_to_end_with_a_failing_arm(tmp_path):
   losses = [float(r["loss"]) for r in rows if r["status"] == "done"]
   assert losses[0] != losses[1]  # the seeds differ
   assert np.isfinite(losses).all() and (workdir / "curves.png").exists()
+
+
+@pytest.mark.parametrize("name", sorted(
+    f[:-3] for f in os.listdir(os.path.join(sweep_spec.REPO_ROOT, "experiments", "sweeps"))
+    if f.endswith(".py") and f not in ("__init__.py", "budget.py")))
+def test_every_shipped_sweep_expands_to_valid_configs(name):
+  """Each arm of each sweep in experiments/sweeps is a config train.main accepts."""
+  from train import experiment
+  sweep = sweep_spec.load_sweep(
+      os.path.join(sweep_spec.REPO_ROOT, "experiments", "sweeps", f"{name}.py"))
+  spec = importlib.util.spec_from_file_location("base_config", sweep_spec.base_path(sweep))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  sweep_spec.baseline_arm(sweep)
+  for run in sweep_spec.expand(sweep, 1):
+    config = module.get_config()
+    config.update_from_flattened_dict(sweep_spec.run_overrides(sweep, run))
+    experiment.validate(config)
