@@ -11,18 +11,22 @@ import jax
 import numpy as np
 
 import data as data_lib
+from eval import metrics as metrics_lib
 from eval import restore as restore_lib
+from eval import task_report
 from train import objectives
 from train import partitioning
 from train import step as step_lib
+from train import task_objectives
 
 
-def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
-             split: Optional[str] = None) -> dict:
+def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
+               split: Optional[str] = None) -> tuple[dict, dict]:
   """One deterministic pass over `split` (default: config.data.eval_split).
 
-  max_batches > 0 stops early (the same first batches every time, so periodic evals
-  are comparable); 0 reads the whole split.
+  Returns the summed metrics and the per-example outputs (`pred/` keys, fine-tuning
+  heads) concatenated over batches. max_batches > 0 stops early (the same first batches
+  every time, so periodic evals are comparable); 0 reads the whole split.
   """
   config = exp.config
   split = split or config.data.eval_split
@@ -34,15 +38,30 @@ def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
   if max_batches > 0:
     batches = itertools.islice(batches, max_batches)
   batches = partitioning.aligned_batches(batches)
-  totals = {"weight": 0.0}
+  totals, collected = {"weight": 0.0}, {}
   for batch in batches:
     sums = jax.device_get(eval_fn(params, partitioning.global_batch(batch, exp.mesh)))
     for k, v in sums.items():
-      totals[k] = totals.get(k, 0.0) + np.asarray(v, np.float64)
+      if k.startswith(task_objectives.PRED_PREFIX):
+        collected.setdefault(k, []).append(np.asarray(v))
+      else:
+        totals[k] = totals.get(k, 0.0) + np.asarray(v, np.float64)
   if totals["weight"] == 0:
     raise ValueError(f"split {split!r} of data.dataset={config.data.dataset!r} gave no "
                      "tokens to evaluate; is it empty or shorter than one sequence?")
-  return objectives.summarize(totals)
+  return totals, {k: np.concatenate(v) for k, v in collected.items()}
+
+
+def summarize(exp: Any, totals: dict, collected: dict) -> dict:
+  """The scalar metrics of an accumulated pass (entity-level F1 for token tagging)."""
+  return {**objectives.summarize(totals),
+          **task_report.sequence_summary(exp.config, collected)}
+
+
+def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
+             split: Optional[str] = None) -> dict:
+  """Scalar metrics of one pass over `split` (see accumulate)."""
+  return summarize(exp, *accumulate(exp, params, eval_fn, max_batches, split))
 
 
 def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[int] = None,
@@ -57,10 +76,15 @@ def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[i
   split = split or exp.config.data.eval_split
   _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
   with partitioning.mesh_context(exp.mesh, exp.rules):
-    metrics = evaluate(exp, restored.params, eval_fn, max_batches, split)
+    totals, collected = accumulate(exp, restored.params, eval_fn, max_batches, split)
+  metrics = summarize(exp, totals, collected)
   report = {"step": restored.step, "split": split, **metrics, "max_batches": max_batches}
   if jax.process_index() == 0:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", split)  # e.g. "train[:10%]"
     with open(os.path.join(exp.workdir, f"eval_{name}.json"), "w") as f:
       json.dump(report, f, indent=2)
+    if exp.config.objective in task_objectives.OBJECTIVES:  # per-class report + heatmap
+      full = task_report.full_report(exp.config, totals, collected, report)
+      report["files"] = task_report.write(full, exp.workdir)
+      report["table"] = metrics_lib.report_markdown(full)
   return report

@@ -27,9 +27,13 @@ def main(argv):
   report = evaluate.evaluate_workdir(_WORKDIR.value, _SPLIT.value, _STEP.value,
                                      _MAX_BATCHES.value)
   if jax.process_index() == 0:
-    scores = ", ".join(f"{k} {v:.4f}" for k, v in report.items()
-                       if k not in ("step", "split", "tokens", "max_batches"))  # per objective
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in report.items()  # per objective
+                       if isinstance(v, float) and k not in ("tokens", "max_batches"))
     print(f"step {report['step']} {report['split']}: {scores}")
+    if "table" in report:  # fine-tuned classifiers: per-class table, report files
+      print("\n" + report["table"])
+      for path in report["files"].values():
+        print(f"  {path}")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from train import task_objectives
+
 OBJECTIVES = ("causal_lm", "mlm", "mlm_nsp", "sop", "electra")
 # Which model families each objective trains (checked before anything compiles).
 _FAMILIES = {"causal_lm": ("gpt", "lstm"), "mlm": ("bert",), "mlm_nsp": ("bert",),
              "sop": ("bert",), "electra": ("electra",)}
+OBJECTIVES += task_objectives.OBJECTIVES  # fine-tuning heads (model/heads.py)
+_FAMILIES.update(dict.fromkeys(task_objectives.OBJECTIVES, task_objectives.FAMILIES))
 ELECTRA_DISC_WEIGHT = 50.0  # lambda of Clark et al. 2020
 _AUC_BINS = 64
 LossFn = Callable[..., tuple[jax.Array, dict]]
@@ -151,6 +155,8 @@ def make_loss_fn(config: Any, model: nn.Module) -> LossFn:
   if config.model.family not in families:
     raise ValueError(f"objective={config.objective!r} trains model.family "
                      f"{' or '.join(families)}, not {config.model.family!r}")
+  if config.objective in task_objectives.OBJECTIVES:
+    return task_objectives.make_loss_fn(config, model)
   if config.objective == "causal_lm":
     return make_causal_lm(model, config.data.packing_mask)
   if config.objective == "electra":
@@ -177,7 +183,7 @@ def summarize(sums: dict) -> dict:
     weight = max(float(sums[f"{prefix}weight"]), 1.0)
     out[prefix + _NAMES.get(name, name)] = float(value) / weight
   out = {"loss": out.pop("loss"), **out}  # loss first in printed reports
-  if "correct_sum" in sums:
+  if "correct_sum" in sums and "confusion_count" not in sums:  # token LMs
     out["perplexity"] = float(np.exp(min(out["loss"], 80.0)))
   out["tokens"] = float(sums["weight"])
   if "disc/true_pos_count" in sums:
@@ -189,6 +195,8 @@ def summarize(sums: dict) -> dict:
         float(sums["disc/weight"]), 1.0)
     out["disc/auc"] = binned_auc(np.asarray(sums["disc/pos_hist_count"]),
                                  np.asarray(sums["disc/neg_hist_count"]))
+  if "confusion_count" in sums:  # classification heads: class-averaged F1 too
+    out.update(task_objectives.confusion_summary(sums["confusion_count"]))
   return out
 
 
