@@ -129,7 +129,8 @@ def hf_config(m: Any, family: str) -> dict:
   if family == "gpt2":
     return dict(architectures=[arch], model_type="gpt2", vocab_size=m.vocab_size,
                 n_embd=m.d_model, n_layer=m.num_layers, n_head=m.num_heads,
-                n_inner=m.mlp_dim, n_positions=m.max_len, activation_function=act,
+                n_inner=None if m.mlp_dim == 4 * m.d_model else m.mlp_dim,
+                n_positions=m.max_len, activation_function=act,
                 layer_norm_epsilon=m.norm_eps, tie_word_embeddings=m.tie_embeddings,
                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
   offset = m.position_offset
