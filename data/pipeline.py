@@ -277,4 +277,9 @@ def make_dataset(cfg, tokenizer: Tokenizer, split: str, *, objective: str, seed:
   if objective in ("mlm_nsp", "sop"):
     task = "nsp" if objective == "mlm_nsp" else "sop"
     return make_pair_dataset(cfg, tokenizer, split, task=task, **kwargs)
+  if objective in ("seq2seq", "span_corruption"):
+    from data import seq2seq  # imports this module
+    make = (seq2seq.make_seq2seq_dataset if objective == "seq2seq"
+            else seq2seq.make_span_corruption_dataset)
+    return make(cfg, tokenizer, split, **kwargs)
   return make_lm_dataset(cfg, tokenizer, split, **kwargs)

@@ -10,7 +10,8 @@ import tensorflow_datasets as tfds
 from data import builders
 
 _LOCAL_LABELLED = ("glue_tsv", "conll")  # labelled local files, data/finetune.py
-_PROJECT_DATASETS = ("python_stdlib", "text_files")
+_PROJECT_DATASETS = ("python_stdlib", "text_files", "synthetic", "parallel_text")
+_PAIR_DATASETS = ("synthetic", "parallel_text")  # records {"source", "target"}
 
 
 def text_key(cfg) -> str:
@@ -18,6 +19,19 @@ def text_key(cfg) -> str:
   if cfg.dataset in _PROJECT_DATASETS + _LOCAL_LABELLED:
     return "text"
   return cfg.text_key
+
+
+def pair_keys(cfg) -> tuple[str, str] | None:
+  """(source, target) features of a sequence-to-sequence dataset, else None.
+
+  Our synthetic/parallel_text builders use "source"/"target"; a TFDS translation
+  dataset (e.g. wmt14_translate/de-en) names them by language: data.source_lang/target_lang.
+  """
+  if cfg.dataset in _PAIR_DATASETS:
+    return "source", "target"
+  if cfg.get("source_lang") and cfg.get("target_lang"):
+    return cfg.source_lang, cfg.target_lang
+  return None
 
 
 def record_text(record: Mapping[str, Any], key: str = "text") -> str:
@@ -39,6 +53,10 @@ def record_text(record: Mapping[str, Any], key: str = "text") -> str:
 def _project_builder(cfg, data_dir: str) -> Any:
   if cfg.dataset == "python_stdlib":
     return builders.prepare(builders.PythonStdlib(data_dir=data_dir))
+  if cfg.dataset == "synthetic":
+    return builders.prepare(builders.synthetic_builder(cfg, data_dir))
+  if cfg.dataset == "parallel_text":
+    return builders.prepare(builders.parallel_text_builder(cfg, data_dir))
   return builders.prepare(
       builders.text_files_builder(cfg.files, cfg.val_fraction, data_dir)
   )
@@ -89,8 +107,14 @@ def get_source(cfg, split: str) -> Sequence[Mapping[str, Any]]:
 
 
 def iter_texts(cfg, split: str) -> Iterator[str]:
-  """The texts of a split in stored order (e.g. to train a tokenizer)."""
+  """The texts of a split in stored order (e.g. to train a tokenizer).
+
+  Sequence-to-sequence records give their source and then their target text, so one
+  vocabulary is trained on both sides.
+  """
   source = get_source(cfg, split)
-  key = text_key(cfg)
+  keys = pair_keys(cfg) or (text_key(cfg),)
   for i in range(len(source)):
-    yield record_text(source[i], key)
+    record = source[i]
+    for key in keys:
+      yield record_text(record, key)

@@ -259,6 +259,48 @@ class WithMaskToken:
     _write_config(directory, dict(config, mask_token=True))
 
 
+class WithSentinels:
+  """A tokenizer plus T5's sentinels `<extra_id_i>` at ids vocab_size - 1 - i (the top).
+
+  Like WithMaskToken, appending keeps every existing id; the count is saved in
+  tokenizer.json. decode shows a sentinel as `<extra_id_i>`.
+  """
+
+  def __init__(self, inner: Tokenizer, num_sentinels: int):
+    if num_sentinels <= 0:
+      raise ValueError(f"data.num_sentinels must be positive, got {num_sentinels}")
+    self.inner = inner
+    self.kind = inner.kind
+    self.num_sentinels = num_sentinels
+    self.vocab_size = inner.vocab_size + num_sentinels
+    self.sentinel_ids = tuple(self.vocab_size - 1 - i for i in range(num_sentinels))
+    self.mask_id = getattr(inner, "mask_id", None)
+    self.pad_id, self.eos_id, self.bos_id = inner.pad_id, inner.eos_id, inner.bos_id
+    self.cls_id, self.sep_id = inner.cls_id, inner.sep_id
+
+  def encode_array(self, text: str) -> np.ndarray:
+    return encode_array(self.inner, text)
+
+  def encode(self, text: str) -> list[int]:
+    return self.inner.encode(text)
+
+  def decode(self, ids: Sequence[int]) -> str:
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    out, start = [], 0
+    for j in np.flatnonzero(ids >= self.inner.vocab_size).tolist() + [len(ids)]:
+      out.append(self.inner.decode(ids[start:j]))
+      if j < len(ids):
+        out.append(f"<extra_id_{self.vocab_size - 1 - int(ids[j])}>")
+      start = j + 1
+    return "".join(out)
+
+  def save(self, directory: str) -> None:
+    self.inner.save(directory)
+    with open(os.path.join(directory, _CONFIG_FILE), encoding="utf-8") as f:
+      config = json.load(f)
+    _write_config(directory, dict(config, num_sentinels=self.num_sentinels))
+
+
 def _training_lines(texts: Iterable[str], max_chars: int):
   """Non-empty lines of texts, in order, until max_chars characters were given.
 
@@ -296,12 +338,18 @@ def load_tokenizer(directory: str) -> Tokenizer:
     tokenizer = hf_tokenizer.HFTokenizer.load(directory, config)
   else:
     raise ValueError(f"{path}: unknown tokenizer kind {kind!r}; valid kinds are {KINDS}.")
-  return WithMaskToken(tokenizer) if config.get("mask_token") else tokenizer
+  tokenizer = WithMaskToken(tokenizer) if config.get("mask_token") else tokenizer
+  if config.get("num_sentinels"):
+    tokenizer = WithSentinels(tokenizer, config["num_sentinels"])
+  return tokenizer
 
 
 def _train_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
   tokenizer = _train_base_tokenizer(cfg, train_texts)
-  return WithMaskToken(tokenizer) if cfg.get("mask_token", False) else tokenizer
+  tokenizer = WithMaskToken(tokenizer) if cfg.get("mask_token", False) else tokenizer
+  if cfg.get("num_sentinels", 0):
+    tokenizer = WithSentinels(tokenizer, cfg.num_sentinels)
+  return tokenizer
 
 
 def _train_base_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
@@ -343,6 +391,10 @@ def build_tokenizer(
     if cfg.get("mask_token", False) and tokenizer.mask_id is None:
       raise ValueError(f"{directory} holds a tokenizer without [MASK] but the config sets "
                        "data.mask_token=True; use a new workdir.")
+    if cfg.get("num_sentinels", 0) != getattr(tokenizer, "num_sentinels", 0):
+      raise ValueError(f"{directory} holds a tokenizer with "
+                       f"{getattr(tokenizer, 'num_sentinels', 0)} sentinels but the config "
+                       f"asks for data.num_sentinels={cfg.num_sentinels}; use a new workdir.")
     return tokenizer
   tokenizer = _train_tokenizer(cfg, train_texts)
   if directory:

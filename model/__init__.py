@@ -7,10 +7,11 @@ import flax.linen as nn
 
 from model import decoder
 from model import encoder
+from model import encoder_decoder
 from model import layers
 from model import rnn
 
-FAMILIES = ("gpt", "lstm", "bert", "electra")
+FAMILIES = ("gpt", "lstm", "bert", "electra", "encoder_decoder")
 ModelConfig = Union[layers.TransformerConfig, rnn.LSTMConfig]  # every module's `.cfg`
 
 
@@ -29,4 +30,7 @@ def build(model_config: Any) -> nn.Module:
     if not 0.0 < ratio <= 1.0:
       raise ValueError(f"model.generator_ratio must be in (0, 1], got {ratio}")
     return encoder.Electra(cfg, encoder.EncoderOptions.from_config(model_config), ratio)
+  if model_config.family == "encoder_decoder":  # original Transformer / T5 (config choices)
+    return encoder_decoder.EncoderDecoder(
+        cfg, encoder_decoder.EncDecOptions.from_config(model_config))
   return decoder.Decoder(cfg)

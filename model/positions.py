@@ -29,3 +29,30 @@ def apply_rope(x_BxTxNxH: jax.Array, positions_BxT: jax.Array, base: float) -> j
   x1, x2 = jnp.split(x_BxTxNxH.astype(jnp.float32), 2, axis=-1)
   out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
   return out.astype(x_BxTxNxH.dtype)
+
+
+def relative_position_bucket(relative_position: jax.Array, *, bidirectional: bool,
+                             num_buckets: int = 32, max_distance: int = 128) -> jax.Array:
+  """T5's bucket of each (key - query) offset (Raffel et al. 2020; mesh_tensorflow/HF T5).
+
+  Half the buckets (all of them when causal) are exact offsets 0..max_exact-1, the rest
+  log-spaced up to max_distance, beyond which offsets share the last bucket.
+  Bidirectional: keys after the query use buckets num_buckets // 2 and up. Causal: keys
+  after the query fall into bucket 0 (the causal mask hides them anyway).
+  """
+  n = -relative_position  # query - key
+  ret = jnp.zeros_like(n)
+  if bidirectional:
+    num_buckets //= 2
+    ret += (n < 0).astype(n.dtype) * num_buckets
+    n = jnp.abs(n)
+  else:
+    n = jnp.maximum(n, 0)
+  max_exact = num_buckets // 2
+  is_small = n < max_exact
+  # n >= max_exact > 0 where this is used; the maximum only keeps log() finite elsewhere.
+  val_if_large = max_exact + (
+      jnp.log(jnp.maximum(n, 1).astype(jnp.float32) / max_exact)
+      / jnp.log(max_distance / max_exact) * (num_buckets - max_exact)).astype(n.dtype)
+  val_if_large = jnp.minimum(val_if_large, num_buckets - 1)
+  return ret + jnp.where(is_small, n, val_if_large)

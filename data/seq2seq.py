@@ -1,0 +1,158 @@
+"""Sequence-to-sequence batches: (source, target) records -> padded token arrays (Grain).
+
+Each example is `inputs` = source ids + EOS padded to data.seq_len and `targets` = target
+ids + EOS padded to data.max_target_len, with `weights` 1.0 on the target tokens (EOS
+included) and 0 on padding. The decoder's inputs are `targets` shifted right (the
+objective does that), so nothing else is stored.
+
+Too long examples follow data.long_examples: "truncate" (default) cuts after EOS was
+appended, as T5 does, so a cut target has no EOS (the model is not taught to stop there);
+"error" raises a ValueError naming the record and the limit.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import grain
+import numpy as np
+
+from data import pipeline
+from data import sources
+from data import span_corruption
+from data.tokenizers import Tokenizer, encode_array
+
+LONG_EXAMPLES = ("truncate", "error")
+
+
+def fit(ids: np.ndarray, length: int, pad_id: int, *, policy: str, what: str) -> np.ndarray:
+  """ids cut or padded to `length` (int32)."""
+  if len(ids) > length:
+    if policy == "error":
+      raise ValueError(f"{what} has {len(ids)} tokens (EOS included), more than {length}; "
+                       "raise the limit or set data.long_examples='truncate'")
+    ids = ids[:length]
+  out = np.full(length, pad_id, np.int32)
+  out[:len(ids)] = ids
+  return out
+
+
+class _EncodePair(grain.transforms.MapWithIndex):
+  """Record -> {inputs, targets, weights} (fixed lengths)."""
+
+  def __init__(self, cfg, tokenizer: Tokenizer, keys: tuple[str, str]):
+    self._tok = tokenizer
+    self._keys = keys
+    self._src_len = cfg.seq_len
+    self._tgt_len = cfg.get("max_target_len", cfg.seq_len)
+    self._policy = cfg.get("long_examples", "truncate")
+
+  def map_with_index(self, index: int, record: Any) -> dict[str, np.ndarray]:
+    tok = self._tok
+    src, tgt = (np.append(encode_array(tok, sources.record_text(record, k)), tok.eos_id)
+                for k in self._keys)
+    inputs = fit(src, self._src_len, tok.pad_id, policy=self._policy,
+                 what=f"the source of example {index} (data.seq_len)")
+    targets = fit(tgt, self._tgt_len, tok.pad_id, policy=self._policy,
+                  what=f"the target of example {index} (data.max_target_len)")
+    weights = np.zeros(self._tgt_len, np.float32)
+    weights[:min(len(tgt), self._tgt_len)] = 1.0
+    return {"inputs": inputs, "targets": targets, "weights": weights}
+
+
+def check(cfg) -> None:
+  policy = cfg.get("long_examples", "truncate")
+  if policy not in LONG_EXAMPLES:
+    raise ValueError(f"unknown data.long_examples={policy!r}; choose one of "
+                     f"{', '.join(LONG_EXAMPLES)}")
+  if cfg.get("max_target_len", cfg.seq_len) <= 0:
+    raise ValueError(f"data.max_target_len must be positive, got {cfg.max_target_len}")
+  if sources.pair_keys(cfg) is None:
+    raise ValueError(
+        f"data.dataset={cfg.dataset!r} has no (source, target) pairs: use 'synthetic', "
+        "'parallel_text', or a TFDS translation dataset with data.source_lang and "
+        "data.target_lang set to its feature names (e.g. 'de', 'en')")
+
+
+def make_seq2seq_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
+                         process_index: int = 0, process_count: int = 1,
+                         train: bool = True) -> grain.IterDataset:
+  """Batches of {inputs [b, seq_len], targets/weights [b, max_target_len]} (b = local batch).
+
+  Training shuffles records per epoch and repeats forever; evaluation is one pass in
+  record order with the last batch padded (weights 0).
+  """
+  check(cfg)
+  local_batch = pipeline._check(cfg, process_index, process_count)
+  source = sources.get_source(cfg, split)
+  records = grain.MapDataset.source(source)[process_index::process_count]
+  if len(records) == 0:
+    raise ValueError(f"Split {split!r} of {cfg.dataset!r} has too few records for "
+                     f"process {process_index} of {process_count}.")
+  if train:
+    records = records.shuffle(seed=pipeline._derive_seed(seed, "records")).repeat()
+  examples = records.map_with_index(_EncodePair(cfg, tokenizer, sources.pair_keys(cfg)))
+  examples = examples.to_iter_dataset(
+      grain.ReadOptions(num_threads=2, prefetch_buffer_size=32))
+  batches = examples.batch(local_batch, drop_remainder=train)
+  return batches if train else batches.map(pipeline._PadBatch(local_batch, tokenizer.pad_id))
+
+
+def span_lengths(cfg) -> tuple[int, int]:
+  """(raw tokens per example, targets length) for inputs of data.seq_len (T5's helper)."""
+  density = cfg.get("noise_density", span_corruption.NOISE_DENSITY)
+  mean_span = cfg.get("mean_noise_span_length", span_corruption.MEAN_NOISE_SPAN_LENGTH)
+  span_corruption.check(density, mean_span)
+  return span_corruption.random_spans_helper(cfg.seq_len, density, mean_span)
+
+
+class _CorruptBatch(grain.transforms.MapWithIndex):
+  """Packed raw windows -> T5 span-corrupted inputs/targets; the index is the step."""
+
+  def __init__(self, cfg, tokenizer: Tokenizer, seed: int, process_index: int):
+    if not getattr(tokenizer, "sentinel_ids", None):
+      raise ValueError("span_corruption needs sentinel tokens: set data.num_sentinels "
+                       "(e.g. 100, as T5) and use a new workdir if the saved tokenizer has none")
+    self._tok = tokenizer
+    self._seed = pipeline._derive_seed(seed, f"span_corruption:{process_index}")
+    self._inputs_len = cfg.seq_len
+    self._targets_len = span_lengths(cfg)[1]
+    self._density = cfg.get("noise_density", span_corruption.NOISE_DENSITY)
+    self._mean_span = cfg.get("mean_noise_span_length", span_corruption.MEAN_NOISE_SPAN_LENGTH)
+
+  def map_with_index(self, index: int, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    tok = self._tok
+    rows = len(batch["targets"])
+    out = {"inputs": np.full((rows, self._inputs_len), tok.pad_id, np.int32),
+           "targets": np.full((rows, self._targets_len), tok.pad_id, np.int32),
+           "weights": np.zeros((rows, self._targets_len), np.float32)}
+    for r in range(rows):
+      tokens = batch["targets"][r][batch["weights"][r] > 0]  # the window's raw tokens
+      if len(tokens) < 2:  # a padding row of the last eval batch
+        continue
+      rng = np.random.default_rng([self._seed, index, r])
+      inputs, targets = span_corruption.corrupt(
+          tokens, rng, sentinel_ids=tok.sentinel_ids, eos_id=tok.eos_id,
+          noise_density=self._density, mean_noise_span_length=self._mean_span)
+      out["inputs"][r, :len(inputs)] = inputs
+      out["targets"][r, :len(targets)] = targets
+      out["weights"][r, :len(targets)] = 1.0
+    return out
+
+
+def make_span_corruption_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
+                                 process_index: int = 0, process_count: int = 1,
+                                 train: bool = True) -> grain.IterDataset:
+  """T5 span corruption of packed text: inputs [b, seq_len], targets/weights [b, targets_len].
+
+  The text stream (documents joined by EOS when data.add_eos) is cut into windows of
+  the raw length T5's helper gives (568 tokens for seq_len 512), each corrupted with its
+  own rng from (seed, step, row): the same seed gives the same batches.
+  """
+  raw_len = span_lengths(cfg)[0]
+  raw_cfg = copy.deepcopy(cfg)
+  raw_cfg.seq_len = raw_len
+  windows = pipeline.make_lm_dataset(raw_cfg, tokenizer, split, seed=seed,
+                                     process_index=process_index,
+                                     process_count=process_count, train=train)
+  return windows.map_with_index(_CorruptBatch(cfg, tokenizer, seed, process_index))
