@@ -16,10 +16,13 @@ import optax
 
 from train import task_objectives
 
-OBJECTIVES = ("causal_lm", "mlm", "mlm_nsp", "sop", "electra")
+from model import encoder_decoder
+
+OBJECTIVES = ("causal_lm", "mlm", "mlm_nsp", "sop", "electra", "seq2seq", "span_corruption")
 # Which model families each objective trains (checked before anything compiles).
 _FAMILIES = {"causal_lm": ("gpt", "lstm"), "mlm": ("bert",), "mlm_nsp": ("bert",),
-             "sop": ("bert",), "electra": ("electra",)}
+             "sop": ("bert",), "electra": ("electra",), "seq2seq": ("encoder_decoder",),
+             "span_corruption": ("encoder_decoder",)}
 OBJECTIVES += task_objectives.OBJECTIVES  # fine-tuning heads (model/heads.py)
 _FAMILIES.update(dict.fromkeys(task_objectives.OBJECTIVES, task_objectives.FAMILIES))
 ELECTRA_DISC_WEIGHT = 50.0  # lambda of Clark et al. 2020
@@ -146,6 +149,48 @@ def make_electra(model: nn.Module, packing_mask: bool,
   return loss_fn
 
 
+def smoothed_cross_entropy(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
+                           label_smoothing: float) -> jax.Array:
+  """Cross-entropy against (1 - ls) on the target and ls / (V - 1) elsewhere, minus that
+  distribution's entropy so a perfect prediction scores 0 (Szegedy et al. 2016; T5X)."""
+  v = logits_BxTxV.shape[-1]
+  confidence, low = 1.0 - label_smoothing, label_smoothing / (v - 1)
+  soft = jax.nn.one_hot(targets_BxT, v) * (confidence - low) + low
+  entropy = -(confidence * np.log(confidence) + (v - 1) * low * np.log(low + 1e-20))
+  return optax.softmax_cross_entropy(logits_BxTxV.astype(jnp.float32), soft) - entropy
+
+
+def make_seq2seq(model: nn.Module, label_smoothing: float = 0.0) -> LossFn:
+  """Teacher-forced cross-entropy on target tokens (padding masked out by weights).
+
+  Used by seq2seq and span_corruption (which differ only in their data). The optimised
+  loss is label-smoothed; the logged loss/perplexity/accuracy are the plain ones (and
+  smoothed_loss), and seq/exact_match counts targets whose every token is predicted
+  right, which under teacher forcing equals greedy decoding being exactly right.
+  """
+  if not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"train.label_smoothing must be in [0, 1), got {label_smoothing}")
+  start_id = model.opts.decoder_start_id
+
+  def loss_fn(params, batch, rng, deterministic: bool = False):
+    targets, weights = batch["targets"], batch["weights"]
+    logits = model.apply({"params": params}, batch["inputs"],
+                         encoder_decoder.shift_right(targets, start_id),
+                         deterministic=deterministic, rngs={"dropout": rng})
+    sums = token_metrics(logits, targets, weights)
+    smoothed = (smoothed_cross_entropy(logits, targets, label_smoothing)
+                if label_smoothing else None)
+    if smoothed is not None:
+      sums["smoothed_loss_sum"] = jnp.sum(smoothed * weights)
+    correct = (jnp.argmax(logits, -1) == targets) | (weights == 0)
+    has_target = jnp.any(weights > 0, axis=-1).astype(jnp.float32)
+    sums["seq/exact_match_sum"] = jnp.sum(jnp.all(correct, axis=-1) * has_target)
+    sums["seq/weight"] = jnp.sum(has_target)
+    key = "smoothed_loss_sum" if smoothed is not None else "loss_sum"
+    return sums[key] / jnp.maximum(sums["weight"], 1.0), sums
+  return loss_fn
+
+
 def make_loss_fn(config: Any, model: nn.Module) -> LossFn:
   """The loss function named by config.objective."""
   if config.objective not in OBJECTIVES:
@@ -161,6 +206,8 @@ def make_loss_fn(config: Any, model: nn.Module) -> LossFn:
     return make_causal_lm(model, config.data.packing_mask)
   if config.objective == "electra":
     return make_electra(model, config.data.packing_mask)
+  if config.objective in ("seq2seq", "span_corruption"):
+    return make_seq2seq(model, config.train.get("label_smoothing", 0.0))
   return make_mlm(model, config.data.packing_mask, pair=config.objective != "mlm")
 
 
