@@ -35,6 +35,27 @@ def main(argv):
       for path in report["files"].values():
         print(f"  {path}")
 
+  _print_generation(report)
+
+
+def _print_generation(report: dict) -> None:
+  """Seq2seq runs: also decode the split (BLEU, chrF, exact match, sample outputs)."""
+  import jax
+
+  from eval import seq2seq
+  from train import experiment
+
+  if not seq2seq.is_seq2seq(experiment.load_config(_WORKDIR.value)):
+    return
+  gen = seq2seq.generate_workdir(_WORKDIR.value, report["split"], report["step"])
+  if jax.process_index() == 0:
+    print(f"{gen['split']}: BLEU {gen['bleu']:.2f}, chrF {gen['chrf']:.2f}, exact match "
+          f"{gen['exact_match']:.4f} ({gen['examples']} examples, beam {gen['beam_size']}, "
+          f"alpha {gen['alpha']}); outputs in {_WORKDIR.value}/translations_*.txt")
+    for s in gen["samples"][:5]:
+      print(f"  source:    {s['source']}\n  reference: {s['reference']}\n"
+            f"  output:    {s['output']}\n")
+
 
 if __name__ == "__main__":
   app.run(main)

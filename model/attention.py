@@ -181,6 +181,7 @@ class MultiHeadAttention(nn.Module):
   out_init_std: Optional[float] = None
   dtype: jnp.dtype = jnp.float32
   decode: bool = False
+  scale: Optional[float] = None  # logits scale; None: 1/sqrt(head_dim) (T5: 1.0)
 
   def _dense(self, features: int, axes: tuple, name: str, std: float) -> nn.Dense:
     """A projection with logical axis names; head dims are fused ([D, heads*H])."""
@@ -224,7 +225,7 @@ class MultiHeadAttention(nn.Module):
     out_BxTxNxH = dot_product_attention(
         q, k, v, bias=bias, mask=mask, causal=causal,
         dropout_rate=self.attention_dropout, dropout_rng=dropout_rng,
-        deterministic=deterministic, implementation=self.implementation)
+        deterministic=deterministic, implementation=self.implementation, scale=self.scale)
     out_std = self.init_std if self.out_init_std is None else self.out_init_std
     out_BxTxNH = out_BxTxNxH.reshape(*out_BxTxNxH.shape[:-2], n * h)
     return self._dense(d, ("heads", "embed"), "out", out_std)(out_BxTxNH)

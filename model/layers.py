@@ -6,6 +6,7 @@ differ only in the masks they pass and whether cross-attention is on.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any, Optional
 
 import flax.linen as nn
@@ -19,7 +20,7 @@ from model import positions as positions_lib
 POSITIONS = ("learned", "sinusoidal", "rope", "none", "relative")  # relative: T5 (enc-dec)
 NORMS = ("layernorm", "rmsnorm")
 NORM_PLACEMENTS = ("pre", "post")
-ACTIVATIONS = ("gelu", "gelu_exact", "relu", "swiglu")
+ACTIVATIONS = ("gelu", "gelu_exact", "relu", "swiglu", "geglu")
 REMAT_POLICIES = ("none", "full", "dots_saveable")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
@@ -38,6 +39,7 @@ class TransformerConfig:
   position: str = "learned"
   rope_base: float = 10000.0
   position_offset: int = 0  # learned: row of position 0 (RoBERTa: padding_idx + 1)
+  attention_scale: float = 0.0  # attention logits scale; 0: 1/sqrt(head_dim) (T5: 1.0)
   norm: str = "layernorm"
   norm_placement: str = "pre"
   norm_eps: float = 1e-5
@@ -86,7 +88,8 @@ class TransformerConfig:
         vocab_size=m.vocab_size, d_model=m.d_model, num_layers=m.num_layers,
         num_heads=m.num_heads, num_kv_heads=kv_heads, head_dim=head_dim,
         mlp_dim=m.mlp_dim, max_len=m.max_len, position=m.position,
-        rope_base=m.rope_base, position_offset=m.get("position_offset", 0), norm=m.norm,
+        rope_base=m.rope_base, position_offset=m.get("position_offset", 0),
+        attention_scale=m.get("attention_scale", 0.0), norm=m.norm,
         norm_placement=m.norm_placement,
         norm_eps=m.norm_eps, activation=m.activation, use_bias=m.use_bias,
         tie_embeddings=m.tie_embeddings, dropout=m.dropout,
@@ -131,16 +134,18 @@ class Norm(nn.Module):
 
 class Mlp(nn.Module):
   """Position-wise feed-forward: gelu (tanh approximation, GPT-2) | gelu_exact (erf, BERT,
-  PyTorch's nn.GELU) | relu | swiglu (gated, Shazeer 2020)."""
+  PyTorch's nn.GELU) | relu | swiglu / geglu (gated by silu / tanh-GELU, Shazeer 2020;
+  geglu is T5.1.1's gated-gelu)."""
   cfg: TransformerConfig
 
   @nn.compact
   def __call__(self, x_BxTxD: jax.Array, deterministic: bool = True) -> jax.Array:
     cfg = self.cfg
     h_BxTxF = dense(cfg.mlp_dim, ("embed", "mlp"), cfg, "wi")(x_BxTxD)
-    if cfg.activation == "swiglu":
+    if cfg.activation in ("swiglu", "geglu"):
       gate = dense(cfg.mlp_dim, ("embed", "mlp"), cfg, "wi_gate")(x_BxTxD)
-      h_BxTxF = nn.silu(gate) * h_BxTxF
+      act = nn.silu if cfg.activation == "swiglu" else partial(nn.gelu, approximate=True)
+      h_BxTxF = act(gate) * h_BxTxF
     elif cfg.activation == "relu":
       h_BxTxF = nn.relu(h_BxTxF)
     else:
@@ -173,7 +178,7 @@ class TransformerBlock(nn.Module):
         use_bias=cfg.use_bias, rope=rope, rope_base=cfg.rope_base,
         attention_dropout=cfg.attention_dropout, implementation=cfg.attention_impl,
         init_std=cfg.init_std, out_init_std=_out_std(cfg), dtype=cfg.dtype,
-        decode=self.decode, name=name)
+        decode=self.decode, scale=cfg.attention_scale or None, name=name)
 
   def _residual(self, x, sublayer, name, deterministic):
     """x + dropout(sublayer(norm(x))) for pre-norm; norm(x + dropout(sublayer(x))) post."""

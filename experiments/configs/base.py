@@ -29,10 +29,11 @@ def get_config() -> ml_collections.ConfigDict:
   m.position = "learned"  # learned | sinusoidal | rope | none
   m.rope_base = 10000.0
   m.position_offset = 0  # learned: table row of position 0 (RoBERTa: 2; Hugging Face import)
+  m.attention_scale = 0.0  # attention logits scale; 0: 1/sqrt(head_dim) (T5 uses 1.0)
   m.norm = "layernorm"  # layernorm | rmsnorm
   m.norm_placement = "pre"  # pre | post
   m.norm_eps = 1e-5
-  m.activation = "gelu"  # gelu (tanh approx.) | gelu_exact (erf) | relu | swiglu
+  m.activation = "gelu"  # gelu (tanh approx.) | gelu_exact (erf) | relu | swiglu | geglu
   m.use_bias = False
   m.tie_embeddings = True
   m.dropout = 0.0
