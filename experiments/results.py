@@ -86,13 +86,16 @@ class ArmStats:
   missing: int  # runs of this arm without final.json
 
 
-def arm_stats(sweep: sweep_spec.Sweep, results: list[RunResult]) -> list[ArmStats]:
-  """Per arm (definition order): summary of the metric over seeds, and vs the baseline."""
+def arm_stats(sweep: sweep_spec.Sweep, results: list[RunResult],
+              metric: Optional[str] = None) -> list[ArmStats]:
+  """Per arm (definition order): summary of `metric` (default: the sweep's) over seeds,
+  and vs the baseline."""
+  metric = metric or sweep.metric
   values = {name: [] for name, _ in sweep_spec.arms(sweep)}
   missing = {name: 0 for name in values}
   for r in results:
-    if r.final and sweep.metric in r.final:
-      values[r.run.arm].append(float(r.final[sweep.metric]))
+    if r.final and metric in r.final:
+      values[r.run.arm].append(float(r.final[metric]))
     else:
       missing[r.run.arm] += 1
   base = values[sweep_spec.baseline_arm(sweep)]
@@ -104,6 +107,21 @@ def arm_stats(sweep: sweep_spec.Sweep, results: list[RunResult]) -> list[ArmStat
 
 def _fmt(x: float, digits: int = 4) -> str:
   return "n/a" if x is None or math.isnan(x) else f"{x:.{digits}f}"
+
+
+def _table(rows: list[ArmStats], metric: str, baseline: str) -> list[str]:
+  """One markdown table: each arm's `metric` over seeds and its difference to baseline."""
+  lines = [f"| arm | seeds | {metric} mean ± std | 95% CI | Δ vs baseline | p (Welch) | "
+           "missing |", "|---|---|---|---|---|---|---|"]
+  for a in rows:
+    s = a.summary
+    is_base = a.arm == baseline
+    lines.append(
+        f"| {a.arm}{' (baseline)' if is_base else ''} | {s.n} | {_fmt(s.mean)} ± "
+        f"{_fmt(s.std)} | [{_fmt(s.ci_low)}, {_fmt(s.ci_high)}] | "
+        f"{'—' if is_base else _fmt(a.diff, 4)} | {'—' if is_base else _fmt(a.p_value, 3)} | "
+        f"{a.missing} |")
+  return lines
 
 
 def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list[ArmStats],
@@ -119,17 +137,10 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
       "sample std, 95% CI of the mean (Student's t), and the difference to the baseline "
       f"arm `{baseline}` with a two-sided Welch's t-test p-value.",
       "",
-      f"| arm | seeds | {m} mean ± std | 95% CI | Δ vs baseline | p (Welch) | missing |",
-      "|---|---|---|---|---|---|---|",
+      *_table(rows, m, baseline),
   ]
-  for a in rows:
-    s = a.summary
-    is_base = a.arm == baseline
-    lines.append(
-        f"| {a.arm}{' (baseline)' if is_base else ''} | {s.n} | {_fmt(s.mean)} ± "
-        f"{_fmt(s.std)} | [{_fmt(s.ci_low)}, {_fmt(s.ci_high)}] | "
-        f"{'—' if is_base else _fmt(a.diff, 4)} | {'—' if is_base else _fmt(a.p_value, 3)} | "
-        f"{a.missing} |")
+  for extra in sweep.also:
+    lines += ["", f"## {extra}", "", *_table(arm_stats(sweep, results, extra), extra, baseline)]
   failed = [r for r in results if not r.final]
   if failed:
     lines += ["", "## Runs without final.json (failed or not finished)", ""]

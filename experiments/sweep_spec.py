@@ -24,9 +24,11 @@ class Sweep:
   overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # every arm
   zip: bool = False  # True: the i-th values of every axis form arm i
   metric: str = "loss"  # key of final.json compared across arms (lower is better)
+  also: tuple = ()  # more final.json keys tabulated the same way (e.g. a speed)
   baseline: Optional[dict[str, Any]] = None  # the arm others are tested against; None: first
 
   def __post_init__(self):
+    object.__setattr__(self, "also", tuple(self.also))  # a JSON list when reloaded
     lengths = {k: len(v) for k, v in self.axes.items()}
     if any(n == 0 for n in lengths.values()):
       raise ValueError(f"every sweep axis needs at least one value, got lengths {lengths}")

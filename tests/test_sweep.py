@@ -119,8 +119,9 @@ def test_summary_and_welch_match_hand_computation():
 def _fake_sweep_dir(root):
   """A finished-looking sweep: arm A 3 seeds, arm B 2 seeds + one failed run."""
   sweep = sweep_spec.Sweep(base="b.py", axes={"model.position": ["learned", "rope"]},
-                           baseline={"model.position": "learned"})
+                           baseline={"model.position": "learned"}, also=("accuracy",))
   sweep_spec.save_manifest(str(root), sweep, seeds=3)
+  sweep_spec.save_manifest(str(root), sweep, seeds=3)  # `also` survives the JSON round trip
   finals = {"position=learned": [2.0, 2.2, 2.4], "position=rope": [1.9, 2.0, None]}
   for arm, values in finals.items():
     for seed, value in enumerate(values):
@@ -169,6 +170,7 @@ def test_report_on_synthetic_runs(tmp_path):
   assert f"[{2.2 - half:.4f}, {2.2 + half:.4f}]" in md
   assert f"| -0.2500 | {rope.p_value:.3f} | 1 |" in md
   assert "position=rope,seed=2" in md and "unknown model.position='bogus'" in md
+  assert "## accuracy" in md and "| position=rope | 2 | 0.5000 ± 0.0000 |" in md
   for key in ("curves", "bar"):
     assert os.path.getsize(paths[key]) > 5000
 

@@ -21,6 +21,7 @@ import data as data_lib
 from eval import evaluate as evaluate_lib
 from eval import plots
 from eval import sampling
+from eval import seq2seq as seq2seq_eval
 from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
 from train import flops as flops_lib
@@ -157,6 +158,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     return None
 
   final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0)
+  if seq2seq_eval.is_seq2seq(config):  # decode the split: BLEU, chrF, exact match, samples
+    gen = seq2seq_eval.evaluate_generation(exp, state.params, config.data.eval_split, t.steps)
+    final.update({f"generate/{k}": gen[k] for k in ("bleu", "chrf", "exact_match")})
   writer.write(t.steps, "final_eval", final)
   writer.close()
   report = {"step": t.steps, "split": config.data.eval_split, **final,
