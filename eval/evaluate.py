@@ -65,13 +65,13 @@ def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
 
 
 def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[int] = None,
-                     max_batches: int = 0) -> dict:
+                     max_batches: int = 0, best: bool = False) -> dict:
   """Evaluate a trained run's checkpoint and write `<workdir>/eval_<split>.json`.
 
   With the defaults (eval split, latest step, whole split) this recomputes the run's
   `final_eval` row, so a workdir can be rescored on any split after training.
   """
-  restored = restore_lib.restore_params(workdir, step)
+  restored = restore_lib.restore_params(workdir, step, best)  # best: train.best_metric's
   exp = restored.exp
   split = split or exp.config.data.eval_split
   _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)

@@ -1,4 +1,5 @@
-"""Evaluate a trained run: python -m eval.main --workdir=DIR [--split=validation] [--step=N].
+"""Evaluate a trained run: python -m eval.main --workdir=DIR [--split=validation] [--step=N]
+[--best].
 
 Restores the latest (or --step) checkpoint onto the run's own mesh, prints the objective's
 metrics (loss, perplexity, accuracy for LMs) on the split and writes them to
@@ -11,6 +12,7 @@ from absl import logging
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained run's workdir (python -m train.main).")
 _SPLIT = flags.DEFINE_string("split", None, "Split to evaluate; default the run's data.eval_split.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
+_BEST = flags.DEFINE_bool("best", False, "Evaluate the checkpoint kept by train.best_metric.")
 _MAX_BATCHES = flags.DEFINE_integer("max_batches", 0, "Stop after this many batches; 0: all.")
 flags.mark_flags_as_required(["workdir"])
 
@@ -25,7 +27,7 @@ def main(argv):
   from eval import evaluate
 
   report = evaluate.evaluate_workdir(_WORKDIR.value, _SPLIT.value, _STEP.value,
-                                     _MAX_BATCHES.value)
+                                     _MAX_BATCHES.value, _BEST.value)
   if jax.process_index() == 0:
     scores = ", ".join(f"{k} {v:.4f}" for k, v in report.items()  # per objective
                        if isinstance(v, float) and k not in ("tokens", "max_batches"))

@@ -21,8 +21,10 @@ class Restored:
   step: int
 
 
-def restore_params(workdir: str, step: Optional[int] = None) -> Restored:
+def restore_params(workdir: str, step: Optional[int] = None, best: bool = False) -> Restored:
   """Params of checkpoint `step` (default: the latest) of the run in `workdir`.
+
+  best=True reads the step kept by train.best_metric (checkpoints_best/) instead.
 
   The whole train state is read (one orbax item, no data iterator) onto the shardings
   the config's mesh gives, and only its params are kept.
@@ -33,7 +35,7 @@ def restore_params(workdir: str, step: Optional[int] = None) -> Restored:
   if not os.path.isdir(workdir):
     raise ValueError(f"workdir {workdir} does not exist; {train_first}")
   exp = experiment_lib.from_workdir(workdir)
-  directory = os.path.join(workdir, "checkpoints")
+  directory = os.path.join(workdir, "checkpoints_best" if best else "checkpoints")
   if not os.path.isdir(directory) or not os.listdir(directory):
     raise ValueError(f"{workdir} has no checkpoints yet (no {directory}); {train_first}")
   ckpt = checkpoint_lib.Checkpointer(directory, async_save=False)

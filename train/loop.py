@@ -26,6 +26,7 @@ from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
 from train import flops as flops_lib
 from train import init_from as init_from_lib
+from train import model_selection
 from train import objectives
 from train import partitioning
 from train import state as state_lib
@@ -100,6 +101,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       task=config.get("task"))
   train_iter = iter(train_ds)
   writer = MetricsWriter(workdir)
+  selector = model_selection.ModelSelector.from_config(workdir, t)  # best checkpoint
   train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                              exp.schedule)
   if latest is not None:
@@ -118,12 +120,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   peak = t.get("peak_flops", 0.0) or flops_lib.measure_system_peak_flops()
   pending: list[dict] = []
   last_saved = latest
+  early_stop = False
   bar = tqdm(total=t.steps, initial=start, disable=not t.progress or jax.process_index() != 0,
              desc="train", dynamic_ncols=True)
   tick, tick_step = time.perf_counter(), start
   try:
     with partitioning.mesh_context(exp.mesh, exp.rules):
-      for step in range(start, t.steps):
+      for step in range(start, start if selector.stopped else t.steps):  # early-stopped
         batch = partitioning.global_batch(next(train_iter), exp.mesh)
         state, metrics = train_fn(state, batch)
         pending.append(metrics)
@@ -141,7 +144,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         if done % t.eval_every == 0 and done != t.steps:
           row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches)
           writer.write(done, "eval", row)
-        stopping = done == stop_after
+          early_stop = selector.update(done, state, row, config.to_dict())
+        stopping = done == stop_after or early_stop
         if done % t.checkpoint_every == 0 or done == t.steps or stopping:
           if pending:  # never save a state whose loss went bad since the last log
             _check_finite(_mean_of(pending[-1:]), done, last_saved)
@@ -155,16 +159,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     ckpt.close()
   if stop_after is not None and stop_after < t.steps:
     writer.close()
+    selector.close()
     return None
 
+  end = int(jax.device_get(state.step))  # t.steps, or where early stopping left off
   final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0)
   if seq2seq_eval.is_seq2seq(config):  # decode the split: BLEU, chrF, exact match, samples
     gen = seq2seq_eval.evaluate_generation(exp, state.params, config.data.eval_split, t.steps)
     final.update({f"generate/{k}": gen[k] for k in ("bleu", "chrf", "exact_match")})
-  writer.write(t.steps, "final_eval", final)
+  writer.write(end, "final_eval", final)
   writer.close()
-  report = {"step": t.steps, "split": config.data.eval_split, **final,
-            "params": state.param_count}
+  selector.update(end, state, final, config.to_dict())
+  selector.close()
+  report = {"step": end, "split": config.data.eval_split, **final,
+            "params": state.param_count, **selector.summary()}
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "final.json"), "w") as f:
       json.dump(report, f, indent=2)

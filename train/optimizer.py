@@ -6,6 +6,8 @@ from typing import Any
 import jax
 import optax
 
+from train import layer_scales
+
 OPTIMIZERS = ("adamw", "adafactor", "sgd", "lion")
 SCHEDULES = ("cosine", "linear", "rsqrt", "constant")
 
@@ -71,6 +73,7 @@ def make_optimizer(train_config: Any) -> optax.GradientTransformation:
                       optax.sgd(schedule, momentum=t.b1 or None))
   if t.grad_clip > 0:
     opt = optax.chain(optax.clip_by_global_norm(t.grad_clip), opt)
+  opt = layer_scales.wrap(opt, t)  # fine-tuning: frozen backbone, layer-wise LR decay
   if t.grad_accum_steps > 1:
     opt = optax.MultiSteps(opt, every_k_schedule=t.grad_accum_steps)
   return opt
