@@ -18,7 +18,7 @@ def flops_per_token(cfg: TransformerConfig | LSTMConfig, seq_len: int) -> float:
     return 6.0 * (cfg.num_layers * 8 * d * d + d * cfg.vocab_size)
   d, layers = cfg.d_model, cfg.num_layers
   q_width, kv_width = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
-  mlp_mats = 3 if cfg.activation == "swiglu" else 2
+  mlp_mats = 3 if cfg.activation in ("swiglu", "geglu") else 2
   per_layer = d * (2 * q_width + 2 * kv_width) + mlp_mats * d * cfg.mlp_dim
   matmul_params = layers * per_layer + d * cfg.vocab_size
   return 6.0 * matmul_params + 12.0 * layers * seq_len * q_width
