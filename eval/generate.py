@@ -1,7 +1,8 @@
 """Sample from a trained run: python -m eval.generate --workdir=DIR --prompt="def main(".
 
-Strategies: greedy (argmax), sample (temperature), top_k, top_p (nucleus). The same --seed
-gives the same text.
+Strategies: greedy (argmax), sample (temperature), top_k, top_p (nucleus), each with an
+optional --repetition_penalty; rows end at EOS or a --stop string. Decoding uses the KV cache
+in one compiled loop (eval/sampling.py). The same --seed gives the same text.
 """
 from absl import app
 from absl import flags
@@ -15,6 +16,9 @@ _STRATEGY = flags.DEFINE_enum("strategy", "sample", ["greedy", "sample", "top_k"
 _TEMPERATURE = flags.DEFINE_float("temperature", 0.8, "Softmax temperature (not for greedy).")
 _TOP_K = flags.DEFINE_integer("top_k", 40, "Tokens kept by --strategy=top_k.")
 _TOP_P = flags.DEFINE_float("top_p", 0.9, "Probability mass kept by --strategy=top_p.")
+_REPETITION_PENALTY = flags.DEFINE_float(
+    "repetition_penalty", 1.0, "Divide seen tokens' logits by this (CTRL; 1 = off).")
+_STOP = flags.DEFINE_multi_string("stop", [], "Stop string (repeatable); cut from the text.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 1, "Continuations to draw.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
@@ -33,7 +37,8 @@ def main(argv):
   outs = sampling.generate_from_workdir(
       _WORKDIR.value, _PROMPT.value, max_new_tokens=_MAX_NEW_TOKENS.value,
       strategy=_STRATEGY.value, temperature=_TEMPERATURE.value, top_k=_TOP_K.value,
-      top_p=_TOP_P.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value, step=_STEP.value)
+      top_p=_TOP_P.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value, step=_STEP.value,
+      repetition_penalty=_REPETITION_PENALTY.value, stop_strings=_STOP.value)
   if jax.process_index() == 0:
     for i, text in enumerate(outs):
       print(f"=== sample {i} ({_STRATEGY.value}, seed {_SEED.value}) ===\n{_PROMPT.value}{text}\n")
