@@ -1,4 +1,4 @@
-"""Hugging Face <-> attnlab: configs and weights of GPT-2, BERT and RoBERTa, both ways.
+"""Hugging Face <-> attnlab: configs and weights of GPT-2, BERT, RoBERTa and T5, both ways.
 
 A checkpoint directory holds `config.json` and `*.safetensors` (read with safetensors' numpy
 API: no torch). Each family is one table of (HF tensor name, attnlab param paths, layout):
@@ -7,8 +7,10 @@ Layouts: "copy" (GPT-2's Conv1D stores [in, out] like a Flax kernel), "T" (torch
 [out, in]), "qkv" (GPT-2's fused c_attn: [.., 3D] split into query/key/value).
 
 Whatever these models need beyond attnlab's defaults is a config value of the shared
-modules (model.norm_eps, activation gelu|gelu_exact, use_bias, position_offset, pad_id,
-encoder_heads), so a converted model is an ordinary `gpt` or `bert` family model.
+modules (model.norm_eps, activation gelu|gelu_exact|geglu, use_bias, position_offset, pad_id,
+encoder_heads, attention_scale), so a converted model is an ordinary `gpt`, `bert` or
+`encoder_decoder` family model (T5 and T5.1.1: relative position bias, RMSNorm, relu or
+gated-gelu, unscaled attention logits, tied or untied output layer).
 """
 from __future__ import annotations
 
@@ -20,24 +22,28 @@ from typing import Any, Optional
 
 import numpy as np
 
-FAMILIES = ("gpt2", "bert", "roberta")
+FAMILIES = ("gpt2", "bert", "roberta", "t5")
 ARCHITECTURES = {  # HF class -> (family, attnlab encoder heads)
     "GPT2LMHeadModel": ("gpt2", ""),
     "BertForPreTraining": ("bert", "mlm,pair"),
     "BertForMaskedLM": ("bert", "mlm"),
     "RobertaForMaskedLM": ("roberta", "mlm"),
+    "T5ForConditionalGeneration": ("t5", ""),
 }
 _EXPORT_ARCH = {("gpt2", ""): "GPT2LMHeadModel", ("bert", "mlm,pair"): "BertForPreTraining",
-                ("bert", "mlm"): "BertForMaskedLM", ("roberta", "mlm"): "RobertaForMaskedLM"}
-_PREFIX = {"gpt2": "transformer.", "bert": "bert.", "roberta": "roberta."}
+                ("bert", "mlm"): "BertForMaskedLM", ("roberta", "mlm"): "RobertaForMaskedLM",
+                ("t5", ""): "T5ForConditionalGeneration"}
+_PREFIX = {"gpt2": "transformer.", "bert": "bert.", "roberta": "roberta.", "t5": ""}
 # Tensors a checkpoint may hold that carry no weight of their own: causal-mask buffers,
 # position-id buffers and copies of tied weights (ignored on import, not written on export).
 _IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias", "embeddings.position_ids",
                      "cls.predictions.decoder.weight", "cls.predictions.decoder.bias",
-                     "lm_head.decoder.weight", "lm_head.decoder.bias")
+                     "lm_head.decoder.weight", "lm_head.decoder.bias",
+                     "encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
 _ACTIVATIONS = {"gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "gelu_fast": "gelu",
                 "gelu": "gelu_exact", "relu": "relu"}
 _HF_ACTIVATION = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu"}
+_T5_FF = {"relu": "relu", "gated-gelu": "geglu"}  # T5Config.feed_forward_proj -> activation
 
 
 @dataclasses.dataclass
@@ -86,6 +92,8 @@ def model_overrides(hf: dict, family: str, arch: str) -> dict:
                 norm="layernorm", norm_placement="pre",
                 norm_eps=hf.get("layer_norm_epsilon", 1e-5), activation=act, use_bias=True,
                 tie_embeddings=hf.get("tie_word_embeddings", True))
+  if family == "t5":
+    return _t5_overrides(hf)
   _require(hf, {"position_embedding_type": "absolute", "is_decoder": False})
   act = _activation(hf.get("hidden_act", "gelu"))
   if act == "relu" or (family == "roberta" and act != "gelu_exact"):
@@ -104,6 +112,24 @@ def model_overrides(hf: dict, family: str, arch: str) -> dict:
               share_layers=False, encoder_heads=ARCHITECTURES[arch][1], pad_id=pad)
 
 
+def _t5_overrides(hf: dict) -> dict:
+  ff = hf.get("feed_forward_proj", "relu")
+  if ff not in _T5_FF:
+    raise ValueError(f"unsupported T5 feed_forward_proj={ff!r}; attnlab maps {sorted(_T5_FF)}")
+  tied = hf.get("tie_word_embeddings", True)
+  return dict(family="encoder_decoder", vocab_size=hf["vocab_size"], d_model=hf["d_model"],
+              num_layers=hf["num_layers"],
+              num_decoder_layers=hf.get("num_decoder_layers") or hf["num_layers"],
+              num_heads=hf["num_heads"], num_kv_heads=0, head_dim=hf["d_kv"],
+              mlp_dim=hf["d_ff"], max_len=hf.get("n_positions", 512), position="relative",
+              relative_buckets=hf.get("relative_attention_num_buckets", 32),
+              relative_max_distance=hf.get("relative_attention_max_distance", 128),
+              norm="rmsnorm", norm_placement="pre", norm_eps=hf.get("layer_norm_epsilon", 1e-6),
+              activation=_T5_FF[ff], use_bias=False, tie_embeddings=tied,
+              share_embeddings=True, scale_embeddings=False, scale_tied_logits=tied,
+              attention_scale=1.0, decoder_start_id=hf.get("decoder_start_token_id", 0) or 0)
+
+
 def _activation(name: str) -> str:
   if name not in _ACTIVATIONS:
     raise ValueError(f"unsupported activation {name!r}; attnlab maps {sorted(_ACTIVATIONS)}")
@@ -118,13 +144,25 @@ def _require(hf: dict, expected: dict) -> None:
 
 def hf_config(m: Any, family: str) -> dict:
   """The HF config.json of an attnlab `config.model` (the inverse of model_overrides)."""
-  arch = _EXPORT_ARCH.get((family, "" if family == "gpt2" else m.encoder_heads))
+  arch = _EXPORT_ARCH.get((family, m.encoder_heads if family in ("bert", "roberta") else ""))
   if arch is None:
     raise ValueError(f"cannot export a {family} model with encoder_heads="
                      f"{m.get('encoder_heads')!r}; HF classes: {sorted(_EXPORT_ARCH.values())}")
   problems = _export_problems(m, family)
   if problems:
     raise ValueError(f"this model has no {arch} equivalent: " + "; ".join(problems))
+  if family == "t5":
+    return dict(architectures=[arch], model_type="t5", vocab_size=m.vocab_size,
+                d_model=m.d_model, d_kv=m.head_dim or m.d_model // m.num_heads,
+                d_ff=m.mlp_dim, num_layers=m.num_layers,
+                num_decoder_layers=m.num_decoder_layers or m.num_layers,
+                num_heads=m.num_heads, relative_attention_num_buckets=m.relative_buckets,
+                relative_attention_max_distance=m.relative_max_distance,
+                layer_norm_epsilon=m.norm_eps,
+                feed_forward_proj={v: k for k, v in _T5_FF.items()}[m.activation],
+                tie_word_embeddings=m.tie_embeddings, dropout_rate=0.0,
+                is_encoder_decoder=True, pad_token_id=0, eos_token_id=1,
+                decoder_start_token_id=m.decoder_start_id)
   act = _HF_ACTIVATION[m.activation]
   if family == "gpt2":
     return dict(architectures=[arch], model_type="gpt2", vocab_size=m.vocab_size,
@@ -144,6 +182,19 @@ def hf_config(m: Any, family: str) -> dict:
 
 
 def _export_problems(m: Any, family: str) -> list[str]:
+  if family == "t5":
+    checks = [(m.position == "relative", f"position={m.position} (needs relative)"),
+              (m.norm == "rmsnorm", f"norm={m.norm} (needs rmsnorm)"),
+              (m.norm_placement == "pre", "norm_placement=post (T5 is pre-norm)"),
+              (not m.use_bias, "use_bias=True (T5 has no biases)"),
+              (m.activation in _T5_FF.values(), f"activation={m.activation} (relu|geglu)"),
+              (m.attention_scale == 1.0, "attention_scale != 1 (T5 does not scale logits)"),
+              (m.num_kv_heads in (0, m.num_heads), f"num_kv_heads={m.num_kv_heads} (GQA)"),
+              (m.share_embeddings and not m.scale_embeddings, "unshared/scaled embeddings"),
+              (m.scale_tied_logits == m.tie_embeddings,
+               "scale_tied_logits must equal tie_embeddings (T5 rescales tied logits)"),
+              (m.decoder_start_id == 0, "decoder_start_id != 0 (T5 starts from pad 0)")]
+    return [msg for ok, msg in checks if not ok]
   checks = [(m.position == "learned", f"position={m.position} (needs learned)"),
             (m.norm == "layernorm", f"norm={m.norm} (needs layernorm)"),
             (m.use_bias, "use_bias=False (needs biases)"),
@@ -169,11 +220,22 @@ def export_family(m: Any) -> str:
     return "gpt2"
   if m.family == "bert":
     return "roberta" if m.get("position_offset", 0) > 0 else "bert"
-  raise ValueError(f"model.family={m.family!r} has no Hugging Face export; gpt and bert do")
+  if m.family == "encoder_decoder":
+    return "t5"
+  raise ValueError(f"model.family={m.family!r} has no Hugging Face export; gpt, bert and "
+                   "encoder_decoder do")
 
 
-def _table(family: str, num_layers: int, heads: str, tied: bool) -> list[tuple]:
-  """(HF name, attnlab paths, layout) for every tensor of the family's HF class."""
+def _table(family: str, m: Any) -> list[tuple]:
+  """(HF name, attnlab paths, layout) for every tensor of the family's HF class.
+
+  m: the model config (or its overrides dict), for layer counts, heads and tying.
+  """
+  num_layers, tied = m["num_layers"], m["tie_embeddings"]
+  heads = m.get("encoder_heads", "") if family in ("bert", "roberta") else ""
+  if family == "t5":
+    return _t5_table(m)
+
   def norm(hf, ours):
     return [(f"{hf}.weight", [f"{ours}/layernorm/scale"], "copy"),
             (f"{hf}.bias", [f"{ours}/layernorm/bias"], "copy")]
@@ -229,6 +291,44 @@ def _table(family: str, num_layers: int, heads: str, tied: bool) -> list[tuple]:
   return rows
 
 
+def _t5_table(m: Any) -> list[tuple]:
+  def attention(hf, ours):
+    return [(f"{hf}.{a}.weight", [f"{ours}/{b}/kernel"], "T")
+            for a, b in (("q", "query"), ("k", "key"), ("v", "value"), ("o", "out"))]
+
+  def mlp(hf, ours):
+    if m["activation"] == "geglu":  # gated-gelu: gelu(wi_0 x) * wi_1 x
+      rows = [(f"{hf}.wi_0.weight", [f"{ours}/wi_gate/kernel"], "T"),
+              (f"{hf}.wi_1.weight", [f"{ours}/wi/kernel"], "T")]
+    else:
+      rows = [(f"{hf}.wi.weight", [f"{ours}/wi/kernel"], "T")]
+    return rows + [(f"{hf}.wo.weight", [f"{ours}/wo/kernel"], "T")]
+
+  def norm(hf, ours):
+    return [(f"{hf}.weight", [f"{ours}/rmsnorm/scale"], "copy")]
+
+  rows = [("shared.weight", ["shared_embed/token/embedding"], "copy")]
+  dec_layers = m.get("num_decoder_layers", 0) or m["num_layers"]
+  for side, n in (("encoder", m["num_layers"]), ("decoder", dec_layers)):
+    rows.append((f"{side}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                 [f"{side}_relative_bias/relative_attention_bias"], "copy"))
+    for i in range(n):
+      h, b = f"{side}.block.{i}.layer.", f"{side}/layers_{i}/block/"
+      rows += attention(h + "0.SelfAttention", b + "self_attention")
+      rows += norm(h + "0.layer_norm", b + "self_attention_norm")
+      ff = 1
+      if side == "decoder":
+        rows += attention(h + "1.EncDecAttention", b + "cross_attention")
+        rows += norm(h + "1.layer_norm", b + "cross_attention_norm")
+        ff = 2
+      rows += mlp(f"{h}{ff}.DenseReluDense", b + "mlp")
+      rows += norm(f"{h}{ff}.layer_norm", b + "mlp_norm")
+    rows += norm(f"{side}.final_layer_norm", f"{side}/final_norm")
+  if not m["tie_embeddings"]:
+    rows.append(("lm_head.weight", ["lm_head/kernel"], "T"))
+  return rows
+
+
 def read_tensors(directory: str) -> dict[str, np.ndarray]:
   """Every tensor of the directory's *.safetensors files (sharded checkpoints too)."""
   from safetensors.numpy import load_file
@@ -259,7 +359,7 @@ def read_hf(directory: str, family: Optional[str] = None) -> Converted:
   family, arch = detect(hf, family)
   overrides = model_overrides(hf, family, arch)
   tied = overrides["tie_embeddings"]
-  rows = _table(family, overrides["num_layers"], overrides.get("encoder_heads", ""), tied)
+  rows = _table(family, overrides)
   expected = {r[0] for r in rows}
   raw = read_tensors(directory)
   tensors = {}
@@ -302,9 +402,8 @@ def to_hf(m: Any, params: dict, family: Optional[str] = None) -> tuple[dict, dic
   family = family or export_family(m)
   config = hf_config(m, family)
   flat = _flatten(_unscan(params, m))
-  heads = "" if family == "gpt2" else m.encoder_heads
   tensors = {}
-  for name, paths, layout in _table(family, m.num_layers, heads, m.tie_embeddings):
+  for name, paths, layout in _table(family, m):
     parts = [np.asarray(flat[p], dtype=np.float32) for p in paths]
     value = np.concatenate(parts, axis=-1) if layout == "qkv" else parts[0]
     tensors[name] = np.ascontiguousarray(value.T if layout == "T" else value)
@@ -321,13 +420,25 @@ def write_hf(directory: str, config: dict, tensors: dict) -> None:
 
 
 def _unscan(params: dict, m: Any) -> dict:
-  """Scanned layers ('layers' with a leading layer axis) as layers_0..layers_{L-1}."""
-  if not m.get("scan_layers") or "layers" not in params:
+  """Scanned layers ('layers' with a leading layer axis) as layers_0..layers_{L-1}, in the
+  model and in an encoder-decoder's encoder/decoder stacks."""
+  if not m.get("scan_layers"):
     return params
-  params = dict(params)
-  stacked = params.pop("layers")
-  for i in range(m.num_layers):
-    params[f"layers_{i}"] = _map(lambda x, i=i: np.asarray(x)[i], stacked)
+
+  def split(tree: dict) -> dict:
+    if "layers" not in tree:
+      return tree
+    tree = dict(tree)
+    stacked = tree.pop("layers")
+    count = len(np.asarray(next(iter(_flatten(stacked).values()))))
+    for i in range(count):
+      tree[f"layers_{i}"] = _map(lambda x, i=i: np.asarray(x)[i], stacked)
+    return tree
+
+  params = split(dict(params))
+  for side in ("encoder", "decoder"):
+    if side in params:
+      params[side] = split(params[side])
   return params
 
 
