@@ -1,0 +1,171 @@
+"""Fine-tuning: labelled data, heads, a classifier that overfits, reports, best checkpoint."""
+import json
+import os
+import random
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from data import finetune
+from data import tokenizers
+from eval import evaluate as evaluate_lib
+from experiments.configs import base
+from model import heads
+from train import loop
+from train import model_selection
+from train import task_objectives
+
+POSITIVE, NEGATIVE = ["good", "great", "fine", "nice"], ["bad", "awful", "poor", "sad"]
+FILLER = ["the", "a", "movie", "was", "plot", "very", "so"]
+
+
+def _sentences(n: int, seed: int) -> str:
+  rng = random.Random(seed)
+  rows = []
+  for i in range(n):
+    words = [rng.choice(FILLER) for _ in range(4)]
+    words.insert(rng.randrange(5), rng.choice(POSITIVE if i % 2 else NEGATIVE))
+    rows.append(f"{' '.join(words)} \t{i % 2}")
+  return "sentence\tlabel\n" + "\n".join(rows) + "\n"
+
+
+CONLL = """-DOCSTART- -X- -X- O
+
+EU NNP B-NP B-ORG
+rejects VBZ B-VP O
+German JJ B-NP B-MISC
+call NN I-NP O
+
+Peter NNP B-NP B-PER
+Blackburn NNP I-NP I-PER
+"""
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  d = tmp_path_factory.mktemp("labelled")
+  (d / "train.tsv").write_text(_sentences(32, 0))
+  (d / "dev.tsv").write_text(_sentences(16, 1))
+  (d / "train.txt").write_text(CONLL)
+  return d
+
+
+def _config(data_dir, **task):
+  c = base.get_config()
+  c.objective = "classification"
+  c.model.update(family="bert", d_model=32, num_layers=1, num_heads=2, mlp_dim=64,
+                 max_len=48)
+  c.data.update(dataset="glue_tsv", files=str(data_dir), text_key="sentence",
+                tokenizer="byte", seq_len=48, batch_size=8, eval_split="train")
+  c.task.update(head_dropout=0.0, **task)
+  c.train.update(steps=60, learning_rate=3e-3, warmup_steps=5, log_every=10, eval_every=20,
+                 eval_batches=0, checkpoint_every=100, progress=False,
+                 best_metric="accuracy")
+  c.sample.num_samples = 0
+  return c
+
+
+def test_bad_inputs_name_file_and_line(tmp_path):
+  c = _config(tmp_path)
+  (tmp_path / "train.tsv").write_text("sentence\tlabel\nfine \t1\nno tab here\n")
+  with pytest.raises(ValueError, match=r"train.tsv:3: expected 2 tab-separated columns"):
+    finetune.make_finetune_dataset(c.data, tokenizers.ByteTokenizer(), "train",
+                                   objective="classification", task_cfg=c.task, seed=0)
+  (tmp_path / "train.tsv").write_text("sentence\tlabel\nfine \t1\nworse \t2\n")
+  with pytest.raises(ValueError, match=r"train.tsv:3: label 2 is outside task.num_classes=2"):
+    finetune.make_finetune_dataset(c.data, tokenizers.ByteTokenizer(), "train",
+                                   objective="classification", task_cfg=c.task, seed=0)
+  (tmp_path / "train.tsv").write_text("sentence\tlabel\n")
+  with pytest.raises(ValueError, match="empty split"):
+    finetune.make_finetune_dataset(c.data, tokenizers.ByteTokenizer(), "train",
+                                   objective="classification", task_cfg=c.task, seed=0)
+  (tmp_path / "valid.txt").write_text("EU B-ORG\nrejects\n")
+  with pytest.raises(ValueError, match=r"valid.txt:2: expected 'word ... TAG'"):
+    finetune.read_conll(str(tmp_path / "valid.txt"))
+  (tmp_path / "valid.txt").write_text("EU ORG\n")
+  with pytest.raises(ValueError, match=r"valid.txt:1: tag 'ORG' is not BIO"):
+    finetune.read_conll(str(tmp_path / "valid.txt"))
+
+
+def test_tag_on_first_sub_token_of_each_word(data_dir):
+  c = _config(data_dir)
+  c.data.dataset = "conll"
+  names = "O,B-PER,I-PER,B-ORG,I-ORG,B-LOC,I-LOC,B-MISC,I-MISC"
+  c.task.update(num_classes=9, label_names=names)
+  batch = next(iter(finetune.make_finetune_dataset(
+      c.data, tokenizers.ByteTokenizer(), "train", objective="token_classification",
+      task_cfg=c.task, seed=0, train=False)))
+  # Row 0: [CLS] "EU" " rejects" " German" " call" [SEP]; bytes, so sub-token = byte.
+  starts = [1, 3, 11, 18]
+  np.testing.assert_array_equal(np.nonzero(batch["weights"][0])[0], starts)
+  np.testing.assert_array_equal(batch["targets"][0][starts], [3, 0, 7, 0])
+  assert batch["targets"][0].sum() == 10 and batch["num_words"][:2, 0].tolist() == [4, 2]
+  assert batch["weights"][2:].sum() == 0  # eval padding rows
+
+
+def test_pooling_by_hand():
+  h = jnp.arange(2 * 3 * 2, dtype=jnp.float32).reshape(2, 3, 2)
+  valid = jnp.array([[1, 1, 0], [1, 1, 1]], bool)
+  np.testing.assert_array_equal(heads.pool(h, valid, "cls"), [[0, 1], [6, 7]])
+  np.testing.assert_array_equal(heads.pool(h, valid, "last"), [[2, 3], [10, 11]])
+  np.testing.assert_allclose(heads.pool(h, valid, "mean"), [[1, 2], [8, 9]])
+
+
+def test_class_weights_and_ignored_positions():
+  logits = jnp.array([[2.0, 0.0], [0.0, 1.0], [5.0, -5.0]])
+  labels, weights = jnp.array([0, 0, 1]), jnp.array([1.0, 1.0, 0.0])  # the 3rd is ignored
+  loss, sums = task_objectives.label_sums(logits, labels, weights, np.array([2.0, 1.0]))
+  ce = -jax.nn.log_softmax(logits)[jnp.arange(3), labels]
+  assert float(loss) == pytest.approx(float((2 * ce[0] + 2 * ce[1]) / 4))
+  assert float(sums["loss_sum"]) == pytest.approx(float(ce[0] + ce[1]))
+  np.testing.assert_array_equal(sums["confusion_count"], [[1, 1], [0, 0]])
+
+
+@pytest.fixture(scope="module")
+def overfit_run(data_dir, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("overfit") / "run")
+  report = loop.train_and_evaluate(_config(data_dir), workdir)
+  return workdir, report
+
+
+def test_tiny_classifier_overfits_to_100_percent(overfit_run):
+  workdir, report = overfit_run
+  assert report["accuracy"] == 1.0 and report["macro_f1"] == 1.0  # on the 32 train rows
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  train = [r for r in rows if r["split"] == "train"]
+  assert train[0]["loss"] > 0.6 > 0.3 > train[-1]["loss"]
+
+
+def test_eval_main_writes_the_report(overfit_run):
+  workdir, _ = overfit_run
+  out = evaluate_lib.evaluate_workdir(workdir, split="validation")
+  full = json.load(open(os.path.join(workdir, "report.json")))
+  assert full["split"] == "validation" and full["label_names"] == ["0", "1"]
+  confusion = np.array(full["confusion"])
+  assert confusion.sum() == 16 and full["accuracy"] == pytest.approx(
+      np.trace(confusion) / 16) == pytest.approx(out["accuracy"])
+  assert "| 1 |" in open(os.path.join(workdir, "report.md")).read()
+  assert os.path.getsize(os.path.join(workdir, "confusion_matrix.png")) > 1000
+
+
+def test_best_checkpoint_is_the_best_step_not_the_last(tmp_path):
+  sel = model_selection.ModelSelector(str(tmp_path), "accuracy", "max", patience=2)
+  states = {s: {"w": jnp.full((2,), float(s))} for s in (10, 20, 30, 40)}
+  stops = [sel.update(s, states[s], {"accuracy": a}, {})
+           for s, a in ((10, 0.5), (20, 0.9), (30, 0.7), (40, 0.8))]
+  assert stops == [False, False, False, True]  # two evals without beating 0.9
+  assert sel.summary() == {"best_step": 20, "best_accuracy": 0.9, "early_stopped": True}
+  assert sel.manager.all_steps() == [20] and sel.manager.best_step() == 20
+  sel.close()
+  again = model_selection.ModelSelector(str(tmp_path), "accuracy", "max", patience=2)
+  assert again.stopped and again.best_value == 0.9  # a resumed run remembers
+  restored = again.manager.restore(20, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore({"w": jax.ShapeDtypeStruct((2,), jnp.float32)})))
+  np.testing.assert_array_equal(restored.state["w"], [20.0, 20.0])
+  again.close()
+  with pytest.raises(ValueError, match="best_metric='f1' is not an eval metric"):
+    model_selection.ModelSelector(str(tmp_path / "x"), "f1").update(1, states[10],
+                                                                  {"accuracy": 1.0}, {})
