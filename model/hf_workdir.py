@@ -19,15 +19,17 @@ from model import hf
 
 
 def import_config(converted: hf.Converted, overrides: Optional[dict] = None):
-  """base.py's config with the converted model, the hf tokenizer and a fitting objective."""
+  """base.py's config (T5: encoder_decoder_base.py's) with the converted model, the hf
+  tokenizer and a fitting objective."""
   from experiments.configs import base
-  config = base.get_config()
+  from experiments.configs import encoder_decoder_base
+  config = (encoder_decoder_base if converted.family == "t5" else base).get_config()
   config.model.update(converted.model_overrides)
   config.data.tokenizer = "hf"
   config.data.seq_len = min(config.data.seq_len, config.model.max_len)
   heads = converted.model_overrides.get("encoder_heads", "")
-  config.objective = ("causal_lm" if converted.family == "gpt2" else
-                      "mlm_nsp" if "pair" in heads else "mlm")
+  config.objective = {"gpt2": "causal_lm", "t5": "seq2seq"}.get(
+      converted.family, "mlm_nsp" if "pair" in heads else "mlm")
   if overrides:
     config.update_from_flattened_dict(overrides)
   return config

@@ -1,8 +1,8 @@
 """Hugging Face interop against transformers' own numbers (fixtures; no torch needed).
 
 tests/fixtures/hf/* were written by tests/fixtures/make_hf_fixtures.py with transformers
-4.57.6 / torch 2.13.0: random-weight GPT-2, BERT and RoBERTa models, their logits on random
-ids with padding, GPT-2's greedy `generate`, and tokenizer ids.
+4.57.6 / torch 2.13.0: random-weight GPT-2, BERT, RoBERTa and T5 models, their logits on
+random ids with padding, GPT-2's greedy `generate`, and tokenizer ids.
 """
 import json
 import os
@@ -20,13 +20,15 @@ from data import hf_tokenizer
 from data import tokenizers as tokenizers_lib
 from eval import sampling
 from experiments.configs import base
+from experiments.configs import encoder_decoder_base
 from model import hf
 from model import hf_workdir
 from tests import tiny
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "hf")
-ALL = ("gpt2_small", "gpt2_odd_heads", "bert_small", "bert_odd_heads", "roberta_small")
-WITH_TOKENIZER = ("gpt2_small", "bert_small", "roberta_small")
+ALL = ("gpt2_small", "gpt2_odd_heads", "bert_small", "bert_odd_heads", "roberta_small",
+       "t5_small", "t5_v1_1_odd_heads")
+WITH_TOKENIZER = ("gpt2_small", "bert_small", "roberta_small", "t5_small")
 TEXTS = ["Hello world!", "The lazy fox saves time.", "def main(): return 1234  # ok?",
          "unseen wörds like Zürich"]  # make_hf_fixtures.SAMPLES
 
@@ -35,10 +37,14 @@ def _expected(name):
   return dict(np.load(os.path.join(FIXTURES, name, "expected.npz")))
 
 
-def _build(converted):
-  c = base.get_config().model
+def _model_config(converted):
+  c = (encoder_decoder_base if converted.family == "t5" else base).get_config().model
   c.update(converted.model_overrides)
-  return model_lib.build(c)
+  return c
+
+
+def _build(converted):
+  return model_lib.build(_model_config(converted))
 
 
 def _logits(name):
@@ -47,6 +53,9 @@ def _logits(name):
   ids = jnp.asarray(exp["input_ids"], jnp.int32)
   if converted.family == "gpt2":
     return module.apply({"params": converted.params}, ids), None, exp
+  if converted.family == "t5":  # teacher-forced decoder inputs, starting from pad (0)
+    dec = jnp.asarray(exp["decoder_input_ids"], jnp.int32)
+    return module.apply({"params": converted.params}, ids, dec), None, exp
   types = jnp.asarray(exp.get("token_type_ids", np.zeros_like(exp["input_ids"])), jnp.int32)
   out = module.apply({"params": converted.params}, ids, token_types=types)
   return out["mlm"], out.get("pair"), exp
@@ -57,8 +66,8 @@ def test_logits_equal_transformers(name):
   """Every non-padding position, padding masked by the converted model's own defaults
   (pad_id / position_offset from config.json), not by a mask the test passes."""
   logits, pair, exp = _logits(name)
-  valid = exp["attention_mask"].astype(bool)
-  assert exp["attention_mask"].min() == 0  # the fixture does pad
+  valid = exp.get("decoder_attention_mask", exp["attention_mask"]).astype(bool)
+  assert exp["attention_mask"].min() == 0 and valid.min() == 0  # the fixture does pad
   np.testing.assert_allclose(np.asarray(logits)[valid], exp["logits"][valid], atol=1e-4)
   if "pair_logits" in exp:  # BERT's pooler + NSP head
     np.testing.assert_allclose(np.asarray(pair), exp["pair_logits"], atol=1e-4)
@@ -79,9 +88,7 @@ def test_greedy_generation_equals_transformers_generate(name):
 def test_export_reproduces_the_checkpoint_exactly(name):
   directory = os.path.join(FIXTURES, name)
   converted = hf.read_hf(directory)
-  m = base.get_config().model
-  m.update(converted.model_overrides)
-  config, tensors = hf.to_hf(m, converted.params)
+  config, tensors = hf.to_hf(_model_config(converted), converted.params)
   original = load_file(os.path.join(directory, "model.safetensors"))
   assert sorted(tensors) == sorted(original)
   for key, value in original.items():
@@ -90,7 +97,7 @@ def test_export_reproduces_the_checkpoint_exactly(name):
   with open(os.path.join(directory, "config.json")) as f:
     original_config = json.load(f)
   for key, value in config.items():
-    if key in original_config and not key.endswith("dropout_prob") and "pdrop" not in key:
+    if key in original_config and "dropout" not in key and "pdrop" not in key:
       assert original_config[key] == value, key
 
 
@@ -153,8 +160,24 @@ def test_tokenizer_matches_transformers(name, tmp_path):
       assert t.decode(exp[f"tok_ids_{i}"]) == str(exp[f"tok_text_{i}"])
     assert (t.pad_id, t.eos_id, t.bos_id) == (tok.pad_id, tok.eos_id, tok.bos_id)
   specials = {"gpt2_small": (0, 0, 0, None), "bert_small": (0, 3, 2, 4),
-              "roberta_small": (1, 2, 0, 4)}[name]
+              "roberta_small": (1, 2, 0, 4), "t5_small": (0, 1, 0, None)}[name]
   assert (tok.pad_id, tok.eos_id, tok.bos_id, tok.mask_id) == specials
+
+
+def test_t5_workdir_round_trip(tmp_path):
+  """SentencePiece tokenizer, encoder_decoder family, seq2seq objective, export back."""
+  workdir, out = str(tmp_path / "run"), str(tmp_path / "hf")
+  exp = hf_workdir.import_to_workdir(
+      os.path.join(FIXTURES, "t5_small"), workdir, "t5",
+      {"data.dataset": "text_files", "data.files": tiny.write_corpus(str(tmp_path)),
+       "data.data_dir": str(tmp_path / "tfds"), "data.batch_size": 8})
+  assert exp.config.model.family == "encoder_decoder" and exp.config.objective == "seq2seq"
+  hf_workdir.export_workdir(workdir, out)
+  original = load_file(os.path.join(FIXTURES, "t5_small", "model.safetensors"))
+  exported = load_file(os.path.join(out, "model.safetensors"))
+  assert sorted(exported) == sorted(original)
+  assert all(np.array_equal(exported[k], original[k]) for k in original)
+  assert os.path.exists(os.path.join(out, "spiece.model"))
 
 
 def test_wordpiece_from_vocab_txt_alone(tmp_path):
