@@ -7,8 +7,9 @@ length) spans (at least 1); noise and non-noise span lengths are random segmenta
 interleaved non-noise first. Inputs keep the non-noise tokens and replace each noise span
 by one sentinel; targets are each sentinel followed by the span it replaced; both end in
 EOS. Sentinel i is `<extra_id_i>` = vocab_size - 1 - i (T5's ids, counted down from the
-top of the vocabulary). Example, spans "b c" and "e":
-  tokens  a b c d e f      inputs  a <0> d <1> f EOS      targets  <0> b c <1> e EOS
+top of the vocabulary). The mask starts with kept text and ends with noise, e.g. spans
+"b c" and "f":
+  tokens  a b c d e f      inputs  a <0> d e <1> EOS      targets  <0> b c <1> f EOS
 """
 from __future__ import annotations
 
