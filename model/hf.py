@@ -338,8 +338,33 @@ def read_tensors(directory: str) -> dict[str, np.ndarray]:
                      "save_pretrained(DIR, safe_serialization=True))")
   tensors = {}
   for path in files:
-    tensors.update(load_file(path))
+    try:
+      tensors.update(load_file(path))
+    except TypeError:  # numpy has no bfloat16: read those files with ml_dtypes' type
+      tensors.update(_load_with_bfloat16(path))
   return tensors
+
+
+def _load_with_bfloat16(path: str) -> dict[str, np.ndarray]:
+  """A safetensors file read from its documented layout (u64 header size, JSON header,
+  raw little-endian data), bfloat16 included; values are widened to float32."""
+  import ml_dtypes
+  dtypes = {"F32": np.float32, "F16": np.float16, "BF16": ml_dtypes.bfloat16,
+            "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8}
+  with open(path, "rb") as f:
+    size = int(np.frombuffer(f.read(8), dtype="<u8")[0])
+    header = json.loads(f.read(size))
+    data = f.read()
+  out = {}
+  for name, info in header.items():
+    if name == "__metadata__":
+      continue
+    if info["dtype"] not in dtypes:
+      raise ValueError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
+    start, end = info["data_offsets"]
+    value = np.frombuffer(data[start:end], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+    out[name] = value.astype(np.float32) if info["dtype"] in ("BF16", "F16") else value
+  return out
 
 
 def _canonical(name: str, family: str, expected: set) -> str:

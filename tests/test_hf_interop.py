@@ -265,3 +265,14 @@ def test_export_of_a_model_without_hf_equivalent_says_why():
   with pytest.raises(ValueError, match=r"no GPT2LMHeadModel equivalent: position=rope .*"
                                        r"norm=rmsnorm .*use_bias=False"):
     hf.to_hf(m, {})
+
+
+def test_bfloat16_and_float16_checkpoints_read_as_float32(tmp_path):
+  """numpy has no bfloat16; such files (written by torch) are read from their layout."""
+  shutil.copy(os.path.join(FIXTURES, "half_precision.safetensors"), tmp_path / "x.safetensors")
+  tensors = hf.read_tensors(str(tmp_path))
+  expected = np.load(os.path.join(FIXTURES, "half_precision_expected.npz"))
+  assert sorted(tensors) == sorted(expected.files)
+  for key in expected.files:
+    assert tensors[key].dtype == np.float32
+    np.testing.assert_array_equal(tensors[key], expected[key])
