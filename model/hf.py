@@ -340,9 +340,10 @@ def read_tensors(directory: str) -> dict[str, np.ndarray]:
   for path in files:
     try:
       tensors.update(load_file(path))
-    except TypeError:  # numpy has no bfloat16: read those files with ml_dtypes' type
+    except TypeError:  # numpy has no bfloat16 unless ml_dtypes registered it: read raw
       tensors.update(_load_with_bfloat16(path))
-  return tensors
+  return {k: v.astype(np.float32) if v.dtype.name in ("bfloat16", "float16") else v
+          for k, v in tensors.items()}
 
 
 def _load_with_bfloat16(path: str) -> dict[str, np.ndarray]:

@@ -276,3 +276,5 @@ def test_bfloat16_and_float16_checkpoints_read_as_float32(tmp_path):
   for key in expected.files:
     assert tensors[key].dtype == np.float32
     np.testing.assert_array_equal(tensors[key], expected[key])
+  raw = hf._load_with_bfloat16(str(tmp_path / "x.safetensors"))  # the path without ml_dtypes
+  assert all(np.array_equal(raw[k], expected[k]) for k in expected.files)
