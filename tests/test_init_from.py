@@ -95,6 +95,32 @@ def test_training_starts_where_the_source_ended(source):
   assert first["loss"] < min(rows[-1]["loss"] + 0.2, scratch - 0.5), (first, rows[-1])
 
 
+def test_classifier_gets_the_backbone_and_a_fresh_head(source):
+  config, workdir = _target(source, "classifier")
+  data = source[2] / "labelled"
+  data.mkdir()
+  (data / "train.tsv").write_text("sentence\tlabel\nthe quick brown fox\t0\n"
+                                  "a stitch in time\t1\n")
+  config.objective = "classification"
+  config.task.pooling = "last"
+  config.data.update(dataset="glue_tsv", files=str(data), text_key="sentence",
+                     eval_split="train")
+  exp, state = _fresh_state(config, workdir)
+  plan = init_from_lib.summary(exp)
+  assert sorted("/".join(p) for p in plan.fresh) == [
+      "head/out/kernel", "head/pooler/kernel"]
+  assert plan.dropped == [] and plan.errors == []
+  assert all(p[0] == "backbone" for p in plan.copied)
+  loaded = init_from_lib.load_into(exp, state)
+  want = restore_lib.restore_params(source[1]).params
+  got = loaded.params["backbone"]
+  assert jax.tree.structure(got) == jax.tree.structure(want)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  for a, b in zip(jax.tree.leaves(loaded.params["head"]), jax.tree.leaves(state.params["head"])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # the fresh init, untouched
+
+
 def _read(path):
   import json
   with open(path) as f:
