@@ -272,6 +272,9 @@ def make_dataset(cfg, tokenizer: Tokenizer, split: str, *, objective: str, seed:
     from data import finetune  # imports this module
     return finetune.make_finetune_dataset(cfg, tokenizer, split, objective=objective,
                                           task_cfg=task, **kwargs)
+  if objective == "chat_sft":
+    from data import chat  # imports this module
+    return chat.make_chat_dataset(cfg, tokenizer, split, **kwargs)
   if objective in ("mlm", "electra"):
     return make_mlm_dataset(cfg, tokenizer, split, **kwargs)
   if objective in ("mlm_nsp", "sop"):

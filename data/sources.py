@@ -10,12 +10,15 @@ import tensorflow_datasets as tfds
 from data import builders
 
 _LOCAL_LABELLED = ("glue_tsv", "conll")  # labelled local files, data/finetune.py
-_PROJECT_DATASETS = ("python_stdlib", "text_files", "synthetic", "parallel_text")
+_PROJECT_DATASETS = ("python_stdlib", "text_files", "synthetic", "parallel_text",
+                     "dialogue_files")
 _PAIR_DATASETS = ("synthetic", "parallel_text")  # records {"source", "target"}
 
 
 def text_key(cfg) -> str:
   """Feature holding the text: 'text' in our builders, cfg.text_key otherwise."""
+  if cfg.dataset == "dialogue_files":
+    return "turns"  # a list of utterances (data/chat.py)
   if cfg.dataset in _PROJECT_DATASETS + _LOCAL_LABELLED:
     return "text"
   return cfg.text_key
@@ -45,6 +48,8 @@ def record_text(record: Mapping[str, Any], key: str = "text") -> str:
     ) from None
   if isinstance(value, bytes):
     return value.decode("utf-8")
+  if isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) == 1:  # e.g. dialogue turns
+    return "\n".join(record_text({key: v}, key) for v in value)
   if hasattr(value, "item"):  # A numpy scalar.
     return record_text({key: value.item()}, key)
   return str(value)
@@ -57,6 +62,8 @@ def _project_builder(cfg, data_dir: str) -> Any:
     return builders.prepare(builders.synthetic_builder(cfg, data_dir))
   if cfg.dataset == "parallel_text":
     return builders.prepare(builders.parallel_text_builder(cfg, data_dir))
+  if cfg.dataset == "dialogue_files":
+    return builders.prepare(builders.dialogue_files_builder(cfg.files, data_dir))
   return builders.prepare(
       builders.text_files_builder(cfg.files, cfg.val_fraction, data_dir)
   )

@@ -227,18 +227,22 @@ class SentencePieceTokenizer(_Specials):
       f.write(self.model_proto)
 
 
-class WithMaskToken:
-  """A tokenizer plus a [MASK] id right after its vocabulary, for masked-LM objectives.
+class WithSpecialTokens:
+  """A tokenizer plus named special tokens at ids right after its vocabulary.
 
-  Appending keeps every existing id (and saved GPT tokenizers) unchanged; the flag is
-  saved in tokenizer.json, so a resumed run gets the same vocabulary back.
+  Appending keeps every existing id (and saved GPT tokenizers) unchanged; `config_key`
+  is saved as true in tokenizer.json, so a reloaded run gets the same vocabulary back.
+  decode drops the appended ids. Subclasses name the tokens ([MASK], chat roles).
   """
+  names: tuple = ()
+  config_key: str = ""
 
   def __init__(self, inner: Tokenizer):
     self.inner = inner
     self.kind = inner.kind
-    self.vocab_size = inner.vocab_size + 1
-    self.mask_id = inner.vocab_size
+    self.vocab_size = inner.vocab_size + len(self.names)
+    self.special_ids = {name: inner.vocab_size + i for i, name in enumerate(self.names)}
+    self.mask_id = getattr(inner, "mask_id", None)
     self.pad_id, self.eos_id, self.bos_id = inner.pad_id, inner.eos_id, inner.bos_id
     self.cls_id, self.sep_id = inner.cls_id, inner.sep_id
 
@@ -250,13 +254,38 @@ class WithMaskToken:
 
   def decode(self, ids: Sequence[int]) -> str:
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-    return self.inner.decode(ids[ids != self.mask_id])
+    return self.inner.decode(ids[(ids < self.inner.vocab_size) | (ids >= self.vocab_size)])
 
   def save(self, directory: str) -> None:
     self.inner.save(directory)
     with open(os.path.join(directory, _CONFIG_FILE), encoding="utf-8") as f:
       config = json.load(f)
-    _write_config(directory, dict(config, mask_token=True))
+    _write_config(directory, dict(config, **{self.config_key: True}))
+
+
+class WithMaskToken(WithSpecialTokens):
+  """One [MASK] id after the vocabulary, for masked-LM objectives (data.mask_token)."""
+  names = ("[MASK]",)
+  config_key = "mask_token"
+
+  def __init__(self, inner: Tokenizer):
+    super().__init__(inner)
+    self.mask_id = self.special_ids["[MASK]"]
+
+
+class WithChatTokens(WithSpecialTokens):
+  """Role markers and an end-of-turn id for dialogues (data.chat_tokens; data/chat.py)."""
+  names = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+  config_key = "chat_tokens"
+
+  def role_id(self, role: str) -> int:
+    if f"<|{role}|>" not in self.special_ids:
+      raise ValueError(f"unknown chat role {role!r}; use system, user or assistant")
+    return self.special_ids[f"<|{role}|>"]
+
+  @property
+  def end_id(self) -> int:
+    return self.special_ids["<|end|>"]
 
 
 class WithSentinels:
@@ -341,7 +370,7 @@ def load_tokenizer(directory: str) -> Tokenizer:
   tokenizer = WithMaskToken(tokenizer) if config.get("mask_token") else tokenizer
   if config.get("num_sentinels"):
     tokenizer = WithSentinels(tokenizer, config["num_sentinels"])
-  return tokenizer
+  return WithChatTokens(tokenizer) if config.get("chat_tokens") else tokenizer
 
 
 def _train_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
@@ -349,7 +378,7 @@ def _train_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer
   tokenizer = WithMaskToken(tokenizer) if cfg.get("mask_token", False) else tokenizer
   if cfg.get("num_sentinels", 0):
     tokenizer = WithSentinels(tokenizer, cfg.num_sentinels)
-  return tokenizer
+  return WithChatTokens(tokenizer) if cfg.get("chat_tokens", False) else tokenizer
 
 
 def _train_base_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
@@ -395,6 +424,11 @@ def build_tokenizer(
       raise ValueError(f"{directory} holds a tokenizer with "
                        f"{getattr(tokenizer, 'num_sentinels', 0)} sentinels but the config "
                        f"asks for data.num_sentinels={cfg.num_sentinels}; use a new workdir.")
+    if cfg.get("chat_tokens", False) and not isinstance(tokenizer, WithChatTokens):
+      # e.g. a pretrained run's tokenizer copied by init_from: append the role markers
+      # (every existing id stays) and save, so later loads agree.
+      tokenizer = WithChatTokens(tokenizer)
+      tokenizer.save(directory)
     return tokenizer
   tokenizer = _train_tokenizer(cfg, train_texts)
   if directory:

@@ -168,12 +168,18 @@ def _recompute_fns(model: Any) -> DecodeFns:
 
 
 class _Stream:
-  """Routes the compiled loop's per-step tokens to the current call's on_token."""
+  """Routes the compiled loop's per-step tokens to the current call's on_token.
+
+  The callback is unordered (ordered effects do not run on several devices); a program
+  replicated over devices may call it once per device, so each step is passed on once.
+  """
   target: Optional[Callable[[np.ndarray], None]] = None
+  next_step = 0
 
   @classmethod
-  def emit(cls, tokens_B, live_B):
-    if cls.target is not None:
+  def emit(cls, step, tokens_B, live_B):
+    if cls.target is not None and int(step) == cls.next_step:
+      cls.next_step += 1
       cls.target(np.where(np.asarray(live_B), np.asarray(tokens_B), -1))
 
 
@@ -220,7 +226,7 @@ def _compiled_loop(fns: DecodeFns, prompt_len: int, cache_len: int, num_new: int
       seq_BxT = jax.lax.dynamic_update_slice(seq_BxT, tok_B[:, None], (0, a))
       seen_BxV = seen_BxV.at[jnp.arange(b), tok_B].set(True)
       if stream:
-        jax.debug.callback(_Stream.emit, tok_B, ~done_B, ordered=True)
+        jax.debug.callback(_Stream.emit, i, tok_B, ~done_B)
       for stop in stops:  # a stop sequence ending at this token ends the row before it
         m = len(stop)
         tail_BxM = jax.lax.dynamic_slice(seq_BxT, (0, jnp.maximum(a - m + 1, 0)), (b, m))
@@ -289,7 +295,7 @@ def decode_tokens(fns: DecodeFns, params: Any, prompts: Sequence[Sequence[int]],
   stops = tuple(tuple(int(t) for t in s) for s in stop_sequences)
   run = _compiled_loop(fns, p, cache_len, max_new_tokens, vocab_size, settings, stops,
                        on_token is not None)
-  _Stream.target = on_token
+  _Stream.target, _Stream.next_step = on_token, 0
   try:
     new_BxN, length_B = run(params, prompt_BxP, pad_B, rng)
     new_BxN, length_B = np.asarray(new_BxN), np.asarray(length_B)

@@ -24,6 +24,9 @@ _FAMILIES = {"causal_lm": ("gpt", "lstm"), "mlm": ("bert",), "mlm_nsp": ("bert",
              "sop": ("bert",), "electra": ("electra",), "seq2seq": ("encoder_decoder",),
              "span_corruption": ("encoder_decoder",)}
 OBJECTIVES += task_objectives.OBJECTIVES  # fine-tuning heads (model/heads.py)
+# chat_sft: causal_lm on dialogues whose weights are 1 only on assistant tokens (data/chat.py)
+OBJECTIVES += ("chat_sft",)
+_FAMILIES["chat_sft"] = ("gpt", "lstm")
 _FAMILIES.update(dict.fromkeys(task_objectives.OBJECTIVES, task_objectives.FAMILIES))
 ELECTRA_DISC_WEIGHT = 50.0  # lambda of Clark et al. 2020
 _AUC_BINS = 64
@@ -204,6 +207,8 @@ def make_loss_fn(config: Any, model: nn.Module) -> LossFn:
     return task_objectives.make_loss_fn(config, model)
   if config.objective == "causal_lm":
     return make_causal_lm(model, config.data.packing_mask)
+  if config.objective == "chat_sft":  # one dialogue per row: no packing mask needed
+    return make_causal_lm(model, packing_mask=False)
   if config.objective == "electra":
     return make_electra(model, config.data.packing_mask)
   if config.objective in ("seq2seq", "span_corruption"):

@@ -1,0 +1,166 @@
+"""Chat with a chat_sft run: python -m eval.chat --workdir=DIR [--system="Be brief."].
+
+A terminal REPL: type a turn, the reply streams as it is generated, the history is kept
+(cut from the oldest turn when the context fills, data/chat.py). `/reset` forgets the
+history, `/exit` (or end of input) quits. Reading from a pipe works too, one user turn
+per line, one reply per output line:  printf 'hello\\nhow are you?\\n' | python -m eval.chat ...
+Decoding is the KV-cache loop of eval/sampling.py; turn i draws with seed fold_in(seed, i).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Optional, TextIO
+
+from absl import app
+from absl import flags
+from absl import logging
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A chat_sft run's workdir.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
+_SYSTEM = flags.DEFINE_string("system", None, "System turn; default data.chat_system.")
+_STRATEGY = flags.DEFINE_enum("strategy", "top_p", ["greedy", "sample", "top_k", "top_p"],
+                              "Decoding strategy.")
+_TEMPERATURE = flags.DEFINE_float("temperature", None, "Default: config chat.temperature.")
+_TOP_K = flags.DEFINE_integer("top_k", 40, "Tokens kept by --strategy=top_k.")
+_TOP_P = flags.DEFINE_float("top_p", None, "Default: config chat.top_p.")
+_REPETITION_PENALTY = flags.DEFINE_float("repetition_penalty", None,
+                                         "Default: config chat.repetition_penalty.")
+_MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", None,
+                                       "Reply budget; default config chat.max_new_tokens.")
+_SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
+
+
+class ChatSession:
+  """A dialogue with a trained model: history, template, streaming decode."""
+
+  def __init__(self, exp: Any, params: Any, *, system: str = "", max_new_tokens: int = 64,
+               temperature: float = 0.7, top_k: int = 0, top_p: float = 0.9,
+               repetition_penalty: float = 1.0, seed: int = 0):
+    import jax
+
+    from data import chat as chat_lib
+    from eval import sampling
+
+    chat_lib.check_tokenizer(exp.tokenizer)
+    max_len = exp.model_config.max_len
+    if not 0 < max_new_tokens < max_len - 2:
+      raise ValueError(f"max_new_tokens={max_new_tokens} must be in (0, {max_len - 2}): the "
+                       f"prompt needs room in the model's {max_len}-token context")
+    self.exp, self.params, self.system = exp, params, system
+    self.max_new_tokens, self.seed = max_new_tokens, seed
+    self.settings = sampling.Settings(temperature, top_k, top_p, repetition_penalty)
+    self.history: list[tuple[str, str]] = []
+    self.turn = 0
+    self._fns = sampling.model_fns(exp.model)
+    self._jax, self._sampling, self._chat = jax, sampling, chat_lib
+
+  def reset(self) -> None:
+    self.history = []
+
+  def prompt_ids(self, user_text: str) -> list[int]:
+    """The template of the history + this turn + `<|assistant|>`, cut to leave the reply room."""
+    turns = ([("system", self.system)] if self.system else []) + self.history
+    ids, _ = self._chat.fit_turns(self.exp.tokenizer, turns + [("user", user_text)],
+                                  self.exp.model_config.max_len - self.max_new_tokens,
+                                  open_assistant=True)
+    return ids.tolist()
+
+  def reply(self, user_text: str, on_text: Optional[Callable[[str], None]] = None) -> str:
+    """The assistant's answer to `user_text` (streamed to on_text piece by piece)."""
+    from train import partitioning
+
+    tok = self.exp.tokenizer
+    streamed: list[int] = []
+    shown = [0]
+
+    def on_token(tokens_B):
+      if tokens_B[0] < 0 or tokens_B[0] in (tok.end_id, tok.eos_id):
+        return
+      streamed.append(int(tokens_B[0]))
+      text = tok.decode(streamed).rstrip("\ufffd")  # a partial UTF-8 char waits a step
+      if on_text is not None and len(text) > shown[0]:
+        on_text(text[shown[0]:])
+        shown[0] = len(text)
+
+    jax = self._jax
+    with partitioning.mesh_context(self.exp.mesh):
+      out = self._sampling.decode_tokens(
+          self._fns, self.params, [self.prompt_ids(user_text)],
+          max_new_tokens=self.max_new_tokens, max_len=self.exp.model_config.max_len,
+          vocab_size=self.exp.model_config.vocab_size,
+          rng=jax.random.fold_in(jax.random.PRNGKey(self.seed), self.turn),
+          settings=self.settings, stop_sequences=[[tok.end_id], [tok.eos_id]],
+          on_token=on_token if on_text is not None else None)[0]
+    text = tok.decode(out)
+    if on_text is not None and len(text) > shown[0]:
+      on_text(text[shown[0]:])
+    self.history += [("user", user_text), ("assistant", text)]
+    self.turn += 1
+    return text
+
+
+def repl(session: ChatSession, stdin: TextIO, stdout: TextIO) -> None:
+  """Read turns until /exit or end of input; stream each reply, one line per reply."""
+  interactive = stdin.isatty()
+  while True:
+    if interactive:
+      stdout.write("you> ")
+      stdout.flush()
+    line = stdin.readline()
+    if not line:
+      break
+    text = line.strip()
+    if text == "/exit":
+      break
+    if text == "/reset":
+      session.reset()
+      if interactive:
+        stdout.write("(history cleared)\n")
+      continue
+    if not text:
+      continue
+    if interactive:
+      stdout.write("bot> ")
+
+    def write(piece: str) -> None:
+      stdout.write(piece.replace("\n", " "))
+      stdout.flush()
+    session.reply(text, on_text=write)
+    stdout.write("\n")
+    stdout.flush()
+
+
+def session_from_workdir(workdir: str, step: Optional[int] = None, **overrides) -> ChatSession:
+  """A ChatSession over a trained run; settings default to its config's `chat` section."""
+  from eval import restore as restore_lib
+  from eval import sampling
+
+  restored = restore_lib.restore_params(workdir, step)
+  config = restored.exp.config
+  defaults = dict(system=config.data.get("chat_system", ""), max_new_tokens=64,
+                  temperature=0.7, top_p=0.9, repetition_penalty=1.0)
+  defaults.update({k: v for k, v in (config.get("chat") or {}).items() if k in defaults})
+  defaults.update({k: v for k, v in overrides.items() if v is not None})
+  strategy = defaults.pop("strategy", "top_p")
+  t, k, p = sampling.strategy_settings(strategy, defaults.pop("temperature"),
+                                       defaults.pop("top_k", 0), defaults.pop("top_p"))
+  return ChatSession(restored.exp, restored.params, temperature=t, top_k=k, top_p=p,
+                     **defaults)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:  # library INFO logs drown the dialogue
+    logging.set_verbosity(logging.ERROR)
+  session = session_from_workdir(
+      _WORKDIR.value, _STEP.value, system=_SYSTEM.value, strategy=_STRATEGY.value,
+      temperature=_TEMPERATURE.value, top_k=_TOP_K.value, top_p=_TOP_P.value,
+      repetition_penalty=_REPETITION_PENALTY.value, max_new_tokens=_MAX_NEW_TOKENS.value,
+      seed=_SEED.value)
+  repl(session, sys.stdin, sys.stdout)
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["workdir"])
+  app.run(main)

@@ -1,0 +1,51 @@
+"""Dialogue fine-tuning (chat_sft): a small GPT answers DailyDialog turns as the assistant.
+
+Command (from scratch; DailyDialog-style files in data.files, see data/builders/dialogues.py):
+  python -m train.main --config=experiments/configs/chat_sft_tiny.py --workdir=/tmp/chat \
+      --config.data.files=../shared/data/dailydialog
+  python -m eval.chat --workdir=/tmp/chat
+From a pretrained gpt_tiny run (same model shape and tokenizer; the role markers are
+appended to its vocabulary): add --config.init_from=/tmp/run.
+Runtime: RUNTIME
+Result: RESULT
+Loss counts only assistant tokens (data/chat.py); history is truncated from the oldest turn.
+"""
+import ml_collections
+
+from experiments.configs import base
+
+
+def get_config():
+  c = base.get_config()
+  c.objective = "chat_sft"
+  c.data.dataset = "dialogue_files"
+  c.data.files = "../shared/data/dailydialog"
+  c.data.tokenizer = "sentencepiece"
+  c.data.vocab_size = 2048
+  c.data.spm_max_chars = 2_000_000
+  c.data.chat_tokens = True  # <|system|> <|user|> <|assistant|> <|end|> after the vocab
+  c.data.chat_system = ""  # a system turn put in front of every dialogue ("" = none)
+  c.data.turns_key = "turns"  # TFDS datasets by name: the feature holding the utterances
+  c.data.turn_separator = "\n"  # ... when that feature is one string
+  c.data.seq_len = 128
+  c.data.batch_size = 16
+  c.model.d_model = 128
+  c.model.num_layers = 4
+  c.model.num_heads = 4
+  c.model.mlp_dim = 512
+  c.model.max_len = 128
+  c.train.steps = 600
+  c.train.learning_rate = 3e-3
+  c.train.end_learning_rate = 3e-4
+  c.train.warmup_steps = 60
+  c.train.log_every = 25
+  c.train.eval_every = 200
+  c.train.eval_batches = 20
+  c.train.checkpoint_every = 200
+  c.sample.num_samples = 0  # chat replies: python -m eval.chat
+  c.chat = ch = ml_collections.ConfigDict()
+  ch.max_new_tokens = 64  # reply budget; history is cut from the oldest turn to leave it
+  ch.temperature = 0.7
+  ch.top_p = 0.9
+  ch.repetition_penalty = 1.1
+  return c
