@@ -5,14 +5,15 @@
   python -m model.convert --to_hf=/tmp/run --out=/tmp/run_hf      # loads in transformers
 
 --from_hf takes a directory with config.json + *.safetensors and the tokenizer files
-(GPT2LMHeadModel, BertForPreTraining, BertForMaskedLM, RobertaForMaskedLM). Mapping:
+(GPT2LMHeadModel, BertForPreTraining, BertForMaskedLM, RobertaForMaskedLM,
+T5ForConditionalGeneration for T5 and T5.1.1). Mapping:
 model/hf.py; workdir reading/writing: model/hf_workdir.py.
 """
 from absl import app
 from absl import flags
 
 _FROM_HF = flags.DEFINE_string("from_hf", None, "HF model directory to import.")
-_FAMILY = flags.DEFINE_enum("family", None, ["gpt2", "bert", "roberta"],
+_FAMILY = flags.DEFINE_enum("family", None, ["gpt2", "bert", "roberta", "t5"],
                             "Expected family (checked against config.json; default: detect).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "New attnlab workdir to write (--from_hf).")
 _TO_HF = flags.DEFINE_string("to_hf", None, "attnlab workdir to export.")
