@@ -169,3 +169,67 @@ def test_best_checkpoint_is_the_best_step_not_the_last(tmp_path):
   with pytest.raises(ValueError, match="best_metric='f1' is not an eval metric"):
     model_selection.ModelSelector(str(tmp_path / "x"), "f1").update(1, states[10],
                                                                   {"accuracy": 1.0}, {})
+
+
+def test_tfds_catalog_datasets_by_name(tmp_path):
+  """A TFDS dataset with glue/sst2's and conll2003's feature layout, read by name."""
+  import tensorflow_datasets as tfds
+
+  from data.builders import common
+
+  class AttnlabTestSst(common.LocalBuilder):
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+      return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+          "sentence": tfds.features.Text(),
+          "label": tfds.features.ClassLabel(names=["negative", "positive"])}))
+
+    def _split_generators(self, dl_manager):
+      return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+      for i, (text, label) in enumerate([("bad film", 0), ("good film", 1), ("fine", 1)]):
+        yield i, {"sentence": text, "label": label}
+
+  class AttnlabTestNer(common.LocalBuilder):
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+      tags = tfds.features.ClassLabel(names=["O", "B-PER", "I-PER"])
+      return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+          "tokens": tfds.features.Sequence(tfds.features.Text()),
+          "ner": tfds.features.Sequence(tags)}))
+
+    def _split_generators(self, dl_manager):
+      return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+      yield 0, {"tokens": ["Peter", "Blackburn", "said"], "ner": [1, 2, 0]}
+
+  for cls in (AttnlabTestSst, AttnlabTestNer):
+    cls.__module__ = "data.finetune"  # TFDS looks up builder resources in a package
+    common.prepare(cls(data_dir=str(tmp_path)))
+  c = _config(tmp_path)
+  c.data.update(dataset="attnlab_test_sst", data_dir=str(tmp_path), text_key="sentence")
+  assert finetune.label_names(c.data, c.task) == ["negative", "positive"]
+  batch = next(iter(finetune.make_finetune_dataset(
+      c.data, tokenizers.ByteTokenizer(), "train", objective="classification",
+      task_cfg=c.task, seed=0, train=False)))
+  assert batch["label"][:3, 0].tolist() == [0, 1, 1]
+  assert tokenizers.ByteTokenizer().decode(batch["inputs"][1]) == "good film"
+  c.data.update(dataset="attnlab_test_ner", text_key="tokens", label_key="ner")
+  c.task.num_classes = 3
+  assert finetune.label_names(c.data, c.task) == ["O", "B-PER", "I-PER"]
+  batch = next(iter(finetune.make_finetune_dataset(
+      c.data, tokenizers.ByteTokenizer(), "train", objective="token_classification",
+      task_cfg=c.task, seed=0, train=False)))
+  starts = np.nonzero(batch["weights"][0])[0]
+  assert starts.tolist() == [1, 6, 16]  # Peter, " Blackburn", " said"
+  assert batch["targets"][0][starts].tolist() == [1, 2, 0]
+  c.task.num_classes = 2
+  c.task.label_names = "O,B-PER"
+  with pytest.raises(ValueError, match="record 0: label 2 is outside task.num_classes=2"):
+    next(iter(finetune.make_finetune_dataset(
+        c.data, tokenizers.ByteTokenizer(), "train", objective="token_classification",
+        task_cfg=c.task, seed=0, train=False)))
