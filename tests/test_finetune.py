@@ -233,3 +233,32 @@ def test_tfds_catalog_datasets_by_name(tmp_path):
     next(iter(finetune.make_finetune_dataset(
         c.data, tokenizers.ByteTokenizer(), "train", objective="token_classification",
         task_cfg=c.task, seed=0, train=False)))
+
+
+def test_frozen_backbone_and_layer_decay_scale_updates():
+  from train import optimizer as optimizer_lib
+
+  params = {"backbone": {"embed": {"w": jnp.ones((2, 2))},
+                         "layers_0": {"w": jnp.ones((2, 2))},
+                         "layers_1": {"w": jnp.ones((2, 2))},
+                         "final_norm": {"scale": jnp.ones(2)}},
+            "head": {"out": {"kernel": jnp.ones((2, 2))}}}
+  grads = jax.tree.map(jnp.ones_like, params)
+  t = base.get_config().train
+  t.update(optimizer="sgd", b1=0.0, weight_decay=0.0, grad_clip=0.0, warmup_steps=0,
+           schedule="constant", learning_rate=1.0, layer_decay=0.5)
+  tx = optimizer_lib.make_optimizer(t)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  got = {k: float(-v.ravel()[0]) for k, v in
+         [("/".join(str(p.key) for p in path), leaf)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(updates)]}
+  # 2 blocks: embeddings 0.5**3, block 0 0.5**2, block 1 0.5, final norm and head 1.
+  assert got == {"backbone/embed/w": 0.125, "backbone/layers_0/w": 0.25,
+                 "backbone/layers_1/w": 0.5, "backbone/final_norm/scale": 1.0,
+                 "head/out/kernel": 1.0}
+  t.update(layer_decay=1.0, freeze_backbone=True, optimizer="adamw", weight_decay=0.1,
+           grad_clip=1.0)
+  tx = optimizer_lib.make_optimizer(t)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  assert all(float(jnp.abs(u).max()) == 0.0 for u in jax.tree.leaves(updates["backbone"]))
+  assert float(jnp.abs(updates["head"]["out"]["kernel"]).min()) > 0.1
