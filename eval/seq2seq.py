@@ -64,12 +64,14 @@ def until_eos(ids: np.ndarray, eos_id: int) -> np.ndarray:
   return ids[:stop[0]] if stop.size else ids
 
 
-def text_scores(hypotheses: list[str], references: list[str]) -> dict:
-  """Corpus BLEU and chrF (sacrebleu defaults) and exact-match rate of the strings."""
+def text_scores(hypotheses: list[str], references: list[str], tokenize: str = "13a") -> dict:
+  """Corpus BLEU (sacrebleu, `tokenize`: 13a for text, char for strings without words) and
+  chrF, and the exact-match rate of the strings."""
   if len(hypotheses) != len(references) or not references:
     raise ValueError(f"need as many hypotheses as references (> 0), got {len(hypotheses)} "
                      f"and {len(references)}")
-  return {"bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
+  bleu = sacrebleu.corpus_bleu(hypotheses, [references], tokenize=tokenize)
+  return {"bleu": bleu.score,
           "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score,
           "exact_match": float(np.mean([h == r for h, r in zip(hypotheses, references)]))}
 
@@ -118,8 +120,13 @@ def evaluate_generation(exp: Any, params: Any, split: str, step: int | None = No
   srcs, refs, hyps = translate_split(
       exp, params, split, beam_size=beam, alpha=alpha, max_len=d.get("max_len", 0),
       batch_size=d.get("batch_size", 64), max_examples=d.get("max_examples", 0))
-  report = {"step": step, "split": split, **text_scores(hyps, refs), "examples": len(refs),
-            "beam_size": beam, "alpha": alpha}
+  # Synthetic tasks (char tokenizer) are one "word" per line: 13a BLEU would be 0 even
+  # for perfect output (no 2-4-grams), so their BLEU counts characters.
+  tokenize = d.get("bleu_tokenize", "") or (
+      "char" if exp.config.data.tokenizer == "char" else "13a")
+  report = {"step": step, "split": split, **text_scores(hyps, refs, tokenize),
+            "examples": len(refs), "beam_size": beam, "alpha": alpha,
+            "bleu_tokenize": tokenize}
   if write and jax.process_index() == 0:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", split)
     with open(os.path.join(exp.workdir, f"generate_{name}.json"), "w") as f:

@@ -61,5 +61,6 @@ def get_config() -> ml_collections.ConfigDict:
   dc.batch_size = 64
   dc.max_examples = 0  # 0: the whole split
   dc.num_samples = 10  # example outputs written to the workdir
+  dc.bleu_tokenize = ""  # sacrebleu tokenizer; "": char for char-tokenizer runs, else 13a
   c.sample.num_samples = 0  # LM sampling does not apply
   return c
