@@ -10,6 +10,7 @@ import pytest
 import data
 from data import tokenizers
 from data.builders import python_stdlib
+from data.builders import text_files
 from experiments.configs import base
 
 NON_ASCII = "naïve café — 東京 😀 ẞ\n\tend"
@@ -410,3 +411,12 @@ def test_stream_windows_start_at_new_offsets_each_epoch(tmp_path):
     assert _equal(batches, again)  # still deterministic for a seed
   assert len(windows[False]) <= 30  # the same <= 30 windows every epoch
   assert len(windows[True]) > 2 * len(windows[False])
+
+
+def test_text_files_split_at_a_line_start_or_mid_line_when_there_is_none():
+  lines = "".join(f"line {i}\n" for i in range(100))
+  cut = text_files.split_point(lines, 0.1)
+  assert lines[cut - 1] == "\n" and 0.85 * len(lines) < cut < len(lines)
+  one_line = "no newline in this text at all " * 30  # validation must not be empty
+  assert text_files.split_point(one_line, 0.1) == int(len(one_line) * 0.9)
+  assert text_files.split_point(one_line + "\n", 0.1) == int(len(one_line + "\n") * 0.9)

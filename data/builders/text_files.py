@@ -54,14 +54,15 @@ def read_utf8(path: str) -> str:
 
 
 def split_point(text: str, val_fraction: float) -> int:
-  """Index where validation starts: the first line start at or after the char cut."""
+  """Index where validation starts: the first line start at or after the char cut, or
+  the cut itself when no line starts after it (a one-line file still gets validation)."""
   cut = int(len(text) * (1.0 - val_fraction))
   if cut <= 0 or cut >= len(text):
     return cut
   if text[cut - 1] == "\n":
     return cut
   newline = text.find("\n", cut)
-  return len(text) if newline < 0 else newline + 1
+  return cut if newline < 0 or newline + 1 == len(text) else newline + 1
 
 
 def chunk_lines(text: str, max_chars: int = _CHUNK_CHARS) -> Iterator[str]:
