@@ -385,9 +385,12 @@ def read_hf(directory: str, family: Optional[str] = None) -> Converted:
   family, arch = detect(hf, family)
   overrides = model_overrides(hf, family, arch)
   tied = overrides["tie_embeddings"]
+  raw = read_tensors(directory)
+  if family == "bert" and any(n.endswith("cls.seq_relationship.weight") for n in raw):
+    # e.g. the hub's bert-base-uncased: config says BertForMaskedLM, weights hold NSP too
+    arch, overrides["encoder_heads"] = "BertForPreTraining", "mlm,pair"
   rows = _table(family, overrides)
   expected = {r[0] for r in rows}
-  raw = read_tensors(directory)
   tensors = {}
   for name, value in raw.items():
     tensors[_canonical(name, family, expected)] = value

@@ -278,3 +278,18 @@ def test_bfloat16_and_float16_checkpoints_read_as_float32(tmp_path):
     np.testing.assert_array_equal(tensors[key], expected[key])
   raw = hf._load_with_bfloat16(str(tmp_path / "x.safetensors"))  # the path without ml_dtypes
   assert all(np.array_equal(raw[k], expected[k]) for k in expected.files)
+
+
+def test_masked_lm_config_with_nsp_weights_keeps_the_pair_head(tmp_path):
+  """The hub's bert-base-uncased says BertForMaskedLM but ships the pooler and NSP head."""
+  def mlm(c):
+    c["architectures"] = ["BertForMaskedLM"]
+  directory = _copy_fixture("bert_small", tmp_path, config_edit=mlm)
+  converted = hf.read_hf(directory)
+  assert converted.architecture == "BertForPreTraining"
+  assert converted.model_overrides["encoder_heads"] == "mlm,pair"
+  def drop_nsp(t):
+    for k in [k for k in t if "pooler" in k or "seq_relationship" in k]:
+      t.pop(k)
+  directory = _copy_fixture("bert_small", tmp_path / "b", drop_nsp, mlm)
+  assert hf.read_hf(directory).model_overrides["encoder_heads"] == "mlm"
