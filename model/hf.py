@@ -40,6 +40,9 @@ _IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias", "embeddings.position_ids
                      "cls.predictions.decoder.weight", "cls.predictions.decoder.bias",
                      "lm_head.decoder.weight", "lm_head.decoder.bias",
                      "encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
+# Weights a checkpoint may hold that the converted class does not use, as transformers too
+# drops them (with a warning): the hub's roberta-base ships a pooler RobertaForMaskedLM lacks.
+_UNUSED_SUFFIXES = ("pooler.dense.weight", "pooler.dense.bias")
 _ACTIVATIONS = {"gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "gelu_fast": "gelu",
                 "gelu": "gelu_exact", "relu": "relu"}
 _HF_ACTIVATION = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu"}
@@ -53,6 +56,7 @@ class Converted:
   architecture: str
   model_overrides: dict
   params: dict
+  dropped: tuple = ()  # checkpoint weights the class does not use (e.g. an unused pooler)
 
 
 def read_config(directory: str) -> dict:
@@ -395,7 +399,9 @@ def read_hf(directory: str, family: Optional[str] = None) -> Converted:
   for name, value in raw.items():
     tensors[_canonical(name, family, expected)] = value
   missing = sorted(expected - set(tensors))
-  unexpected = sorted(n for n in set(tensors) - expected if not n.endswith(_IGNORED_SUFFIXES)
+  extra = set(tensors) - expected
+  dropped = tuple(sorted(n for n in extra if n.endswith(_UNUSED_SUFFIXES)))
+  unexpected = sorted(n for n in extra if not n.endswith(_IGNORED_SUFFIXES + _UNUSED_SUFFIXES)
                       and not (tied and n == "lm_head.weight"))
   if missing or unexpected:
     raise ValueError(
@@ -412,7 +418,7 @@ def read_hf(directory: str, family: Optional[str] = None) -> Converted:
     for path, part in zip(paths, parts):
       flat[path] = np.ascontiguousarray(part)
   return Converted(family=family, architecture=arch, model_overrides=overrides,
-                   params=_unflatten(flat))
+                   params=_unflatten(flat), dropped=dropped)
 
 
 def check_shapes(params: dict, reference: dict, source: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import jax
 import numpy as np
+from absl import logging
 
 from data import hf_tokenizer
 from model import hf
@@ -50,6 +51,9 @@ def import_to_workdir(hf_dir: str, workdir: str, family: Optional[str] = None,
   if os.path.isdir(os.path.join(workdir, "checkpoints")):
     raise ValueError(f"{workdir} already holds checkpoints; convert into a new --workdir")
   converted = hf.read_hf(hf_dir, family)
+  if converted.dropped:
+    logging.warning("%s: not used by %s, dropped: %s", hf_dir, converted.architecture,
+                    ", ".join(converted.dropped))
   tokenizer = hf_tokenizer.HFTokenizer(hf_dir, model_config=hf.read_config(hf_dir))
   if tokenizer.vocab_size > converted.model_overrides["vocab_size"]:
     raise ValueError(f"{hf_dir}: the tokenizer has {tokenizer.vocab_size} ids but the model "

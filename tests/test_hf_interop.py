@@ -293,3 +293,13 @@ def test_masked_lm_config_with_nsp_weights_keeps_the_pair_head(tmp_path):
       t.pop(k)
   directory = _copy_fixture("bert_small", tmp_path / "b", drop_nsp, mlm)
   assert hf.read_hf(directory).model_overrides["encoder_heads"] == "mlm"
+
+
+def test_unused_pooler_is_dropped_and_named(tmp_path):
+  """The hub's roberta-base ships a pooler that RobertaForMaskedLM has no use for."""
+  def pooler(t):
+    t["roberta.pooler.dense.weight"] = np.ones((16, 16), np.float32)
+    t["roberta.pooler.dense.bias"] = np.ones(16, np.float32)
+  converted = hf.read_hf(_copy_fixture("roberta_small", tmp_path, pooler))
+  assert converted.dropped == ("roberta.pooler.dense.bias", "roberta.pooler.dense.weight")
+  assert "pooler" not in converted.params
