@@ -41,8 +41,10 @@ _IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias", "embeddings.position_ids
                      "lm_head.decoder.weight", "lm_head.decoder.bias",
                      "encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
 # Weights a checkpoint may hold that the converted class does not use, as transformers too
-# drops them (with a warning): the hub's roberta-base ships a pooler RobertaForMaskedLM lacks.
-_UNUSED_SUFFIXES = ("pooler.dense.weight", "pooler.dense.bias")
+# drops them (with a warning): the hub's roberta-base ships a pooler RobertaForMaskedLM lacks,
+# the original t5-small a relative bias for cross-attention that T5 never applies.
+_UNUSED_SUFFIXES = ("pooler.dense.weight", "pooler.dense.bias",
+                    "EncDecAttention.relative_attention_bias.weight")
 _ACTIVATIONS = {"gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "gelu_fast": "gelu",
                 "gelu": "gelu_exact", "relu": "relu"}
 _HF_ACTIVATION = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu"}
