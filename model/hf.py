@@ -410,7 +410,8 @@ def read_hf(directory: str, family: Optional[str] = None) -> Converted:
         f"{directory} does not match {arch}({family}, {overrides['num_layers']} layers): "
         + (f"missing weights {missing}" if missing else "")
         + ("; " if missing and unexpected else "")
-        + (f"unexpected weights {unexpected}" if unexpected else ""))
+        + (f"unexpected weights {unexpected}" if unexpected else "")
+        + "; check that config.json and the safetensors files come from one checkpoint")
   flat = {}
   for name, paths, layout in rows:
     value = np.asarray(tensors[name], dtype=np.float32)
