@@ -14,6 +14,7 @@ import os
 from typing import Optional
 
 from experiments import launch
+from experiments import power_law
 from experiments import stats
 from experiments import sweep_plots
 from experiments import sweep_spec
@@ -141,6 +142,13 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
   ]
   for extra in sweep.also:
     lines += ["", f"## {extra}", "", *_table(arm_stats(sweep, results, extra), extra, baseline)]
+  fit = _power_law(sweep, results)
+  if fit is not None:
+    x = sweep.power_law_x
+    lines += ["", f"## Power law: {m} vs {x}", "",
+              f"Least squares in log-log space over every finished run: {m} = "
+              f"({x}_c / {x})^alpha with alpha = {fit.alpha:.4f}, {x}_c = {fit.n_c:.4g}, "
+              f"R² = {fit.r2:.3f} (power_law.png)."]
   failed = [r for r in results if not r.final]
   if failed:
     lines += ["", "## Runs without final.json (failed or not finished)", ""]
@@ -154,6 +162,21 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
   return path
 
 
+def _points(sweep: sweep_spec.Sweep, results: list[RunResult]) -> list[tuple[float, float]]:
+  """(size, metric) of every finished run, for the power-law fit."""
+  return [(float(r.final[sweep.power_law_x]), float(r.final[sweep.metric]))
+          for r in results if r.final and sweep.power_law_x in r.final
+          and sweep.metric in r.final]
+
+
+def _power_law(sweep: sweep_spec.Sweep,
+               results: list[RunResult]) -> Optional[power_law.PowerLaw]:
+  points = _points(sweep, results) if sweep.power_law_x else []
+  if len({n for n, _ in points}) < 2:
+    return None
+  return power_law.fit_power_law(*zip(*points))
+
+
 def write_report(workdir: str) -> dict[str, str]:
   """Write results.csv, results.md, curves.png, final_bar.png into the sweep workdir."""
   sweep, results = load_results(workdir)
@@ -164,7 +187,10 @@ def write_report(workdir: str) -> dict[str, str]:
                       if r.run.arm == a.arm and r.final and sweep.metric in r.final]
               for a in rows}
   j = lambda name: os.path.join(workdir, name)  # noqa: E731
-  return {
+  fit = _power_law(sweep, results)
+  extra = {} if fit is None else {"power_law": sweep_plots.plot_power_law(
+      _points(sweep, results), fit, sweep.power_law_x, sweep.metric, j("power_law.png"))}
+  return {**extra,
       "csv": write_csv(sweep, results, j("results.csv")),
       "md": write_markdown(sweep, results, rows, j("results.md")),
       "curves": sweep_plots.plot_curves(curves, sweep.metric, j("curves.png")),

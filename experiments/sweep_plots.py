@@ -64,3 +64,25 @@ def plot_final_bars(summaries: list[tuple[str, stats.Summary]],
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path
+
+
+def plot_power_law(points: list[tuple[float, float]], fit, x_name: str, metric: str,
+                   path: str) -> str:
+  """Per-run points and the fitted L(N) line on log-log axes."""
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  n = np.array([p[0] for p in points])
+  ax.scatter(n, [p[1] for p in points], color="k", s=14, label="runs", zorder=3)
+  grid = np.geomspace(n.min(), n.max(), 50)
+  ax.plot(grid, fit(grid), color="C3",
+          label=f"L = (N_c/N)^{fit.alpha:.3f}, N_c={fit.n_c:.3g}, R²={fit.r2:.3f}")
+  ax.set_xscale("log")
+  ax.set_yscale("log")
+  ax.set_xlabel(x_name)
+  ax.set_ylabel(f"final {metric}")
+  ax.set_title("scaling: final metric vs size (power-law fit)")
+  ax.grid(alpha=0.3, which="both")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path

@@ -25,6 +25,7 @@ class Sweep:
   zip: bool = False  # True: the i-th values of every axis form arm i
   metric: str = "loss"  # key of final.json compared across arms (lower is better)
   also: tuple = ()  # more final.json keys tabulated the same way (e.g. a speed)
+  power_law_x: str = ""  # final.json size key (e.g. non_embedding_params): fit L(N)
   baseline: Optional[dict[str, Any]] = None  # the arm others are tested against; None: first
 
   def __post_init__(self):

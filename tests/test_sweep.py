@@ -12,6 +12,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from experiments import launch
+from experiments import power_law
 from experiments import results
 from experiments import stats
 from experiments import sweep_spec
@@ -231,3 +232,32 @@ def test_every_shipped_sweep_expands_to_valid_configs(name):
     config = module.get_config()
     config.update_from_flattened_dict(sweep_spec.run_overrides(sweep, run))
     experiment.validate(config)
+
+
+def test_power_law_fit_recovers_a_known_law():
+  n = np.array([1e4, 3e4, 1e5, 3e5, 1e6])
+  loss = (5e7 / n) ** 0.2
+  fit = power_law.fit_power_law(n, loss)
+  assert fit.alpha == pytest.approx(0.2) and fit.n_c == pytest.approx(5e7, rel=1e-6)
+  assert fit.r2 == pytest.approx(1.0)
+  np.testing.assert_allclose(fit(n), loss)
+  with pytest.raises(ValueError, match="2 distinct sizes"):
+    power_law.fit_power_law([10, 10], [1.0, 2.0])
+
+
+def test_report_fits_the_power_law_when_asked(tmp_path):
+  sweep = sweep_spec.Sweep(base="b.py", axes={"model.d_model": [32, 64, 128]},
+                           power_law_x="non_embedding_params")
+  sweep_spec.save_manifest(str(tmp_path), sweep, seeds=2)
+  for run in sweep_spec.expand(sweep, 2):
+    n = run.arm_values["model.d_model"] ** 2 * 100
+    run_dir = tmp_path / run.name
+    run_dir.mkdir()
+    (run_dir / "final.json").write_text(json.dumps(
+        {"loss": (1e9 / n) ** 0.1 * (1 + 0.01 * run.seed), "non_embedding_params": n}))
+  paths = results.write_report(str(tmp_path))
+  md = open(paths["md"]).read()
+  assert "## Power law: loss vs non_embedding_params" in md
+  alpha = float(md.split("alpha = ")[1].split(",")[0])
+  assert alpha == pytest.approx(0.1, abs=1e-3)
+  assert os.path.getsize(paths["power_law"]) > 5000

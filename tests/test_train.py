@@ -65,6 +65,10 @@ def test_workdir_has_the_documented_layout(runs_1_and_8_devices):
   final = json.load(open(os.path.join(workdir, "final.json")))
   assert final["loss"] == pytest.approx(report["loss"])
   assert final["perplexity"] == pytest.approx(np.exp(report["loss"]), rel=1e-5)
+  m = json.load(open(os.path.join(workdir, "config.json")))["model"]
+  assert m["position"] == "learned" and m["tie_embeddings"]  # token + position tables
+  embedding = (m["vocab_size"] + m["max_len"]) * m["d_model"]
+  assert final["params"] - final["non_embedding_params"] == embedding
   splits = {json.loads(l)["split"] for l in open(os.path.join(workdir, "metrics.jsonl"))}
   assert splits == {"train", "eval", "final_eval"}
   assert open(os.path.join(workdir, "samples.txt")).read().startswith("=== sample 0")

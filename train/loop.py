@@ -172,7 +172,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   selector.update(end, state, final, config.to_dict())
   selector.close()
   report = {"step": end, "split": config.data.eval_split, **final,
-            "params": state.param_count, **selector.summary()}
+            "params": state.param_count,
+            "non_embedding_params": state.non_embedding_param_count, **selector.summary()}
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "final.json"), "w") as f:
       json.dump(report, f, indent=2)

@@ -25,6 +25,13 @@ class TrainState:
   def param_count(self) -> int:
     return sum(x.size for x in jax.tree.leaves(self.params))
 
+  @property
+  def non_embedding_param_count(self) -> int:
+    """Params outside embedding tables (token, position, type): Kaplan et al.'s N."""
+    flat = jax.tree_util.tree_flatten_with_path(self.params)[0]
+    return sum(x.size for path, x in flat
+               if "embedding" not in jax.tree_util.keystr(path))
+
 
 def _init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, seed: int):
   def init(boxed: bool = False):

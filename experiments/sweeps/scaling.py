@@ -1,0 +1,34 @@
+"""Scaling: five GPT widths at a fixed token budget; fits L(N) = (N_c / N)^alpha.
+
+Published: Kaplan et al. 2020 (Eq. 1.1): with enough data, L(N) ~ N^-0.076 in
+non-embedding parameters; at a FIXED token budget the small models are data-rich and the
+large ones undertrained, so the slope flattens at the large end. Chinchilla (Hoffmann et
+al. 2022): compute-optimal runs need ~20 tokens per parameter.
+Expected here: validation loss falls monotonically with N over 4 layers and d_model 32..160
+(~50k..1.2M non-embedding params) with a fitted alpha of the order of Kaplan's 0.076 or
+larger (tiny models sit on the steep part); only the slope is comparable, N_c is not
+(SentencePiece 2048 vocab, Python source, 614k training tokens: ~0.5-12 tokens/param).
+
+  python -m experiments.sweep --sweep=experiments/sweeps/scaling.py \\
+      --workdir=/tmp/sweep_scaling --seeds=3 --parallel=2
+
+Runtime: estimated, not measured: 15 runs at the budget in experiments/sweeps/budget.py,
+most smaller than gpt_tiny (~2.5 min per gpt_tiny-sized run), so ~25-35 min at
+--parallel=2 on 2 cores. results.md gets a power-law section and power_law.png.
+"""
+from experiments.sweeps import budget
+
+WIDTHS = [32, 64, 96, 128, 160]
+
+
+def get_sweep():
+  return {
+      "base": "experiments/configs/gpt_tiny.py",
+      "overrides": dict(budget.SMALL_CPU),
+      "axes": {"model.d_model": WIDTHS, "model.mlp_dim": [4 * d for d in WIDTHS],
+               "model.num_heads": [d // 32 for d in WIDTHS]},
+      "zip": True,
+      "metric": "loss",
+      "baseline": {"model.d_model": 128, "model.mlp_dim": 512, "model.num_heads": 4},
+      "power_law_x": "non_embedding_params",
+  }
