@@ -2,8 +2,13 @@
 
 Command:
   python -m train.main --config=experiments/configs/t5_tiny_span.py --workdir=/tmp/t5
-Runtime: TBD
-Result: TBD
+Runtime: 10 min 12 s for the 400 steps, SentencePiece training (2M characters) and the
+  TFDS prepare included (1.19M params, ~3,400 input tokens/s), measured on the shared
+  2-core CPU while other jobs kept its load average at 20-24: expect a few minutes on an
+  idle machine, or set --config.train.steps=200.
+Result: target cross-entropy 5.75 (steps 1-50) -> 4.20 (301-350); validation at step 400:
+  loss 4.209, perplexity 67.3, token accuracy 0.315 (the span tokens behind each sentinel;
+  no span is reconstructed exactly yet at this size and length).
 T5's recipe at toy scale: 15% noise in spans of mean length 3, 100 sentinels at the top of
 a SentencePiece vocabulary, inputs of 128 tokens cut from 141 raw ones (T5's helper;
 targets 29), pre-RMSNorm, relative position bias, ReLU, tied embeddings.
