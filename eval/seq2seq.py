@@ -8,7 +8,6 @@ numbers computed the same way (sacrebleu's default 13a tokenization, case-sensit
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re

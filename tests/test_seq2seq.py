@@ -140,3 +140,15 @@ def test_multi30k_files_read_aligned(shared_data):
   pairs, dropped = parallel_text.read_aligned(str(d / "val.en"), str(d / "val.de"))
   assert len(pairs) + dropped == 1014
   assert pairs[0][0].startswith("A group of men")
+
+
+def test_tfds_translation_datasets_are_read_by_language_features():
+  c = seq2seq_reverse.get_config().data
+  c.dataset, c.source_lang, c.target_lang = "wmt14_translate/de-en", "en", "de"
+  assert sources.pair_keys(c) == ("en", "de")
+  record = {"de": b"Hallo Welt", "en": b"hello world"}
+  assert [sources.record_text(record, k) for k in sources.pair_keys(c)] == [
+      "hello world", "Hallo Welt"]
+  c.source_lang = ""
+  with pytest.raises(ValueError, match="source_lang"):
+    seq2seq_data.check(c)
