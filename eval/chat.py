@@ -11,23 +11,15 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional, TextIO
 
+import jax
 from absl import app
 from absl import flags
 from absl import logging
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A chat_sft run's workdir.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
-_SYSTEM = flags.DEFINE_string("system", None, "System turn; default data.chat_system.")
-_STRATEGY = flags.DEFINE_enum("strategy", "top_p", ["greedy", "sample", "top_k", "top_p"],
-                              "Decoding strategy.")
-_TEMPERATURE = flags.DEFINE_float("temperature", None, "Default: config chat.temperature.")
-_TOP_K = flags.DEFINE_integer("top_k", 40, "Tokens kept by --strategy=top_k.")
-_TOP_P = flags.DEFINE_float("top_p", None, "Default: config chat.top_p.")
-_REPETITION_PENALTY = flags.DEFINE_float("repetition_penalty", None,
-                                         "Default: config chat.repetition_penalty.")
-_MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", None,
-                                       "Reply budget; default config chat.max_new_tokens.")
-_SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
+from data import chat as chat_lib
+from eval import restore as restore_lib
+from eval import sampling
+from train import partitioning
 
 
 class ChatSession:
@@ -36,11 +28,6 @@ class ChatSession:
   def __init__(self, exp: Any, params: Any, *, system: str = "", max_new_tokens: int = 64,
                temperature: float = 0.7, top_k: int = 0, top_p: float = 0.9,
                repetition_penalty: float = 1.0, seed: int = 0):
-    import jax
-
-    from data import chat as chat_lib
-    from eval import sampling
-
     chat_lib.check_tokenizer(exp.tokenizer)
     max_len = exp.model_config.max_len
     if not 0 < max_new_tokens < max_len - 2:
@@ -52,7 +39,6 @@ class ChatSession:
     self.history: list[tuple[str, str]] = []
     self.turn = 0
     self._fns = sampling.model_fns(exp.model)
-    self._jax, self._sampling, self._chat = jax, sampling, chat_lib
 
   def reset(self) -> None:
     self.history = []
@@ -60,15 +46,13 @@ class ChatSession:
   def prompt_ids(self, user_text: str) -> list[int]:
     """The template of the history + this turn + `<|assistant|>`, cut to leave the reply room."""
     turns = ([("system", self.system)] if self.system else []) + self.history
-    ids, _ = self._chat.fit_turns(self.exp.tokenizer, turns + [("user", user_text)],
+    ids, _ = chat_lib.fit_turns(self.exp.tokenizer, turns + [("user", user_text)],
                                   self.exp.model_config.max_len - self.max_new_tokens,
                                   open_assistant=True)
     return ids.tolist()
 
   def reply(self, user_text: str, on_text: Optional[Callable[[str], None]] = None) -> str:
     """The assistant's answer to `user_text` (streamed to on_text piece by piece)."""
-    from train import partitioning
-
     tok = self.exp.tokenizer
     streamed: list[int] = []
     shown = [0]
@@ -82,9 +66,8 @@ class ChatSession:
         on_text(text[shown[0]:])
         shown[0] = len(text)
 
-    jax = self._jax
     with partitioning.mesh_context(self.exp.mesh):
-      out = self._sampling.decode_tokens(
+      out = sampling.decode_tokens(
           self._fns, self.params, [self.prompt_ids(user_text)],
           max_new_tokens=self.max_new_tokens, max_len=self.exp.model_config.max_len,
           vocab_size=self.exp.model_config.vocab_size,
@@ -132,9 +115,6 @@ def repl(session: ChatSession, stdin: TextIO, stdout: TextIO) -> None:
 
 def session_from_workdir(workdir: str, step: Optional[int] = None, **overrides) -> ChatSession:
   """A ChatSession over a trained run; settings default to its config's `chat` section."""
-  from eval import restore as restore_lib
-  from eval import sampling
-
   restored = restore_lib.restore_params(workdir, step)
   config = restored.exp.config
   defaults = dict(system=config.data.get("chat_system", ""), max_new_tokens=64,
@@ -148,19 +128,36 @@ def session_from_workdir(workdir: str, step: Optional[int] = None, **overrides) 
                      **defaults)
 
 
+def _define_flags() -> None:
+  """Flags only when run as a program: tests import this module next to other entry files."""
+  flags.DEFINE_string("workdir", None, "A chat_sft run's workdir.")
+  flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
+  flags.DEFINE_string("system", None, "System turn; default data.chat_system.")
+  flags.DEFINE_enum("strategy", "top_p", ["greedy", "sample", "top_k", "top_p"],
+                    "Decoding strategy.")
+  flags.DEFINE_float("temperature", None, "Default: config chat.temperature.")
+  flags.DEFINE_integer("top_k", 40, "Tokens kept by --strategy=top_k.")
+  flags.DEFINE_float("top_p", None, "Default: config chat.top_p.")
+  flags.DEFINE_float("repetition_penalty", None, "Default: config chat.repetition_penalty.")
+  flags.DEFINE_integer("max_new_tokens", None,
+                       "Reply budget; default config chat.max_new_tokens.")
+  flags.DEFINE_integer("seed", 0, "Sampling seed.")
+  flags.mark_flags_as_required(["workdir"])
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not flags.FLAGS["verbosity"].present:  # library INFO logs drown the dialogue
+  f = flags.FLAGS
+  if not f["verbosity"].present:  # library INFO logs drown the dialogue
     logging.set_verbosity(logging.ERROR)
   session = session_from_workdir(
-      _WORKDIR.value, _STEP.value, system=_SYSTEM.value, strategy=_STRATEGY.value,
-      temperature=_TEMPERATURE.value, top_k=_TOP_K.value, top_p=_TOP_P.value,
-      repetition_penalty=_REPETITION_PENALTY.value, max_new_tokens=_MAX_NEW_TOKENS.value,
-      seed=_SEED.value)
+      f.workdir, f.step, system=f.system, strategy=f.strategy, temperature=f.temperature,
+      top_k=f.top_k, top_p=f.top_p, repetition_penalty=f.repetition_penalty,
+      max_new_tokens=f.max_new_tokens, seed=f.seed)
   repl(session, sys.stdin, sys.stdout)
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["workdir"])
+  _define_flags()
   app.run(main)
