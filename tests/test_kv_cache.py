@@ -37,9 +37,8 @@ def _cached_logits(m, params, tokens_BxT, prefill, cache_len, left_pad=None):
 
 
 @pytest.mark.parametrize("overrides", [
-    dict(position="learned", num_kv_heads=2),
+    dict(position="learned", num_kv_heads=2, activation="swiglu", norm="rmsnorm"),
     dict(position="sinusoidal", num_kv_heads=1),
-    dict(position="rope", num_kv_heads=2, activation="swiglu", norm="rmsnorm"),
     dict(position="rope", num_kv_heads=4, scan_layers=True, remat="full"),
 ])
 def test_cached_decoding_equals_full_forward(overrides):
