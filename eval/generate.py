@@ -18,7 +18,8 @@ _TOP_K = flags.DEFINE_integer("top_k", 40, "Tokens kept by --strategy=top_k.")
 _TOP_P = flags.DEFINE_float("top_p", 0.9, "Probability mass kept by --strategy=top_p.")
 _REPETITION_PENALTY = flags.DEFINE_float(
     "repetition_penalty", 1.0, "Divide seen tokens' logits by this (CTRL; 1 = off).")
-_STOP = flags.DEFINE_multi_string("stop", [], "Stop string (repeatable); cut from the text.")
+_STOP = flags.DEFINE_multi_string(
+    "stop", [], "Stop string (repeatable; \\n and \\t are newline and tab); cut from the text.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 1, "Continuations to draw.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
@@ -38,7 +39,8 @@ def main(argv):
       _WORKDIR.value, _PROMPT.value, max_new_tokens=_MAX_NEW_TOKENS.value,
       strategy=_STRATEGY.value, temperature=_TEMPERATURE.value, top_k=_TOP_K.value,
       top_p=_TOP_P.value, num_samples=_NUM_SAMPLES.value, seed=_SEED.value, step=_STEP.value,
-      repetition_penalty=_REPETITION_PENALTY.value, stop_strings=_STOP.value)
+      repetition_penalty=_REPETITION_PENALTY.value,
+      stop_strings=[s.replace("\\n", "\n").replace("\\t", "\t") for s in _STOP.value])
   if jax.process_index() == 0:
     for i, text in enumerate(outs):
       print(f"=== sample {i} ({_STRATEGY.value}, seed {_SEED.value}) ===\n{_PROMPT.value}{text}\n")
