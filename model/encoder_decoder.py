@@ -161,8 +161,8 @@ class EncoderDecoder(nn.Module):
     valid_BxS = inputs_BxS != 0
     mask = attention.make_attention_mask(valid_BxS.astype(jnp.int32))
     bias = None
-    if cfg.position == "relative":
-      bias = self.encoder_relative_bias(positions, positions)
+    if cfg.position == "relative":  # [1, N, S, S]: every row sits at positions 0..S-1
+      bias = self.encoder_relative_bias(positions[:1], positions[:1])
     x = self.encoder(x, mask, positions, bias=bias, deterministic=deterministic)
     return self.dropout(x, deterministic=deterministic)
 
@@ -173,7 +173,8 @@ class EncoderDecoder(nn.Module):
 
     inputs_BxS (the source tokens) give the cross-attention padding mask. decode=True
     runs on the self-attention KV cache (model/attention.py; `init_cache` makes it):
-    decoder_inputs are the next T tokens, at `positions` [B, T] (cache slot = position).
+    decoder_inputs are the next T tokens, at `positions` [B, T] (cache slot = position;
+    every row at the same positions, as decoding from a fresh cache gives).
     """
     cfg = self.dec_cfg
     if positions is None:
@@ -183,12 +184,11 @@ class EncoderDecoder(nn.Module):
     x = self._embed("decoder", decoder_inputs_BxT, positions, deterministic)
     cross_mask = attention.make_attention_mask(kv_padding=inputs_BxS != 0)
     bias = None
-    if cfg.position == "relative":
-      k_positions = positions
-      if decode and self.has_variable("cache", "cache_length"):
-        length = self.get_variable("cache", "cache_length").shape[0]
-        k_positions = jnp.broadcast_to(jnp.arange(length)[None], (x.shape[0], length))
-      bias = self.decoder_relative_bias(positions, k_positions)
+    if cfg.position == "relative":  # [1, N, T, S]: rows share positions (no left padding)
+      k_positions = positions[:1]
+      if decode and self.has_variable("cache", "cache_length"):  # slot j holds position j
+        k_positions = jnp.arange(self.get_variable("cache", "cache_length").shape[0])[None]
+      bias = self.decoder_relative_bias(positions[:1], k_positions)
     if decode and not self.has_variable("cache", "cache_length"):  # the init call
       self.put_variable("cache", "cache_length", jnp.zeros(decoder_inputs_BxT.shape[1],
                                                             jnp.int8))
