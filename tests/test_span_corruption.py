@@ -90,3 +90,16 @@ def test_span_corruption_needs_sentinels(tmp_path):
   c.dataset, c.files, c.data_dir = "text_files", tiny.write_corpus(str(tmp_path)), str(tmp_path)
   with pytest.raises(ValueError, match="data.num_sentinels"):
     make_span_corruption_dataset(c, tokenizers.ByteTokenizer(), "train", seed=0)
+
+
+def test_sentinel_tokenizer_saves_and_reloads(tmp_path):
+  tok = tokenizers.WithSentinels(tokenizers.ByteTokenizer(), 3)
+  assert tok.vocab_size == 262 and tok.sentinel_ids == (261, 260, 259)
+  assert tok.decode([3 + ord("a"), 261, 3 + ord("b"), 259, 1]) == "a<extra_id_0>b<extra_id_2>"
+  tok.save(str(tmp_path / "tokenizer"))
+  again = tokenizers.load_tokenizer(str(tmp_path / "tokenizer"))
+  assert again.sentinel_ids == tok.sentinel_ids and again.vocab_size == tok.vocab_size
+  c = t5_tiny_span.get_config().data
+  c.tokenizer, c.num_sentinels = "byte", 5
+  with pytest.raises(ValueError, match="3 sentinels but the config asks for data.num_sentinels=5"):
+    tokenizers.build_tokenizer(c, str(tmp_path), lambda: [])
