@@ -93,6 +93,10 @@ def test_training_starts_where_the_source_ended(source):
   first = [r for r in _read(os.path.join(workdir, "metrics.jsonl")) if r["split"] == "train"][0]
   scratch = np.log(33)  # an untrained model's loss over the 33-token vocabulary
   assert first["loss"] < min(rows[-1]["loss"] + 0.2, scratch - 0.5), (first, rows[-1])
+  # A resumed run restores its own checkpoint: init_from is not read again.
+  config.init_from = str(source[2] / "gone")
+  config.train.steps = 4
+  assert loop.train_and_evaluate(config, workdir)["step"] == 4
 
 
 def test_classifier_gets_the_backbone_and_a_fresh_head(source):

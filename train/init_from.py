@@ -98,10 +98,13 @@ def prepare_workdir(config: ml_collections.ConfigDict,
                     workdir: str) -> ml_collections.ConfigDict:
   """Before experiment.build: copy the source's tokenizer and take its tokenizer settings.
 
-  Does nothing without init_from or when the workdir already has a checkpoint (resume).
+  A resumed run (the workdir has a checkpoint) reads neither the source nor its params
+  again; it keeps the tokenizer settings it started with (its config.json).
   """
-  if not config.get("init_from") or has_checkpoint(workdir):
+  if not config.get("init_from"):
     return config
+  if has_checkpoint(workdir):
+    return _tokenizer_settings(config, experiment_lib.load_config(workdir))
   source = resolve(config.init_from)
   target = os.path.join(workdir, "tokenizer")
   if not os.path.isdir(target):
@@ -112,11 +115,16 @@ def prepare_workdir(config: ml_collections.ConfigDict,
       os.rename(staging, target)
     except OSError:  # another process copied it first
       shutil.rmtree(staging, ignore_errors=True)
+  return _tokenizer_settings(config, source.config)
+
+
+def _tokenizer_settings(config: ml_collections.ConfigDict,
+                        origin: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config = copy.deepcopy(config)
   with config.unlocked():
     for key in _TOKENIZER_KEYS:
-      if key in source.config.data:
-        config.data[key] = source.config.data[key]
+      if key in origin.data:
+        config.data[key] = origin.data[key]
   return config
 
 
