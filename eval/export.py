@@ -28,6 +28,9 @@ from typing import Any, Optional, Sequence
 
 import jax
 import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
 
 from eval import sampling
 
@@ -186,37 +189,8 @@ def load(directory: str) -> ExportedLM:
   return ExportedLM(fns=fns, params=params, tokenizer=tokenizer, manifest=manifest)
 
 
-def main(argv):
-  from absl import logging
-
-  if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  logging.set_verbosity(logging.ERROR)
-  flags_ = _flags()
-  if flags_.load:
-    lm = load(flags_.load)
-    t, k, p = sampling.strategy_settings(flags_.strategy, flags_.temperature, flags_.top_k,
-                                         flags_.top_p)
-    text = lm.generate_text(flags_.prompt, max_new_tokens=flags_.max_new_tokens,
-                            seed=flags_.seed, settings=sampling.Settings(t, k, p))
-    print(f"{flags_.prompt}{text}")
-    return
-  if not flags_.workdir or not flags_.out:
-    raise ValueError("give --workdir=RUN --out=DIR to export, or --load=DIR to run an export")
-  platforms = [s for s in flags_.platforms.split(",") if s] or None
-  out = export_workdir(flags_.workdir, flags_.out, flags_.step, platforms)
-  print(f"exported {flags_.workdir} to {out}: {', '.join(sorted(os.listdir(out)))}")
-
-
-def _flags():
-  from absl import flags
-  return flags.FLAGS
-
-
-if __name__ == "__main__":
-  from absl import app
-  from absl import flags
-
+def _define_flags() -> None:
+  """Flags only when run as a program (tests import this module beside other entry files)."""
   flags.DEFINE_string("workdir", None, "A trained run's workdir to export.")
   flags.DEFINE_string("out", None, "Directory to write the export to.")
   flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
@@ -229,4 +203,28 @@ if __name__ == "__main__":
   flags.DEFINE_integer("top_k", 40, "--load: top_k.")
   flags.DEFINE_float("top_p", 0.9, "--load: top_p.")
   flags.DEFINE_integer("seed", 0, "--load: sampling seed.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:  # library INFO logs drown the output
+    logging.set_verbosity(logging.ERROR)
+  f = flags.FLAGS
+  if f.load:
+    lm = load(f.load)
+    t, k, p = sampling.strategy_settings(f.strategy, f.temperature, f.top_k, f.top_p)
+    text = lm.generate_text(f.prompt, max_new_tokens=f.max_new_tokens, seed=f.seed,
+                            settings=sampling.Settings(t, k, p))
+    print(f"{f.prompt}{text}")
+    return
+  if not f.workdir or not f.out:
+    raise app.UsageError("give --workdir=RUN --out=DIR to export, or --load=DIR to run one")
+  platforms = [s for s in f.platforms.split(",") if s] or None
+  out = export_workdir(f.workdir, f.out, f.step, platforms)
+  print(f"exported {f.workdir} to {out}: {', '.join(sorted(os.listdir(out)))}")
+
+
+if __name__ == "__main__":
+  _define_flags()
   app.run(main)
