@@ -6,8 +6,12 @@ Command (from scratch; DailyDialog-style files in data.files, see data/builders/
   python -m eval.chat --workdir=/tmp/chat
 From a pretrained gpt_tiny run (same model shape and tokenizer; the role markers are
 appended to its vocabulary): add --config.init_from=/tmp/run.
-Runtime: RUNTIME
-Result: RESULT
+Runtime: 37 min on the 2-core CPU while other jobs held the load at ~22 (230-970 tokens/s;
+  data prep ~5 s, SentencePiece ~1 min); the same-sized gpt_tiny runs 600 steps in ~3 min
+  on a quiet machine.
+Result (2026-11-30, from scratch): validation loss 4.080 / perplexity 59.2 / accuracy 0.248
+  on assistant tokens only (1.07M params, 600 steps). Replies are short, on-topic-ish
+  DailyDialog talk: "Hello , how are you today ?" -> "I'm sorry . I'm not a good ." (greedy).
 Loss counts only assistant tokens (data/chat.py); history is truncated from the oldest turn.
 """
 import ml_collections
