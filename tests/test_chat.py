@@ -62,6 +62,19 @@ def test_history_is_cut_from_the_oldest_turn():
   assert len(ids) == 10 and ids[0] == 2 and ids[-1] == TOK.end_id
 
 
+def test_turns_of_any_dialogue_feature():
+  import ml_collections
+  cfg = ml_collections.ConfigDict(dict(dataset="some_tfds_name", turns_key="dialog",
+                                       turn_separator=" || ", chat_system=""))
+  want = [("user", "hi"), ("assistant", "hello"), ("user", "bye")]
+  assert chat.dialogue_turns({"dialog": np.array([b"hi", b"hello", b"bye"])}, cfg) == want
+  assert chat.dialogue_turns({"dialog": b"hi || hello ||  || bye"}, cfg) == want
+  cfg.chat_system = "sys"
+  assert chat.dialogue_turns({"dialog": ["hi", "hello", "bye"]}, cfg)[0] == ("system", "sys")
+  with pytest.raises(ValueError, match="set data.turns_key"):
+    chat.dialogue_turns({"text": "x"}, cfg)
+
+
 def test_dailydialog_files_parse_as_the_source_says(shared_data):
   path = dialogues.split_file(str(shared_data / "dailydialog"), "validation")
   dials = dialogues.read_dialogues(path)
