@@ -24,6 +24,7 @@ def exported(tmp_path_factory):
   c = tiny.tiny_config(tiny.write_corpus(str(d)), str(d / "tfds"), steps=10,
                        checkpoint_every=10, eval_every=10)
   c.model.num_kv_heads, c.model.position = 2, "rope"
+  c.sample.num_samples = 0  # no end-of-run samples: one decode-loop compile fewer
   workdir = str(d / "run")
   loop.train_and_evaluate(c, workdir)
   out = export.export_workdir(workdir, str(d / "export"))
