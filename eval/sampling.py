@@ -14,7 +14,7 @@ the loop ends when every row has stopped or `max_new_tokens` are out.
 Context: the cache has L = min(P + max_new_tokens, max_len) slots. A prompt longer than
 max_len - 1 keeps its last max_len - 1 tokens (documented truncation). When the cache fills
 before generation ends, the last max_len // 2 tokens are prefilled again into a fresh
-cache and decoding continues (a context shift; exact while everything fits in max_len).
+cache and decoding continues (a context shift; exact while the left-padded batch fits).
 
 Strategies: greedy (argmax), sample (temperature), top_k, top_p (nucleus); repetition
 penalty (CTRL, Keskar et al. 2019) applies to any of them. Each step draws with the key
@@ -271,7 +271,8 @@ def decode_tokens(fns: DecodeFns, params: Any, prompts: Sequence[Sequence[int]],
   prompts are token-id lists (each at least one token); a prompt of max_len tokens or more
   keeps its last max_len - 1. stop_sequences: token-id sequences that end a row (e.g.
   [[eos_id]]). on_token(tokens_B) streams each step's tokens (-1 for stopped rows).
-  Prompts are left-padded to a multiple of `bucket`, so similar lengths share a compile.
+  Prompts are left-padded to a multiple of `bucket`, so similar lengths share a compile
+  (unless that padding would make the context shift early).
   """
   _check_settings(settings)
   if not prompts or any(len(q) == 0 for q in prompts):
@@ -287,6 +288,8 @@ def decode_tokens(fns: DecodeFns, params: Any, prompts: Sequence[Sequence[int]],
     return [[] for _ in prompts]
   longest = max(len(q) for q in prompts)
   p = min(-(-longest // bucket) * bucket, max_len - 1)
+  if p + max_new_tokens > max_len:  # bucket padding would take cache slots from the context
+    p = longest
   cache_len = min(p + max_new_tokens, max_len)
   prompt_BxP = np.zeros((len(prompts), p), np.int32)
   pad_B = np.array([p - len(q) for q in prompts], np.int32)
