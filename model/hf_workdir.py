@@ -86,8 +86,10 @@ def export_workdir(workdir: str, out: str, step: Optional[int] = None,
   restored = restore_lib.restore_params(workdir, step)
   params = jax.tree.map(np.asarray, jax.device_get(restored.params))
   config, tensors = hf.to_hf(restored.exp.config.model, params, family)
-  hf.write_hf(out, config, tensors)
   tokenizer = getattr(restored.exp.tokenizer, "inner", restored.exp.tokenizer)
+  for role in ("bos", "eos", "pad"):  # generate() stops at the run's own EOS id
+    config.setdefault(f"{role}_token_id", getattr(tokenizer, f"{role}_id"))
+  hf.write_hf(out, config, tensors)
   if isinstance(tokenizer, hf_tokenizer.HFTokenizer):
     tokenizer.save_hf(out)
   return config, tensors

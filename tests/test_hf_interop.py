@@ -135,7 +135,8 @@ def test_workdir_checkpoint_holds_the_converted_params(gpt2_workdir):
 
 def test_workdir_exports_to_the_original_files(gpt2_workdir, tmp_path):
   out = str(tmp_path / "hf")
-  hf_workdir.export_workdir(gpt2_workdir, out)
+  config, _ = hf_workdir.export_workdir(gpt2_workdir, out)
+  assert (config["bos_token_id"], config["eos_token_id"]) == (0, 0)  # the tokenizer's
   original = load_file(os.path.join(FIXTURES, "gpt2_small", "model.safetensors"))
   exported = load_file(os.path.join(out, "model.safetensors"))
   assert sorted(exported) == sorted(original)
