@@ -37,6 +37,7 @@ def runs_1_and_8_devices(corpus, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp(f"dev{n}"))
     c = tiny.tiny_config(path, data_dir)
     c.mesh.data = n
+    c.sample.decode_speed_tokens = 8 if n == 8 else 0
     out[n] = (workdir, loop.train_and_evaluate(c, workdir))
   return out
 
@@ -69,6 +70,7 @@ def test_workdir_has_the_documented_layout(runs_1_and_8_devices):
   assert m["position"] == "learned" and m["tie_embeddings"]  # token + position tables
   embedding = (m["vocab_size"] + m["max_len"]) * m["d_model"]
   assert final["params"] - final["non_embedding_params"] == embedding
+  assert final["decode_tokens_per_sec"] > 0  # sample.decode_speed_tokens > 0
   splits = {json.loads(l)["split"] for l in open(os.path.join(workdir, "metrics.jsonl"))}
   assert splits == {"train", "eval", "final_eval"}
   assert open(os.path.join(workdir, "samples.txt")).read().startswith("=== sample 0")

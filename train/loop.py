@@ -18,6 +18,7 @@ from absl import logging
 from tqdm import tqdm
 
 import data as data_lib
+from eval import decode_speed
 from eval import evaluate as evaluate_lib
 from eval import plots
 from eval import sampling
@@ -70,6 +71,18 @@ def write_samples(exp: experiment_lib.Experiment, params: Any, path: str) -> lis
         f.write(f"=== sample {i} (temperature={s.temperature}, top_k={s.top_k}, "
                 f"top_p={s.top_p}) ===\n{text}\n\n")
   return texts
+
+
+def measure_decode_speed(exp: experiment_lib.Experiment, params: Any) -> float:
+  """Greedy KV-cache decode tokens/s of the trained model (config.sample.decode_speed_*)."""
+  s, max_len = exp.config.sample, exp.model_config.max_len
+  prompt_len = max(1, min(16, max_len // 4))
+  with partitioning.mesh_context(exp.mesh, exp.rules):
+    speed, _ = decode_speed.decode_tokens_per_sec(
+        exp.model, params, batch=s.decode_speed_batch, prompt_len=prompt_len,
+        new_tokens=min(s.decode_speed_tokens, max_len - prompt_len), max_len=max_len,
+        vocab_size=exp.model_config.vocab_size, seed=exp.config.seed)
+  return speed
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -171,6 +184,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   writer.close()
   selector.update(end, state, final, config.to_dict())
   selector.close()
+  if config.sample.get("decode_speed_tokens", 0) > 0 and config.objective == "causal_lm":
+    final["decode_tokens_per_sec"] = measure_decode_speed(exp, state.params)
   report = {"step": end, "split": config.data.eval_split, **final,
             "params": state.param_count,
             "non_embedding_params": state.non_embedding_param_count, **selector.summary()}

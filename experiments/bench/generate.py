@@ -42,6 +42,7 @@ def main(argv):
   import numpy as np
 
   import model as model_lib
+  from eval import decode_speed
   from eval import sampling
 
   cfg = _CONFIG.value.model
@@ -61,16 +62,15 @@ def main(argv):
       pos = jnp.broadcast_to(jnp.arange(p)[None], toks.shape)
       prefill = jax.jit(fns.prefill)
       t_prefill, _ = _timed(lambda: jax.block_until_ready(prefill(params, toks, pos, mask)))
-      t_gen, outs = _timed(lambda: sampling.decode_tokens(
-          fns, params, prompts.tolist(), max_new_tokens=_NEW_TOKENS.value,
-          max_len=cfg.max_len, vocab_size=_VOCAB.value, rng=jax.random.PRNGKey(0),
-          settings=sampling.Settings(temperature=0.0)))
+      speed, outs = decode_speed.decode_tokens_per_sec(
+          model, params, batch=b, prompt_len=p, new_tokens=_NEW_TOKENS.value,
+          max_len=cfg.max_len, vocab_size=_VOCAB.value, cached=mode == "cached")
       assert all(len(o) == _NEW_TOKENS.value for o in outs)
       rows.append(dict(mode=mode, batch=b, prompt_len=p, new_tokens=_NEW_TOKENS.value,
                        max_len=cfg.max_len, params=n_params,
                        prefill_tokens_per_sec=b * p / t_prefill,
-                       decode_tokens_per_sec=b * _NEW_TOKENS.value / t_gen,
-                       generate_seconds=t_gen, tokens=outs[0][:16]))
+                       decode_tokens_per_sec=speed,
+                       generate_seconds=b * _NEW_TOKENS.value / speed, tokens=outs[0][:16]))
   print(f"{'mode':>10} {'batch':>5} {'prefill tok/s':>14} {'decode tok/s':>13} {'seconds':>8}")
   for r in rows:
     print(f"{r['mode']:>10} {r['batch']:>5} {r['prefill_tokens_per_sec']:>14.0f} "

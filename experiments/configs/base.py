@@ -126,4 +126,6 @@ def get_config() -> ml_collections.ConfigDict:
   s.temperature = 0.8
   s.top_k = 0
   s.top_p = 1.0
+  s.decode_speed_tokens = 0  # > 0: final.json gets decode_tokens_per_sec (causal LMs)
+  s.decode_speed_batch = 8
   return c
