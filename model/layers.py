@@ -239,7 +239,10 @@ class Embedder(nn.Module):
     if self.cfg.position == "learned":
       x = x + self.position(positions_BxT + self.cfg.position_offset)
     elif self.cfg.position == "sinusoidal":
-      x = x + positions_lib.sinusoidal(positions_BxT, self.cfg.d_model).astype(x.dtype)
+      # At a learned table's init scale (entry RMS = init_std): unit-size sinusoids drown
+      # init_std-size token embeddings (measured: +1.6 nats in the positional sweep).
+      table = positions_lib.sinusoidal(positions_BxT, self.cfg.d_model)
+      x = x + (table * (self.cfg.init_std * 2 ** 0.5)).astype(x.dtype)
     return x
 
   def attend(self, x_BxTxD: jax.Array) -> jax.Array:
