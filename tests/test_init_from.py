@@ -129,3 +129,17 @@ def _read(path):
   import json
   with open(path) as f:
     return [json.loads(line) for line in f]
+
+
+def test_a_grown_vocabulary_keeps_the_source_rows(source):
+  """Appended special tokens (chat role markers) add rows; the old ones come across."""
+  config, workdir = _target(source, "grown", vocab_size=40)  # the source has 33
+  exp, state = _fresh_state(config, workdir)
+  plan = init_from_lib.summary(exp)
+  assert [("embed", "token", "embedding")] == list(plan.grown) and plan.errors == []
+  loaded = init_from_lib.load_into(exp, state)
+  got = np.asarray(loaded.params["embed"]["token"]["embedding"])
+  want = np.asarray(restore_lib.restore_params(source[1]).params["embed"]["token"]["embedding"])
+  np.testing.assert_array_equal(got[:33], want)
+  fresh = np.asarray(state.params["embed"]["token"]["embedding"])
+  np.testing.assert_array_equal(got[33:], fresh[33:])

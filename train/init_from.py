@@ -6,6 +6,8 @@ were trained on), and its params fill the new model wherever paths and shapes ag
   source's top-level params map to "backbone/..." (and "backbone/..." to itself);
 - declared heads ("head/...") are copied only when the source has them with the same
   shape (e.g. continuing a fine-tuned run); otherwise they keep their fresh init;
+- a vocabulary table (token embedding, output layer) whose vocabulary grew because the
+  new run appends special tokens (chat role markers) keeps the source's rows;
 - every other target param must exist in the source with the same shape and dtype, or
   the run stops naming each mismatched path, both shapes and the differing model.* keys;
 - source params the target has no use for (an MLM or LM head, BERT's NSP pooler) are
@@ -57,6 +59,7 @@ class Plan:
   fresh: list[Path]  # declared heads the source lacks (or has in another shape)
   dropped: list[Path]  # source params the target does not use
   errors: list[str]  # target params the source cannot fill
+  grown: dict[Path, Path] = dataclasses.field(default_factory=dict)  # vocab tables grown
 
 
 def _checkpoint_steps(directory: str) -> list[int]:
@@ -146,9 +149,24 @@ def _name(path: Path) -> str:
   return "/".join(path)
 
 
+def _grows_vocab(source: Any, target: Any, vocab_sizes: tuple[int, int]) -> bool:
+  """True when `target` is `source` with its vocabulary axis grown (appended tokens)."""
+  old, new = vocab_sizes
+  if not 0 < old < new or source.dtype != target.dtype or len(source.shape) != len(target.shape):
+    return False
+  differ = [i for i, (a, b) in enumerate(zip(source.shape, target.shape)) if a != b]
+  return len(differ) == 1 and (source.shape[differ[0]], target.shape[differ[0]]) == (old, new)
+
+
 def make_plan(source_params: dict[Path, Any], target_params: dict[Path, Any],
-              source_objective: str, target_objective: str) -> Plan:
-  """Match target params (shape/dtype leaves) to source ones by path (see module doc)."""
+              source_objective: str, target_objective: str,
+              vocab_sizes: tuple[int, int] = (0, 0)) -> Plan:
+  """Match target params (shape/dtype leaves) to source ones by path (see module doc).
+
+  vocab_sizes (source, target): a table whose vocabulary axis grew from one to the other
+  (special tokens appended, e.g. chat role markers) keeps the source's rows; the new
+  rows keep their fresh init.
+  """
   src_prefix, _ = param_layout(source_objective)
   tgt_prefix, tgt_heads = param_layout(target_objective)
   plan = Plan(copied={}, fresh=[], dropped=[], errors=[])
@@ -163,6 +181,8 @@ def make_plan(source_params: dict[Path, Any], target_params: dict[Path, Any],
             and source.dtype == target.dtype)
     if same:
       plan.copied[path] = src_path
+    elif source is not None and _grows_vocab(source, target, vocab_sizes):
+      plan.grown[path] = src_path
     elif is_head:
       plan.fresh.append(path)
     elif source is None:
@@ -171,7 +191,7 @@ def make_plan(source_params: dict[Path, Any], target_params: dict[Path, Any],
     else:
       plan.errors.append(f"{_name(path)}: source {tuple(source.shape)} {source.dtype} vs "
                          f"target {tuple(target.shape)} {target.dtype}")
-  used = set(plan.copied.values())
+  used = set(plan.copied.values()) | set(plan.grown.values())
   plan.dropped = [p for p in source_params if p not in used]
   return plan
 
@@ -220,7 +240,8 @@ def _plan_for(exp: experiment_lib.Experiment) -> tuple[Source, str, Plan]:
   source = resolve(exp.config.init_from)
   directory = os.path.join(source.workdir, "checkpoints", str(source.step), "state")
   plan = make_plan(_source_param_metadata(directory), _flat(exp.abstract_state.params),
-                   source.config.objective, exp.config.objective)
+                   source.config.objective, exp.config.objective,
+                   (source.config.model.vocab_size, exp.config.model.vocab_size))
   return source, directory, plan
 
 
@@ -240,21 +261,30 @@ def load_into(exp: experiment_lib.Experiment, state: TrainState) -> TrainState:
   _check(plan, source, exp.config)
   targets = _flat(exp.abstract_state.params)
   shardings = _flat(exp.shardings.params)
+  sources = _source_param_metadata(directory)
+  replicated = jax.sharding.NamedSharding(exp.mesh, jax.sharding.PartitionSpec())
   item = {"params": _nest({
-      src: jax.ShapeDtypeStruct(targets[tgt].shape, targets[tgt].dtype,
-                                sharding=shardings[tgt])
-      for tgt, src in plan.copied.items()})}
+      **{src: jax.ShapeDtypeStruct(targets[tgt].shape, targets[tgt].dtype,
+                                   sharding=shardings[tgt])
+         for tgt, src in plan.copied.items()},
+      **{src: jax.ShapeDtypeStruct(sources[src].shape, sources[src].dtype,
+                                   sharding=replicated)
+         for src in plan.grown.values()}})}
   restored = ocp.Checkpointer(ocp.PyTreeCheckpointHandler()).restore(
       directory, args=ocp.args.PyTreeRestore(
           item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
           partial_restore=True))
   restored = _flat(restored["params"])
   fresh = _flat(state.params)
+  for tgt, src in plan.grown.items():  # the source's rows, then the fresh new ones
+    old = restored.pop(src)
+    fresh[tgt] = jax.device_put(
+        fresh[tgt].at[tuple(slice(0, n) for n in old.shape)].set(old), shardings[tgt])
   params = jax.tree_util.tree_unflatten(
       jax.tree.structure(state.params),
       [restored[plan.copied[p]] if p in plan.copied else fresh[p] for p in fresh])
   opt_state = jax.jit(exp.tx.init, out_shardings=exp.shardings.opt_state)(params)
-  logging.info("init_from %s: %d params copied, fresh heads %s, dropped %s", source.spec,
-               len(plan.copied), [_name(p) for p in plan.fresh],
-               [_name(p) for p in plan.dropped])
+  logging.info("init_from %s: %d params copied, vocabulary grown %s, fresh heads %s, "
+               "dropped %s", source.spec, len(plan.copied), [_name(p) for p in plan.grown],
+               [_name(p) for p in plan.fresh], [_name(p) for p in plan.dropped])
   return state.replace(params=params, opt_state=opt_state)

@@ -4,9 +4,10 @@ Command (from scratch; DailyDialog-style files in data.files, see data/builders/
   python -m train.main --config=experiments/configs/chat_sft_tiny.py --workdir=/tmp/chat \
       --config.data.files=../shared/data/dailydialog
   python -m eval.chat --workdir=/tmp/chat
-From a pretrained gpt_tiny run (same model shape; its tokenizer is copied and the 4 role
-markers appended): --config.init_from=/tmp/run. That needs init_from (train/init_from.py)
-to grow the embedding by the 4 new rows; until it does, it stops naming the shapes.
+From a pretrained gpt_tiny run (same model shape; its tokenizer is copied, the 4 role
+markers appended and the embedding grown by 4 fresh rows): --config.init_from=/tmp/run.
+Measured: from a 300-step gpt_tiny stdlib run, 30 steps (36 s) reach validation loss 4.126
+on assistant tokens (from scratch: 4.080 after 600 steps).
 Runtime: 37 min on the 2-core CPU while other jobs held the load at ~22 (230-970 tokens/s;
   data prep ~5 s, SentencePiece ~1 min); the same-sized gpt_tiny runs 600 steps in ~3 min
   on a quiet machine.
