@@ -1,5 +1,8 @@
 """Helpers shared by the project builders: where data lives, and preparing once."""
+import hashlib
+import json
 import os
+import sys
 
 import tensorflow_datasets as tfds
 
@@ -28,12 +31,33 @@ def prepare(builder: tfds.core.DatasetBuilder) -> tfds.core.DatasetBuilder:
   return builder
 
 
+class HashedConfig(tfds.core.BuilderConfig):
+  """A config named by a hash of what defines its data (file paths, sizes and mtimes, or
+  a generator's settings): changed inputs get a new name, so they are prepared afresh."""
+
+  def __init__(self, spec: dict, prefix: str = "h", digits: int = 20):
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    super().__init__(name=f"{prefix}{digest[:digits]}", description=json.dumps(spec))
+
+
 class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base of the project builders: local data, so no URL checksums to look up.
 
   TFDS 4.9.10 finds a builder's checksums file through `importlib_resources`, which
   it does not install on Python >= 3.9 (tensorflow/datasets#11212); with nothing to
   download we skip that look-up instead of needing the extra package.
+  Subclasses give FEATURES (name -> tfds feature); records keep their generated order
+  unless KEEP_ORDER is False.
   """
 
   url_infos = None
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  FEATURES: dict = {}
+  KEEP_ORDER = True  # integer keys + disable_shuffling: records stay in generated order
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict(self.FEATURES),
+        description=sys.modules[type(self).__module__].__doc__,
+        disable_shuffling=self.KEEP_ORDER)

@@ -6,14 +6,12 @@ splits train / validation / test. Records are {"turns": [utterance, ...]} in fil
 speakers alternate, which data/chat.py maps to user / assistant. Utterances keep the
 corpus's own spacing around punctuation.
 """
-import hashlib
-import json
 import os
 from collections.abc import Iterator
 
 import tensorflow_datasets as tfds
 
-from data.builders.common import LocalBuilder
+from data.builders.common import HashedConfig, LocalBuilder
 
 SPLITS = ("train", "validation", "test")
 EOU = "__eou__"
@@ -49,7 +47,7 @@ def read_dialogues(path: str) -> list[list[str]]:
   return dialogues
 
 
-class DialogueFilesConfig(tfds.core.BuilderConfig):
+class DialogueFilesConfig(HashedConfig):
   """A dialogue directory; the name hashes its split files' paths, sizes and mtimes."""
 
   def __init__(self, *, directory: str):
@@ -60,25 +58,16 @@ class DialogueFilesConfig(tfds.core.BuilderConfig):
       raise ValueError(f"dialogue_files: no train split in {directory}; expected "
                        "train/dialogues_train.txt (DailyDialog layout) or dialogues_train.txt")
     stats = {s: [p, os.stat(p).st_size, os.stat(p).st_mtime_ns] for s, p in files.items()}
-    digest = hashlib.sha256(json.dumps(stats, sort_keys=True).encode()).hexdigest()
-    super().__init__(name=f"h{digest[:20]}", description=json.dumps(stats))
+    super().__init__(stats)
     self.files = files
 
 
 class DialogueFiles(LocalBuilder):
   """Dialogues of local DailyDialog-style files, one record per dialogue."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   BUILDER_CONFIG_CLASS = DialogueFilesConfig
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict(
-            {"turns": tfds.features.Sequence(tfds.features.Text())}),
-        description=__doc__,
-        disable_shuffling=True,  # records stay in file order
-    )
+  FEATURES = {"turns": tfds.features.Sequence(tfds.features.Text())}
 
   def _split_generators(self, dl_manager):
     del dl_manager  # local files only

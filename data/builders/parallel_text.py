@@ -8,8 +8,6 @@ the other (`train.en` / `train.de`). Given as "src_path,tgt_path" or a brace pat
 - empty lines: a pair where either side is empty or only whitespace is DROPPED (an empty
   source or reference teaches nothing and breaks BLEU); how many is logged as a warning. Surrounding whitespace (and "\r") of each line is stripped.
 """
-import hashlib
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from collections.abc import Iterator
 import tensorflow_datasets as tfds
 from absl import logging
 
-from data.builders.common import LocalBuilder
+from data.builders.common import HashedConfig, LocalBuilder
 from data.builders.text_files import read_utf8
 
 SPLITS = ("train", "validation", "test")
@@ -74,30 +72,23 @@ def _fingerprint(files: dict) -> dict:
   return out
 
 
-class ParallelTextConfig(tfds.core.BuilderConfig):
+class ParallelTextConfig(HashedConfig):
   """Split -> (source file, target file); the name is a hash of paths, sizes and mtimes."""
 
   def __init__(self, *, files: dict):
     if "train" not in files:
       raise ValueError("parallel_text needs data.train_files")
     fingerprint = _fingerprint(files)
-    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
-    super().__init__(name=f"h{digest[:20]}", description=json.dumps(fingerprint))
+    super().__init__(fingerprint)
     self.files = files
 
 
 class ParallelText(LocalBuilder):
   """Sentence pairs of aligned local files, in file order."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   BUILDER_CONFIG_CLASS = ParallelTextConfig
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({"source": tfds.features.Text(),
-                                             "target": tfds.features.Text()}),
-        description=__doc__, disable_shuffling=True)
+  FEATURES = {"source": tfds.features.Text(), "target": tfds.features.Text()}
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Local files only.

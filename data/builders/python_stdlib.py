@@ -49,8 +49,6 @@ def stdlib_files(root: str) -> list[str]:
 class PythonStdlib(LocalBuilder):
   """One example per stdlib `.py` file; train/validation/test = 90/5/5 by path hash."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   # The stdlib differs between Python versions, so each gets its own config.
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(
@@ -59,11 +57,8 @@ class PythonStdlib(LocalBuilder):
       )
   ]
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({"text": tfds.features.Text()}),
-        description=__doc__,
-    )
+  FEATURES = {"text": tfds.features.Text()}
+  KEEP_ORDER = False
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Nothing to download.

@@ -7,14 +7,12 @@ the validation and test sets are fixed for a seed while the train split can be a
 as wanted (`num_train`; a train example may repeat in validation only by chance, which
 is negligible for all but the shortest lengths).
 """
-import hashlib
-import json
 from collections.abc import Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data.builders.common import LocalBuilder
+from data.builders.common import HashedConfig, LocalBuilder
 
 TASKS = ("reverse", "sort", "copy", "addition")
 _LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
@@ -48,7 +46,7 @@ def check_task(task: str, min_len: int, max_len: int, sizes: dict) -> None:
       raise ValueError(f"data.num_{split}={n}: every split needs at least one example")
 
 
-class SyntheticConfig(tfds.core.BuilderConfig):
+class SyntheticConfig(HashedConfig):
   """A task + lengths + sizes + seed; the name is a hash of them."""
 
   def __init__(self, *, task: str, min_len: int, max_len: int, num_train: int,
@@ -56,23 +54,16 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     sizes = {"train": num_train, "validation": num_eval, "test": num_eval}
     check_task(task, min_len, max_len, sizes)
     spec = dict(task=task, min_len=min_len, max_len=max_len, sizes=sizes, seed=seed)
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-    super().__init__(name=f"{task}_{digest[:16]}", description=json.dumps(spec))
+    super().__init__(spec, prefix=f"{task}_", digits=16)
     self.spec = spec
 
 
 class Synthetic(LocalBuilder):
   """Generated (source, target) string pairs; train/validation/test from separate seeds."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   BUILDER_CONFIG_CLASS = SyntheticConfig
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({"source": tfds.features.Text(),
-                                             "target": tfds.features.Text()}),
-        description=__doc__, disable_shuffling=True)
+  FEATURES = {"source": tfds.features.Text(), "target": tfds.features.Text()}
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Nothing to download.

@@ -7,14 +7,12 @@ Each split is stored as records of whole lines of at most `_CHUNK_CHARS` charact
 to work on; the records of a split, in order, concatenate back to its text exactly.
 """
 import glob
-import hashlib
-import json
 import os
 from collections.abc import Iterator, Sequence
 
 import tensorflow_datasets as tfds
 
-from data.builders.common import LocalBuilder
+from data.builders.common import HashedConfig, LocalBuilder
 
 _CHUNK_CHARS = 4096
 _SPLITS = ("train", "validation")
@@ -87,15 +85,14 @@ def _fingerprint(paths: list[str], val_fraction: float) -> dict:
   return {"files": files, "val_fraction": val_fraction, "chunk_chars": _CHUNK_CHARS}
 
 
-class TextFilesConfig(tfds.core.BuilderConfig):
+class TextFilesConfig(HashedConfig):
   """A set of files + val_fraction; the name is a hash of paths, sizes and mtimes."""
 
   def __init__(self, *, paths: list[str], val_fraction: float):
     if not 0.0 <= val_fraction < 1.0:
       raise ValueError(f"text_files: val_fraction must be in [0, 1), got {val_fraction}.")
     fingerprint = _fingerprint(paths, val_fraction)
-    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
-    super().__init__(name=f"h{digest[:20]}", description=json.dumps(fingerprint))
+    super().__init__(fingerprint)
     self.paths = list(paths)
     self.val_fraction = val_fraction
 
@@ -103,16 +100,9 @@ class TextFilesConfig(tfds.core.BuilderConfig):
 class TextFiles(LocalBuilder):
   """Text of local files, split train/validation by position within each file."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   BUILDER_CONFIG_CLASS = TextFilesConfig
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({"text": tfds.features.Text()}),
-        description=__doc__,
-        disable_shuffling=True,  # Records stay in text order (keys are sorted).
-    )
+  FEATURES = {"text": tfds.features.Text()}
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Local files only.
