@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import sentencepiece as spm
@@ -231,11 +231,13 @@ class WithSpecialTokens:
   """A tokenizer plus named special tokens at ids right after its vocabulary.
 
   Appending keeps every existing id (and saved GPT tokenizers) unchanged; `config_key`
-  is saved as true in tokenizer.json, so a reloaded run gets the same vocabulary back.
-  decode drops the appended ids. Subclasses name the tokens ([MASK], chat roles).
+  is saved in tokenizer.json, so a reloaded run gets the same vocabulary back. decode
+  drops the appended ids (or names them). Subclasses name the tokens ([MASK], chat
+  roles, T5 sentinels).
   """
   names: tuple = ()
   config_key: str = ""
+  names_in_text = False  # decode writes appended tokens by name instead of dropping them
 
   def __init__(self, inner: Tokenizer):
     self.inner = inner
@@ -254,13 +256,26 @@ class WithSpecialTokens:
 
   def decode(self, ids: Sequence[int]) -> str:
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-    return self.inner.decode(ids[(ids < self.inner.vocab_size) | (ids >= self.vocab_size)])
+    if not self.names_in_text:
+      return self.inner.decode(ids[(ids < self.inner.vocab_size) | (ids >= self.vocab_size)])
+    out, start = [], 0
+    appended = (ids >= self.inner.vocab_size) & (ids < self.vocab_size)
+    for j in np.flatnonzero(appended).tolist() + [len(ids)]:
+      out.append(self.inner.decode(ids[start:j]))
+      if j < len(ids):
+        out.append(self.names[int(ids[j]) - self.inner.vocab_size])
+      start = j + 1
+    return "".join(out)
+
+  def saved_value(self) -> Any:
+    """What tokenizer.json records under config_key to rebuild this wrapper."""
+    return True
 
   def save(self, directory: str) -> None:
     self.inner.save(directory)
     with open(os.path.join(directory, _CONFIG_FILE), encoding="utf-8") as f:
       config = json.load(f)
-    _write_config(directory, dict(config, **{self.config_key: True}))
+    _write_config(directory, dict(config, **{self.config_key: self.saved_value()}))
 
 
 class WithMaskToken(WithSpecialTokens):
@@ -288,46 +303,25 @@ class WithChatTokens(WithSpecialTokens):
     return self.special_ids["<|end|>"]
 
 
-class WithSentinels:
+class WithSentinels(WithSpecialTokens):
   """A tokenizer plus T5's sentinels `<extra_id_i>` at ids vocab_size - 1 - i (the top).
 
   Like WithMaskToken, appending keeps every existing id; the count is saved in
   tokenizer.json. decode shows a sentinel as `<extra_id_i>`.
   """
+  config_key = "num_sentinels"
+  names_in_text = True
 
   def __init__(self, inner: Tokenizer, num_sentinels: int):
     if num_sentinels <= 0:
       raise ValueError(f"data.num_sentinels must be positive, got {num_sentinels}")
-    self.inner = inner
-    self.kind = inner.kind
+    self.names = tuple(f"<extra_id_{num_sentinels - 1 - k}>" for k in range(num_sentinels))
+    super().__init__(inner)
     self.num_sentinels = num_sentinels
-    self.vocab_size = inner.vocab_size + num_sentinels
     self.sentinel_ids = tuple(self.vocab_size - 1 - i for i in range(num_sentinels))
-    self.mask_id = getattr(inner, "mask_id", None)
-    self.pad_id, self.eos_id, self.bos_id = inner.pad_id, inner.eos_id, inner.bos_id
-    self.cls_id, self.sep_id = inner.cls_id, inner.sep_id
 
-  def encode_array(self, text: str) -> np.ndarray:
-    return encode_array(self.inner, text)
-
-  def encode(self, text: str) -> list[int]:
-    return self.inner.encode(text)
-
-  def decode(self, ids: Sequence[int]) -> str:
-    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-    out, start = [], 0
-    for j in np.flatnonzero(ids >= self.inner.vocab_size).tolist() + [len(ids)]:
-      out.append(self.inner.decode(ids[start:j]))
-      if j < len(ids):
-        out.append(f"<extra_id_{self.vocab_size - 1 - int(ids[j])}>")
-      start = j + 1
-    return "".join(out)
-
-  def save(self, directory: str) -> None:
-    self.inner.save(directory)
-    with open(os.path.join(directory, _CONFIG_FILE), encoding="utf-8") as f:
-      config = json.load(f)
-    _write_config(directory, dict(config, num_sentinels=self.num_sentinels))
+  def saved_value(self) -> int:
+    return self.num_sentinels
 
 
 def _training_lines(texts: Iterable[str], max_chars: int):
