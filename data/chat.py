@@ -133,17 +133,8 @@ def make_chat_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
   from data import pipeline  # pipeline dispatches here
 
   local_batch = pipeline._check(cfg, process_index, process_count)
-  source = sources.get_source(cfg, split)
-  records = grain.MapDataset.source(source)[process_index::process_count]
-  if len(records) == 0:
-    raise ValueError(f"split {split!r} of {cfg.dataset!r} has too few dialogues for "
-                     f"process {process_index} of {process_count}")
-  if train:
-    records = records.shuffle(seed=pipeline._derive_seed(seed, "records")).repeat()
-  rows = records.map(_Encode(cfg, tokenizer)).to_iter_dataset(
-      grain.ReadOptions(num_threads=pipeline._READ_THREADS,
-                        prefetch_buffer_size=pipeline._READ_BUFFER))
-  batches = rows.batch(local_batch, drop_remainder=train)
-  if not train:
-    batches = batches.map(pipeline._PadBatch(local_batch, tokenizer.pad_id))
-  return batches
+  records = pipeline.record_shard(
+      sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
+      process_count=process_count, train=train, what="dialogues")
+  return pipeline.batch_rows(records.map(_Encode(cfg, tokenizer)), local_batch,
+                             tokenizer.pad_id, train)

@@ -278,14 +278,9 @@ def make_finetune_dataset(cfg, tokenizer: Tokenizer, split: str, *, objective: s
   from data import pipeline  # pipeline dispatches here
 
   local_batch = pipeline._check(cfg, process_index, process_count)
-  records = _Records(cfg, task_cfg, split, objective)
-  ds = grain.MapDataset.source(records)[process_index::process_count]
-  if train:
-    ds = ds.shuffle(seed=pipeline._derive_seed(seed, "records")).repeat()
-  ds = ds.map(_Encode(tokenizer, cfg.seq_len, objective)).to_iter_dataset(
-      grain.ReadOptions(num_threads=pipeline._READ_THREADS,
-                        prefetch_buffer_size=pipeline._READ_BUFFER))
-  batches = ds.batch(local_batch, drop_remainder=train)
-  if not train:
-    batches = batches.map(pipeline._PadBatch(local_batch, tokenizer.pad_id))
-  return batches
+  records = pipeline.record_shard(
+      _Records(cfg, task_cfg, split, objective), cfg, split, seed=seed,
+      process_index=process_index, process_count=process_count, train=train,
+      what="examples")
+  return pipeline.batch_rows(records.map(_Encode(tokenizer, cfg.seq_len, objective)),
+                             local_batch, tokenizer.pad_id, train)

@@ -230,6 +230,28 @@ class _Pair(grain.transforms.MapWithIndex):
                            sep_id=tok.sep_id, pad_id=tok.pad_id)
 
 
+def record_shard(source: Any, cfg, split: str, *, seed: int, process_index: int,
+                 process_count: int, train: bool, what: str = "records") -> grain.MapDataset:
+  """This process's records of a split (one per row, not packed); training shuffles them
+  per epoch and repeats forever, evaluation is one pass in stored order."""
+  records = grain.MapDataset.source(source)[process_index::process_count]
+  if len(records) == 0:
+    raise ValueError(f"Split {split!r} of {cfg.dataset!r} has too few {what} for "
+                     f"process {process_index} of {process_count}.")
+  if train:
+    records = records.shuffle(seed=_derive_seed(seed, "records")).repeat()
+  return records
+
+
+def batch_rows(rows: grain.MapDataset, local_batch: int, pad_id: int,
+               train: bool) -> grain.IterDataset:
+  """Encoded rows -> batches, read ahead in threads; eval pads its last batch (weights 0)."""
+  rows = rows.to_iter_dataset(
+      grain.ReadOptions(num_threads=_READ_THREADS, prefetch_buffer_size=_READ_BUFFER))
+  batches = rows.batch(local_batch, drop_remainder=train)
+  return batches if train else batches.map(_PadBatch(local_batch, pad_id))
+
+
 def make_pair_dataset(cfg, tokenizer: Tokenizer, split: str, *, task: str, seed: int,
                       process_index: int = 0, process_count: int = 1,
                       train: bool = True) -> grain.IterDataset:
@@ -242,23 +264,15 @@ def make_pair_dataset(cfg, tokenizer: Tokenizer, split: str, *, task: str, seed:
   local_batch = _check(cfg, process_index, process_count)
   pairs.check_seq_len(cfg.seq_len)
   source = sources.get_source(cfg, split)
-  records = grain.MapDataset.source(source)[process_index::process_count]
-  if len(records) == 0:
-    raise ValueError(f"Split {split!r} of {cfg.dataset!r} has too few records for "
-                     f"process {process_index} of {process_count}.")
   if task == "nsp" and len(source) < 2:
     raise ValueError(f"NSP draws negatives from another document, but split {split!r} of "
                      f"{cfg.dataset!r} has {len(source)} record(s); use more text or "
                      "objective='sop'")
+  records = record_shard(source, cfg, split, seed=seed, process_index=process_index,
+                         process_count=process_count, train=train)
   pair_seed = _derive_seed(seed, f"pairs:{process_index}")
-  if train:
-    records = records.shuffle(seed=_derive_seed(seed, "records")).repeat()
   examples = records.map_with_index(_Pair(cfg, tokenizer, source, task, pair_seed))
-  examples = examples.to_iter_dataset(
-      grain.ReadOptions(num_threads=_READ_THREADS, prefetch_buffer_size=_READ_BUFFER))
-  batches = examples.batch(local_batch, drop_remainder=train)
-  if not train:
-    batches = batches.map(_PadBatch(local_batch, tokenizer.pad_id))
+  batches = batch_rows(examples, local_batch, tokenizer.pad_id, train)
   return batches.map_with_index(_MaskBatch(cfg, tokenizer, seed, process_index))
 
 

@@ -84,18 +84,11 @@ def make_seq2seq_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
   """
   check(cfg)
   local_batch = pipeline._check(cfg, process_index, process_count)
-  source = sources.get_source(cfg, split)
-  records = grain.MapDataset.source(source)[process_index::process_count]
-  if len(records) == 0:
-    raise ValueError(f"Split {split!r} of {cfg.dataset!r} has too few records for "
-                     f"process {process_index} of {process_count}.")
-  if train:
-    records = records.shuffle(seed=pipeline._derive_seed(seed, "records")).repeat()
+  records = pipeline.record_shard(
+      sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
+      process_count=process_count, train=train)
   examples = records.map_with_index(_EncodePair(cfg, tokenizer, sources.pair_keys(cfg)))
-  examples = examples.to_iter_dataset(
-      grain.ReadOptions(num_threads=2, prefetch_buffer_size=32))
-  batches = examples.batch(local_batch, drop_remainder=train)
-  return batches if train else batches.map(pipeline._PadBatch(local_batch, tokenizer.pad_id))
+  return pipeline.batch_rows(examples, local_batch, tokenizer.pad_id, train)
 
 
 def span_lengths(cfg) -> tuple[int, int]:
