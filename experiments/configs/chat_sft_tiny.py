@@ -18,36 +18,18 @@ Loss counts only assistant tokens (data/chat.py); history is truncated from the 
 """
 import ml_collections
 
-from experiments.configs import base
+from experiments.configs import gpt_tiny
 
 
 def get_config():
-  c = base.get_config()
+  c = gpt_tiny.get_config()  # the same model, tokenizer size and schedule (init_from fits)
   c.objective = "chat_sft"
   c.data.dataset = "dialogue_files"
   c.data.files = "../shared/data/dailydialog"
-  c.data.tokenizer = "sentencepiece"
-  c.data.vocab_size = 2048
-  c.data.spm_max_chars = 2_000_000
   c.data.chat_tokens = True  # <|system|> <|user|> <|assistant|> <|end|> after the vocab
   c.data.chat_system = ""  # a system turn put in front of every dialogue ("" = none)
   c.data.turns_key = "turns"  # TFDS datasets by name: the feature holding the utterances
   c.data.turn_separator = "\n"  # ... when that feature is one string
-  c.data.seq_len = 128
-  c.data.batch_size = 16
-  c.model.d_model = 128
-  c.model.num_layers = 4
-  c.model.num_heads = 4
-  c.model.mlp_dim = 512
-  c.model.max_len = 128
-  c.train.steps = 600
-  c.train.learning_rate = 3e-3
-  c.train.end_learning_rate = 3e-4
-  c.train.warmup_steps = 60
-  c.train.log_every = 25
-  c.train.eval_every = 200
-  c.train.eval_batches = 20
-  c.train.checkpoint_every = 200
   c.sample.num_samples = 0  # chat replies: python -m eval.chat
   c.chat = ch = ml_collections.ConfigDict()
   ch.max_new_tokens = 64  # reply budget; history is cut from the oldest turn to leave it
