@@ -22,31 +22,19 @@ Result on valid (3,250 sentences, 5,867 scored entities), best = last step (400)
   As on SST-2, this tiny code pretraining does not transfer; the numbers show the
   pipeline, not a strong tagger (BERT-base reaches ~0.95 dev F1).
 """
-from experiments.configs import bert_tiny
+from experiments.configs import finetune_base
 
 
 def get_config():
-  c = bert_tiny.get_config()
+  c = finetune_base.get_config()
   c.objective = "token_classification"
-  c.model.dropout = 0.1
   c.data.dataset = "conll"
   c.data.files = "../shared/data/conll2003"
   c.data.eval_split = "validation"  # valid.txt (3,250 sentences, 5,942 entities)
   c.data.seq_len = 96
-  c.data.batch_size = 32
   c.task.num_classes = 9
   c.task.label_names = "O,B-PER,I-PER,B-ORG,I-ORG,B-LOC,I-LOC,B-MISC,I-MISC"
-  c.task.head_dropout = 0.1
-  c.train.steps = 400
   c.train.learning_rate = 5e-4
-  c.train.end_learning_rate = 0.0
-  c.train.schedule = "linear"
-  c.train.warmup_steps = 40
-  c.train.weight_decay = 0.01
-  c.train.log_every = 50
   c.train.eval_every = 200
-  c.train.eval_batches = 0
-  c.train.checkpoint_every = 200
   c.train.best_metric = "entity_f1"
-  c.train.best_mode = "max"
   return c

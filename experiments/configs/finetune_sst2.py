@@ -21,34 +21,22 @@ Result on dev (872 sentences, majority baseline 50.9%), best = last step (400):
   source (masked accuracy 10%) with a code-trained vocabulary transfer little to English
   movie reviews, while the scratch run's SentencePiece vocabulary is SST-2's own.
 """
-from experiments.configs import bert_tiny
+from experiments.configs import finetune_base
 
 
 def get_config():
-  c = bert_tiny.get_config()
+  c = finetune_base.get_config()
   c.objective = "classification"
-  c.model.dropout = 0.1
   c.data.dataset = "glue_tsv"
   c.data.files = "../shared/data/sst2"
   c.data.text_key = "sentence"
   c.data.label_key = "label"
   c.data.eval_split = "validation"  # dev.tsv (872 sentences; 50.9% positive)
   c.data.seq_len = 64
-  c.data.batch_size = 32
   c.task.num_classes = 2
   c.task.label_names = "negative,positive"
   c.task.pooling = "cls"
-  c.task.head_dropout = 0.1
-  c.train.steps = 400
   c.train.learning_rate = 3e-4
-  c.train.end_learning_rate = 0.0
-  c.train.schedule = "linear"
-  c.train.warmup_steps = 40
-  c.train.weight_decay = 0.01
-  c.train.log_every = 50
   c.train.eval_every = 100
-  c.train.eval_batches = 0  # the whole dev set, so the best step is chosen on all of it
-  c.train.checkpoint_every = 200
   c.train.best_metric = "accuracy"
-  c.train.best_mode = "max"
   return c
