@@ -67,11 +67,12 @@ class _Head(nn.Module):
         jnp.float32)
 
 
-class SequenceClassifier(nn.Module):
-  """tokens [B, T] -> class logits [B, C] (float32) from a pooled backbone state."""
+class Classifier(nn.Module):
+  """tokens [B, T] -> class logits (float32): [B, C] from a pooled backbone state, or
+  [B, T, C] per token when pooling is None (token classification, e.g. BIO tags)."""
   backbone: nn.Module
   num_classes: int
-  pooling: str = "cls"
+  pooling: Optional[str] = "cls"
   dropout: float = 0.1
 
   @property
@@ -82,28 +83,13 @@ class SequenceClassifier(nn.Module):
   def __call__(self, tokens_BxT: jax.Array, *, token_types: Optional[jax.Array] = None,
                deterministic: bool = True) -> jax.Array:
     hidden_BxTxD = backbone_hidden(self.backbone, tokens_BxT, token_types, deterministic)
+    if self.pooling is None:
+      hidden_BxTxD = nn.Dropout(self.dropout)(hidden_BxTxD, deterministic=deterministic)
+      return _Head(self.cfg, self.num_classes, 0.0, pooler=False, name=HEAD)(
+          hidden_BxTxD, deterministic)
     pooled_BxD = pool(hidden_BxTxD, tokens_BxT != 0, self.pooling)
     return _Head(self.cfg, self.num_classes, self.dropout, pooler=True, name=HEAD)(
         pooled_BxD, deterministic)
-
-
-class TokenClassifier(nn.Module):
-  """tokens [B, T] -> per-token class logits [B, T, C] (float32), e.g. BIO tags."""
-  backbone: nn.Module
-  num_classes: int
-  dropout: float = 0.1
-
-  @property
-  def cfg(self) -> layers.TransformerConfig:
-    return self.backbone.cfg
-
-  @nn.compact
-  def __call__(self, tokens_BxT: jax.Array, *, token_types: Optional[jax.Array] = None,
-               deterministic: bool = True) -> jax.Array:
-    hidden_BxTxD = backbone_hidden(self.backbone, tokens_BxT, token_types, deterministic)
-    hidden_BxTxD = nn.Dropout(self.dropout)(hidden_BxTxD, deterministic=deterministic)
-    return _Head(self.cfg, self.num_classes, 0.0, pooler=False, name=HEAD)(
-        hidden_BxTxD, deterministic)
 
 
 def wrap(backbone: nn.Module, config: Any) -> nn.Module:
@@ -117,11 +103,11 @@ def wrap(backbone: nn.Module, config: Any) -> nn.Module:
   if task.num_classes < 2:
     raise ValueError(f"task.num_classes must be at least 2, got {task.num_classes}")
   if config.objective == "token_classification":
-    return TokenClassifier(backbone, task.num_classes, task.head_dropout)
+    return Classifier(backbone, task.num_classes, None, task.head_dropout)
   if task.pooling not in POOLINGS:
     raise ValueError(f"unknown task.pooling={task.pooling!r}; choose one of "
                      f"{', '.join(POOLINGS)}")
   if task.pooling == "cls" and config.model.family == "gpt":
     raise ValueError("task.pooling='cls' reads the first token, which a causal decoder "
                      "computes without seeing the rest; use 'last' or 'mean' for gpt")
-  return SequenceClassifier(backbone, task.num_classes, task.pooling, task.head_dropout)
+  return Classifier(backbone, task.num_classes, task.pooling, task.head_dropout)
