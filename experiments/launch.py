@@ -2,6 +2,8 @@
 
 Each job is its own process, so a crash (or a NaN stop) in one run does not take the others
 down; a run counts as finished once its workdir has final.json, so a killed sweep resumes.
+A job may chain a second one (`then`, e.g. fine-tuning from the first's workdir): the job is
+finished when its last stage is, and a resumed job runs only the stages still missing.
 """
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ class Job:
   name: str
   argv: list[str]
   run_dir: str
+  then: Optional["Job"] = None  # runs after this one has finished (its name is unused)
+
+  def stages(self) -> list["Job"]:
+    return [self] + (self.then.stages() if self.then else [])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +36,15 @@ class Outcome:
   returncode: Optional[int] = None
   seconds: float = 0.0
   log_tail: str = ""
+  log_path: str = ""  # the failed stage's log.txt
 
 
 def is_finished(run_dir: str) -> bool:
   return os.path.exists(os.path.join(run_dir, FINAL))
+
+
+def job_finished(job: Job) -> bool:
+  return is_finished(job.stages()[-1].run_dir)
 
 
 def log_tail(run_dir: str, lines: int = 20) -> str:
@@ -48,17 +59,21 @@ def log_tail(run_dir: str, lines: int = 20) -> str:
 
 
 def _run_one(job: Job, cwd: str) -> Outcome:
-  os.makedirs(job.run_dir, exist_ok=True)
-  start = time.perf_counter()
-  with open(os.path.join(job.run_dir, LOG), "a") as log:
-    log.write(f"$ {' '.join(job.argv)}\n")
-    log.flush()
-    rc = subprocess.run(job.argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL).returncode
-  seconds = time.perf_counter() - start
-  if rc == 0 and is_finished(job.run_dir):
-    return Outcome(job.name, "done", rc, seconds)
-  return Outcome(job.name, "failed", rc, seconds, log_tail(job.run_dir))
+  """Each unfinished stage in order; the first failing one ends the job."""
+  start, rc = time.perf_counter(), 0
+  for stage in job.stages():
+    if is_finished(stage.run_dir):
+      continue
+    os.makedirs(stage.run_dir, exist_ok=True)
+    with open(os.path.join(stage.run_dir, LOG), "a") as log:
+      log.write(f"$ {' '.join(stage.argv)}\n")
+      log.flush()
+      rc = subprocess.run(stage.argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL).returncode
+    if rc != 0 or not is_finished(stage.run_dir):
+      return Outcome(job.name, "failed", rc, time.perf_counter() - start,
+                     log_tail(stage.run_dir), os.path.join(stage.run_dir, LOG))
+  return Outcome(job.name, "done", rc, time.perf_counter() - start)
 
 
 def run_jobs(jobs: Sequence[Job], parallel: int = 1, cwd: Optional[str] = None,
@@ -69,7 +84,7 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, cwd: Optional[str] = None,
   outcomes: dict[str, Outcome] = {}
   pending = []
   for job in jobs:
-    if is_finished(job.run_dir):
+    if job_finished(job):
       outcomes[job.name] = Outcome(job.name, "skipped")
       on_outcome(outcomes[job.name])
     else:

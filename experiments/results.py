@@ -46,17 +46,33 @@ def _eval_curve(run_dir: str, metric: str) -> list[tuple[int, float]]:
   return sorted((points["eval"] or points["final_eval"]).items())
 
 
+FIRST_STAGE = "pretrain/"  # prefix of the first stage's final.json keys in a two-stage run
+
+
+def _read_final(run_dir: str) -> dict:
+  with open(os.path.join(run_dir, launch.FINAL)) as f:
+    return json.load(f)
+
+
 def load_results(workdir: str) -> tuple[sweep_spec.Sweep, list[RunResult]]:
+  """Each run's final.json, curve and (unfinished) log tail, from its last stage.
+
+  With a `then` stage, the run's final is that stage's final.json plus the first stage's
+  numbers under "pretrain/..."; an unfinished run shows the log of its first unfinished
+  stage.
+  """
   sweep, runs = sweep_spec.load_manifest(workdir)
   out = []
   for run in runs:
-    run_dir = os.path.join(workdir, run.name)
+    dirs = sweep_spec.stage_dirs(sweep, os.path.join(workdir, run.name))
     final = None
-    if launch.is_finished(run_dir):
-      with open(os.path.join(run_dir, launch.FINAL)) as f:
-        final = json.load(f)
-    out.append(RunResult(run, final, _eval_curve(run_dir, sweep.metric),
-                         "" if final else launch.log_tail(run_dir)))
+    if launch.is_finished(dirs[-1]):
+      final = _read_final(dirs[-1])
+      if len(dirs) > 1 and launch.is_finished(dirs[0]):
+        final = {**{FIRST_STAGE + k: v for k, v in _read_final(dirs[0]).items()}, **final}
+    pending = next((d for d in dirs if not launch.is_finished(d)), dirs[-1])
+    out.append(RunResult(run, final, _eval_curve(dirs[-1], sweep.metric),
+                         "" if final else launch.log_tail(pending)))
   return sweep, out
 
 
@@ -110,10 +126,13 @@ def _fmt(x: float, digits: int = 4) -> str:
   return "n/a" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
 
-def _table(rows: list[ArmStats], metric: str, baseline: str) -> list[str]:
-  """One markdown table: each arm's `metric` over seeds and its difference to baseline."""
-  lines = [f"| arm | seeds | {metric} mean ± std | 95% CI | Δ vs baseline | p (Welch) | "
-           "missing |", "|---|---|---|---|---|---|---|"]
+def _table(rows: list[ArmStats], metric: str, baseline: str,
+           higher_is_better: Optional[bool] = None) -> list[str]:
+  """One markdown table: each arm's `metric` over seeds and its difference to baseline
+  (arm minus baseline; the header says which sign is better when the direction is known)."""
+  better = {None: "", True: " (> 0: better)", False: " (< 0: better)"}[higher_is_better]
+  lines = [f"| arm | seeds | {metric} mean ± std | 95% CI | Δ vs baseline{better} | "
+           "p (Welch) | missing |", "|---|---|---|---|---|---|---|"]
   for a in rows:
     s = a.summary
     is_base = a.arm == baseline
@@ -125,6 +144,20 @@ def _table(rows: list[ArmStats], metric: str, baseline: str) -> list[str]:
   return lines
 
 
+def _final_file(sweep: sweep_spec.Sweep) -> str:
+  return f"{sweep.then['dir']}/{launch.FINAL}" if sweep.then else launch.FINAL
+
+
+def _then_lines(sweep: sweep_spec.Sweep) -> list[str]:
+  if not sweep.then:
+    return []
+  t = sweep.then
+  return [f"Then each run is continued by `{t['base']}` in `<run>/{t['dir']}/` "
+          f"(init_from the run; overrides `{json.dumps(t['overrides'])}`; carried from the "
+          f"run: keys starting with {', '.join(f'`{p}`' for p in t['carry']) or 'none'}); "
+          f"the first stage's final numbers are tabulated as `{FIRST_STAGE}<key>`."]
+
+
 def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list[ArmStats],
                    path: str) -> str:
   baseline = sweep_spec.baseline_arm(sweep)
@@ -134,11 +167,13 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
       "",
       f"Base config `{sweep.base}`; overrides `{json.dumps(sweep.overrides)}`; axes "
       f"{'zipped' if sweep.zip else 'crossed'}: `{json.dumps(sweep.axes)}`.",
-      f"Final `{m}` from each run's final.json (the full eval split), over seeds: mean ± "
+      *_then_lines(sweep),
+      f"Final `{m}` ({'higher' if sweep.higher_is_better else 'lower'} is better) from each "
+      f"run's {_final_file(sweep)} (the full eval split), over seeds: mean ± "
       "sample std, 95% CI of the mean (Student's t), and the difference to the baseline "
-      f"arm `{baseline}` with a two-sided Welch's t-test p-value.",
+      f"arm `{baseline}` (arm minus baseline) with a two-sided Welch's t-test p-value.",
       "",
-      *_table(rows, m, baseline),
+      *_table(rows, m, baseline, sweep.higher_is_better),
   ]
   for extra in sweep.also:
     lines += ["", f"## {extra}", "", *_table(arm_stats(sweep, results, extra), extra, baseline)]
@@ -155,7 +190,7 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
     for r in failed:
       tail = r.log_tail or "(no log: never started)"
       lines += [f"### {r.run.name}", "", "```", tail, "```", ""]
-  lines += ["", "Plots: curves.png (periodic validation loss by step, mean and min–max over seeds), "
+  lines += ["", f"Plots: curves.png (periodic validation {m} by step, mean and min–max over seeds), "
             "final_bar.png (final metric, 95% CI error bars, one dot per seed).", ""]
   with open(path, "w") as f:
     f.write("\n".join(lines))

@@ -5,7 +5,9 @@
 
 Each run trains with `python -m train.main` into WORKDIR/<arm>,seed=<s>/ (its log in log.txt
 there). Runs with a final.json are skipped, so rerunning a killed sweep resumes it; a
-failed run is reported with its log tail and the others go on. Then WORKDIR gets
+failed run is reported with its log tail and the others go on. A sweep with a `then` stage
+(e.g. fine-tuning) runs it in WORKDIR/<run>/<then dir>/ after each run's training; the run
+is finished once that stage has its final.json. Then WORKDIR gets
 results.csv, results.md, curves.png and final_bar.png (as `python -m experiments.report`).
 """
 import os
@@ -28,6 +30,16 @@ _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs' commands and sto
 flags.mark_flags_as_required(["sweep", "workdir"])
 
 
+def _job(sweep: sweep_spec.Sweep, run: sweep_spec.Run, run_dir: str) -> launch.Job:
+  """The run's stages (training, then the sweep's `then` stage if any) as chained jobs."""
+  job = None
+  for argv, stage_dir in reversed(list(zip(
+      sweep_spec.stage_argvs(sweep, run, run_dir, sys.executable),
+      sweep_spec.stage_dirs(sweep, run_dir)))):
+    job = launch.Job(run.name, argv, stage_dir, then=job)
+  return job
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -36,12 +48,11 @@ def main(argv):
   sweep = sweep_spec.load_sweep(_SWEEP.value)
   workdir = os.path.abspath(_WORKDIR.value)
   runs = sweep_spec.expand(sweep, _SEEDS.value)
-  jobs = [launch.Job(r.name, sweep_spec.train_argv(sweep, r, os.path.join(workdir, r.name),
-                                                   sys.executable),
-                     os.path.join(workdir, r.name)) for r in runs]
+  jobs = [_job(sweep, r, os.path.join(workdir, r.name)) for r in runs]
   if _DRY_RUN.value:
     for job in jobs:
-      print(" ".join(job.argv))
+      for stage in job.stages():
+        print(" ".join(stage.argv))
     return 0
   sweep_spec.save_manifest(workdir, sweep, _SEEDS.value)
   try:
@@ -56,7 +67,7 @@ def main(argv):
     print(f"[{finished[0]}/{total}] {outcome.status:7s} {outcome.name}"
           + (f" ({outcome.seconds:.0f} s)" if outcome.status != "skipped" else ""), flush=True)
     if outcome.status == "failed":
-      print(f"  exit code {outcome.returncode}; last lines of its log.txt:\n"
+      print(f"  exit code {outcome.returncode}; last lines of {outcome.log_path}:\n"
             + "\n".join("    " + l for l in outcome.log_tail.splitlines()), flush=True)
 
   outcomes = launch.run_jobs(jobs, _PARALLEL.value, cwd=sweep_spec.REPO_ROOT,

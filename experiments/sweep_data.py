@@ -6,6 +6,7 @@ would race, so the sweep prepares each distinct data config first, in its own pr
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any
 
 import ml_collections
@@ -23,15 +24,24 @@ def load_config(path: str) -> ml_collections.ConfigDict:
   return module.get_config()
 
 
+def _data_config(path: str, values: dict[str, Any]) -> ml_collections.ConfigDict:
+  config = load_config(path)
+  config.update_from_flattened_dict({k: v for k, v in values.items() if k.startswith("data.")})
+  return config.data
+
+
 def data_configs(sweep: sweep_spec.Sweep) -> list[ml_collections.ConfigDict]:
-  """The distinct config.data of the sweep's arms (most sweeps have exactly one)."""
+  """The distinct config.data of the sweep's arms and of their `then` stage (most sweeps
+  have exactly one)."""
   out: dict[str, Any] = {}
-  for _, values in sweep_spec.arms(sweep):
-    config = load_config(sweep_spec.base_path(sweep))
-    data_values = {k: v for k, v in {**sweep.overrides, **values}.items()
-                   if k.startswith("data.")}
-    config.update_from_flattened_dict(data_values)
-    out.setdefault(config.data.to_json(sort_keys=True), config.data)
+  for name, values in sweep_spec.arms(sweep):
+    configs = [_data_config(sweep_spec.base_path(sweep), {**sweep.overrides, **values})]
+    if sweep.then:
+      run = sweep_spec.Run(name=name, arm=name, seed=0, arm_values=values)
+      stage = sweep_spec.then_overrides(sweep, run, "")
+      configs.append(_data_config(os.path.join(sweep_spec.REPO_ROOT, sweep.then["base"]), stage))
+    for data in configs:
+      out.setdefault(data.to_json(sort_keys=True), data)
   return list(out.values())
 
 

@@ -4,6 +4,10 @@ A sweep file (experiments/sweeps/*.py) defines `get_sweep()` returning a `Sweep`
 with the same fields. Axes are crossed (every combination) or zipped (i-th values together);
 each combination is an arm, and every arm runs once per seed. Names depend only on the
 definition, so a rerun finds the runs it already finished.
+
+A sweep may have a second stage (`then`): after a run's training finishes, another
+`train.main` starts from it (`init_from`) in <run>/<then.dir>, e.g. fine-tuning each
+pretrained arm on a downstream task; the sweep's metric is then read from that stage.
 """
 from __future__ import annotations
 
@@ -23,13 +27,19 @@ class Sweep:
   axes: dict[str, list]
   overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # every arm
   zip: bool = False  # True: the i-th values of every axis form arm i
-  metric: str = "loss"  # key of final.json compared across arms (lower is better)
+  metric: str = "loss"  # key of final.json compared across arms
+  higher_is_better: bool = False  # the metric's direction (accuracy: True), for the report
   also: tuple = ()  # more final.json keys tabulated the same way (e.g. a speed)
   power_law_x: str = ""  # final.json size key (e.g. non_embedding_params): fit L(N)
   baseline: Optional[dict[str, Any]] = None  # the arm others are tested against; None: first
+  # Second stage, run from each finished run (see then_stage): {"base": config file,
+  # "overrides": {...}, "carry": [dotted key prefixes passed on], "dir": subdirectory}.
+  then: Optional[dict[str, Any]] = None
 
   def __post_init__(self):
     object.__setattr__(self, "also", tuple(self.also))  # a JSON list when reloaded
+    if self.then is not None:
+      object.__setattr__(self, "then", then_stage(self.then))
     lengths = {k: len(v) for k, v in self.axes.items()}
     if any(n == 0 for n in lengths.values()):
       raise ValueError(f"every sweep axis needs at least one value, got lengths {lengths}")
@@ -38,6 +48,31 @@ class Sweep:
     if self.baseline is not None and set(self.baseline) != set(self.axes):
       raise ValueError(f"baseline must give a value for each axis {sorted(self.axes)}, "
                        f"got {sorted(self.baseline)}")
+
+
+THEN_DEFAULTS = {"overrides": {}, "carry": [], "dir": "finetune"}
+
+
+def then_stage(then: dict[str, Any]) -> dict[str, Any]:
+  """A `then` stage with its defaults filled in (JSON-stable: lists, not tuples).
+
+  base: the stage's config file; overrides: its config values; carry: prefixes of the
+  run's own config values (sweep overrides, arm values) the stage repeats, e.g.
+  ["model."] so a fine-tuned model has the pretrained one's shape; dir: its workdir
+  inside the run's. The stage also gets the run's seed and init_from=<the run's workdir>.
+  """
+  unknown = sorted(set(then) - {"base", *THEN_DEFAULTS})
+  if unknown or "base" not in then:
+    raise ValueError(f"sweep `then` needs 'base' (a config file) and may have "
+                     f"{sorted(THEN_DEFAULTS)}; got keys {sorted(then)}")
+  out = {**THEN_DEFAULTS, **then}
+  out["overrides"] = dict(out["overrides"])
+  if isinstance(out["carry"], str):
+    raise ValueError(f"sweep `then` carry must be a list of key prefixes, got {out['carry']!r}")
+  out["carry"] = list(out["carry"])
+  if not out["dir"] or os.sep in out["dir"] or out["dir"].startswith("."):
+    raise ValueError(f"sweep `then` dir must be a plain subdirectory name, got {out['dir']!r}")
+  return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,11 +157,36 @@ def base_path(sweep: Sweep) -> str:
   return os.path.join(REPO_ROOT, sweep.base)
 
 
+def _main_argv(python: str, config: str, workdir: str, overrides: dict[str, Any]) -> list[str]:
+  return [python, "-m", "train.main", f"--config={os.path.join(REPO_ROOT, config)}",
+          f"--workdir={workdir}"] + [
+      f"--config.{k}={format_value(v)}" for k, v in overrides.items()]
+
+
 def train_argv(sweep: Sweep, run: Run, run_dir: str, python: str) -> list[str]:
   """The `python -m train.main ...` command of one run (run from the repo root)."""
-  return [python, "-m", "train.main", f"--config={base_path(sweep)}",
-          f"--workdir={run_dir}"] + [
-      f"--config.{k}={format_value(v)}" for k, v in run_overrides(sweep, run).items()]
+  return _main_argv(python, sweep.base, run_dir, run_overrides(sweep, run))
+
+
+def then_overrides(sweep: Sweep, run: Run, run_dir: str) -> dict[str, Any]:
+  """The config values of a run's second stage: carried ones, the stage's, seed, init_from."""
+  carried = {k: v for k, v in run_overrides(sweep, run).items()
+             if any(k.startswith(p) for p in sweep.then["carry"])}
+  return {**carried, **sweep.then["overrides"], "seed": run.seed, "init_from": run_dir}
+
+
+def stage_dirs(sweep: Sweep, run_dir: str) -> list[str]:
+  """The workdir of each stage of a run: its own, then the `then` stage's inside it."""
+  return [run_dir] + ([os.path.join(run_dir, sweep.then["dir"])] if sweep.then else [])
+
+
+def stage_argvs(sweep: Sweep, run: Run, run_dir: str, python: str) -> list[list[str]]:
+  """The train.main command of each stage of a run, in order (stage_dirs' workdirs)."""
+  argvs = [train_argv(sweep, run, run_dir, python)]
+  if sweep.then:
+    argvs.append(_main_argv(python, sweep.then["base"], stage_dirs(sweep, run_dir)[1],
+                            then_overrides(sweep, run, run_dir)))
+  return argvs
 
 
 MANIFEST = "sweep.json"

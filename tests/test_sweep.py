@@ -15,6 +15,7 @@ from experiments import launch
 from experiments import power_law
 from experiments import results
 from experiments import stats
+from experiments import sweep_data
 from experiments import sweep_spec
 
 REPO = sweep_spec.REPO_ROOT
@@ -96,6 +97,125 @@ def test_finished_runs_are_skipped_and_a_failure_does_not_stop_the_rest(tmp_path
   assert not os.path.exists(os.path.join(jobs[0].run_dir, "log.txt"))  # never relaunched
   assert "trained" in open(os.path.join(jobs[2].run_dir, "log.txt")).read()
   assert sorted(o.name for o in seen) == ["done_before", "fails", "missing"]
+
+
+TWO_STAGE = dict(
+    base="b.py", zip=True, overrides={"model.d_model": 64, "train.steps": 10},
+    axes={"objective": ["mlm", "electra"], "model.family": ["bert", "electra"]},
+    metric="accuracy", higher_is_better=True,
+    then={"base": "ft.py", "overrides": {"train.steps": 3}, "carry": ["model."]})
+
+
+def test_two_stage_sweep_names_dirs_and_commands(tmp_path):
+  from experiments import sweep as sweep_main
+  sweep = sweep_spec.Sweep(**TWO_STAGE)
+  assert sweep.then == {"base": "ft.py", "overrides": {"train.steps": 3},
+                        "carry": ["model."], "dir": "finetune"}  # defaults filled in
+  runs = sweep_spec.expand(sweep, 2)
+  assert [r.name for r in runs] == ["objective=mlm,family=bert,seed=0",
+                                    "objective=electra,family=electra,seed=0",
+                                    "objective=mlm,family=bert,seed=1",
+                                    "objective=electra,family=electra,seed=1"]
+  assert sweep_spec.stage_dirs(sweep, "/w/r") == ["/w/r", "/w/r/finetune"]
+  first, second = sweep_spec.stage_argvs(sweep, runs[3], "/w/r", "py")
+  assert first == sweep_spec.train_argv(sweep, runs[3], "/w/r", "py")
+  assert second == [  # carried model.* values (sweep's and arm's), the stage's, seed, source
+      "py", "-m", "train.main", f"--config={os.path.join(REPO, 'ft.py')}",
+      "--workdir=/w/r/finetune", "--config.model.d_model=64",
+      "--config.model.family=electra", "--config.train.steps=3", "--config.seed=1",
+      "--config.init_from=/w/r"]
+  job = sweep_main._job(sweep, runs[3], "/w/r")
+  assert [(j.argv[1:], j.run_dir) for j in job.stages()] == [
+      (first[1:], "/w/r"), (second[1:], "/w/r/finetune")]
+  assert sweep_spec.stage_argvs(sweep_spec.Sweep(base="b.py", axes={"a.x": [1]}),
+                                runs[0], "/w/r", "py") == [
+      sweep_spec.train_argv(sweep_spec.Sweep(base="b.py", axes={"a.x": [1]}), runs[0],
+                            "/w/r", "py")]  # one stage without `then`
+  sweep_spec.save_manifest(str(tmp_path), sweep, seeds=2)  # lists/tuples survive JSON
+  assert sweep_spec.load_manifest(str(tmp_path))[0] == sweep
+  with pytest.raises(ValueError, match="needs 'base'"):
+    sweep_spec.Sweep(base="b.py", axes={"a.x": [1]}, then={"overrides": {}})
+  with pytest.raises(ValueError, match="needs 'base'"):
+    sweep_spec.Sweep(base="b.py", axes={"a.x": [1]}, then={"base": "f.py", "overides": {}})
+  with pytest.raises(ValueError, match="plain subdirectory"):
+    sweep_spec.Sweep(base="b.py", axes={"a.x": [1]}, then={"base": "f.py", "dir": "../x"})
+
+
+def _chain(tmp_path, name, first, second):
+  """A two-stage job of python -c stand-ins; the second sees the first's dir as argv[2]."""
+  run_dir = str(tmp_path / name)
+  stage_dir = os.path.join(run_dir, "finetune")
+  return launch.Job(name, [sys.executable, "-c", first, run_dir], run_dir, then=launch.Job(
+      name, [sys.executable, "-c", second, stage_dir, run_dir], stage_dir))
+
+
+def test_two_stage_resume_runs_only_the_missing_stage(tmp_path):
+  pretrain = ("import json, os, sys; print('pretrained'); "
+              "json.dump({'loss': 2.0}, open(os.path.join(sys.argv[1], 'final.json'), 'w'))")
+  finetune = ("import json, os, sys; "
+              "assert os.path.exists(os.path.join(sys.argv[2], 'final.json')), 'no stage 1'; "
+              "print('fine-tuned'); "
+              "json.dump({'accuracy': 0.8}, open(os.path.join(sys.argv[1], 'final.json'), 'w'))")
+  fail = "import sys; print('Traceback'); print('ValueError: init_from broke'); sys.exit(2)"
+  jobs = [_chain(tmp_path, "both_done", pretrain, finetune),
+          _chain(tmp_path, "first_done", pretrain, finetune),
+          _chain(tmp_path, "fresh", pretrain, finetune),
+          _chain(tmp_path, "first_fails", fail, finetune),
+          _chain(tmp_path, "second_fails", pretrain, fail)]
+  for job in jobs[:2]:
+    for stage in job.stages()[:2 if job.name == "both_done" else 1]:
+      os.makedirs(stage.run_dir, exist_ok=True)
+      open(os.path.join(stage.run_dir, "final.json"), "w").write("{}")
+  outcomes = launch.run_jobs(jobs, parallel=2)
+  assert [o.status for o in outcomes] == ["skipped", "done", "done", "failed", "failed"]
+  log = lambda job, i: os.path.join(job.stages()[i].run_dir, "log.txt")  # noqa: E731
+  assert not os.path.exists(log(jobs[0], 0)) and not os.path.exists(log(jobs[0], 1))
+  assert not os.path.exists(log(jobs[1], 0))  # stage 1 was finished: not rerun
+  assert "fine-tuned" in open(log(jobs[1], 1)).read()
+  assert "pretrained" in open(log(jobs[2], 0)).read()
+  assert json.load(open(os.path.join(jobs[2].stages()[1].run_dir, "final.json"))) == {
+      "accuracy": 0.8}
+  first_fails, second_fails = outcomes[3:]
+  assert first_fails.returncode == 2 and first_fails.log_path == log(jobs[3], 0)
+  assert first_fails.log_tail.splitlines()[-1] == "ValueError: init_from broke"
+  assert not os.path.exists(jobs[3].stages()[1].run_dir)  # never started
+  assert second_fails.log_path == log(jobs[4], 1)
+  assert second_fails.log_tail.splitlines()[-1] == "ValueError: init_from broke"
+  assert launch.is_finished(jobs[4].run_dir) and not launch.job_finished(jobs[4])
+
+
+def test_two_stage_report_reads_the_metric_from_the_second_stage(tmp_path):
+  sweep = sweep_spec.Sweep(**TWO_STAGE)
+  sweep_spec.save_manifest(str(tmp_path), sweep, seeds=2)
+  accuracy = {"objective=mlm,family=bert": [0.70, 0.72],
+              "objective=electra,family=electra": [0.75, None]}
+  for arm, values in accuracy.items():
+    for seed, acc in enumerate(values):
+      run_dir = tmp_path / f"{arm},seed={seed}"
+      (run_dir / "finetune").mkdir(parents=True)
+      (run_dir / "final.json").write_text(json.dumps({"loss": 3.0 + seed, "accuracy": 0.1}))
+      if acc is None:
+        (run_dir / "finetune" / "log.txt").write_text("Traceback\nValueError: no fit\n")
+        continue
+      (run_dir / "finetune" / "final.json").write_text(json.dumps({"accuracy": acc,
+                                                                   "loss": 0.5}))
+      (run_dir / "finetune" / "metrics.jsonl").write_text(json.dumps(
+          {"step": 2, "split": "eval", "accuracy": acc - 0.1}) + "\n")
+  paths = results.write_report(str(tmp_path))
+  _, loaded = results.load_results(str(tmp_path))
+  assert loaded[0].final == {"pretrain/loss": 3.0, "pretrain/accuracy": 0.1,
+                             "accuracy": 0.70, "loss": 0.5}
+  assert loaded[0].curve == [(2, pytest.approx(0.6))]  # the second stage's eval rows
+  assert loaded[3].final is None and "ValueError: no fit" in loaded[3].log_tail
+  mlm, electra = results.arm_stats(sweep, loaded)
+  assert mlm.summary.mean == pytest.approx(0.71) and electra.summary.n == 1
+  assert electra.diff == pytest.approx(0.75 - 0.71) and electra.missing == 1
+  rows = list(csv.DictReader(open(paths["csv"])))
+  assert float(rows[2]["pretrain/loss"]) == 4.0 and float(rows[2]["accuracy"]) == 0.72
+  md = open(paths["md"]).read()
+  assert "Final `accuracy` (higher is better) from each run's finetune/final.json" in md
+  assert "Δ vs baseline (> 0: better)" in md and "| 0.0400 |" in md
+  assert "`<run>/finetune/`" in md and "ValueError: no fit" in md
 
 
 def test_summary_and_welch_match_hand_computation():
@@ -232,6 +352,30 @@ def test_every_shipped_sweep_expands_to_valid_configs(name):
     config = module.get_config()
     config.update_from_flattened_dict(sweep_spec.run_overrides(sweep, run))
     experiment.validate(config)
+    if sweep.then:  # the second stage's config too (init_from is checked when it runs)
+      stage = sweep_data.load_config(os.path.join(REPO, sweep.then["base"]))
+      stage.update_from_flattened_dict(
+          {k: v for k, v in sweep_spec.then_overrides(sweep, run, "/r").items()
+           if k != "init_from"})
+      experiment.validate(stage)
+
+
+def test_electra_vs_mlm_steps_give_equal_pretraining_flops():
+  sweep_file = os.path.join(REPO, "experiments", "sweeps", "electra_vs_mlm.py")
+  spec = importlib.util.spec_from_file_location("electra_vs_mlm", sweep_file)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  mlm, electra = (module.pretrain_flops_per_token(o) for o in ("mlm", "electra"))
+  # By hand (d 128, 4 layers, mlp 512, V 2049, T 128; generator d 32, mlp 128, 1 head):
+  # MLM 6 * (4 * 196608 + 128 * 2049 + 128^2) + 12 * 4 * 128 * 128.
+  assert mlm == 6 * (4 * 196608 + 128 * 2049 + 128 ** 2) + 12 * 4 * 128 * 128
+  gen = 6 * (4 * 12288 + 128 * 2049 + 2 * 128 * 32) + 12 * 4 * 128 * 32
+  assert electra == 6 * (4 * 196608 + 128 ** 2 + 128) + 12 * 4 * 128 * 128 + gen
+  assert module.MLM_STEPS == round(module.ELECTRA_STEPS * electra / mlm)
+  sweep = sweep_spec.load_sweep(sweep_file)
+  assert sweep.axes["train.steps"] == [module.MLM_STEPS, module.ELECTRA_STEPS]
+  with pytest.raises(ValueError, match="mlm or electra"):
+    module.pretrain_flops_per_token("mlm_nsp")
 
 
 def test_power_law_fit_recovers_a_known_law():
