@@ -243,11 +243,17 @@ def record_shard(source: Any, cfg, split: str, *, seed: int, process_index: int,
   return records
 
 
-def batch_rows(rows: grain.MapDataset, local_batch: int, pad_id: int,
-               train: bool) -> grain.IterDataset:
-  """Encoded rows -> batches, read ahead in threads; eval pads its last batch (weights 0)."""
-  rows = rows.to_iter_dataset(
+def read_ahead(rows: grain.MapDataset) -> grain.IterDataset:
+  """The rows as an IterDataset, read ahead in threads."""
+  return rows.to_iter_dataset(
       grain.ReadOptions(num_threads=_READ_THREADS, prefetch_buffer_size=_READ_BUFFER))
+
+
+def batch_rows(rows: grain.MapDataset | grain.IterDataset, local_batch: int, pad_id: int,
+               train: bool) -> grain.IterDataset:
+  """Encoded rows -> batches (read ahead); eval pads its last batch (weights 0)."""
+  if isinstance(rows, grain.MapDataset):
+    rows = read_ahead(rows)
   batches = rows.batch(local_batch, drop_remainder=train)
   return batches if train else batches.map(_PadBatch(local_batch, pad_id))
 

@@ -8,6 +8,14 @@ objective does that), so nothing else is stored.
 Too long examples follow data.long_examples: "truncate" (default) cuts after EOS was
 appended, as T5 does, so a cut target has no EOS (the model is not taught to stop there);
 "error" raises a ValueError naming the record and the limit.
+
+With data.packing (T5's `pack`), several examples share a row: Grain's first-fit packer
+places each (source, target) in the first of `batch` open rows where both sides still
+fit, and adds `inputs_segment_ids`/`targets_segment_ids` (1, 2, ... per example, 0 =
+padding) and `inputs_positions`/`targets_positions` (restarting at 0 per example). The
+model keeps examples apart with them (encoder, decoder and cross-attention masks) and
+restarts the decoder's shifted inputs at each example, so a packed row computes what the
+examples would alone, with less padding.
 """
 from __future__ import annotations
 
@@ -38,7 +46,7 @@ def fit(ids: np.ndarray, length: int, pad_id: int, *, policy: str, what: str) ->
 
 
 class _EncodePair(grain.transforms.MapWithIndex):
-  """Record -> {inputs, targets, weights} (fixed lengths)."""
+  """Record -> {inputs, targets, weights} (fixed lengths; unpadded when packing)."""
 
   def __init__(self, cfg, tokenizer: Tokenizer, keys: tuple[str, str]):
     self._tok = tokenizer
@@ -46,6 +54,7 @@ class _EncodePair(grain.transforms.MapWithIndex):
     self._src_len = cfg.seq_len
     self._tgt_len = cfg.get("max_target_len", cfg.seq_len)
     self._policy = cfg.get("long_examples", "truncate")
+    self._packing = cfg.get("packing", False)
 
   def map_with_index(self, index: int, record: Any) -> dict[str, np.ndarray]:
     tok = self._tok
@@ -55,6 +64,8 @@ class _EncodePair(grain.transforms.MapWithIndex):
                  what=f"the source of example {index} (data.seq_len)")
     targets = fit(tgt, self._tgt_len, tok.pad_id, policy=self._policy,
                   what=f"the target of example {index} (data.max_target_len)")
+    if self._packing:  # the packer pads; it needs the true lengths
+      return {"inputs": inputs[:len(src)], "targets": targets[:len(tgt)]}
     weights = np.zeros(self._tgt_len, np.float32)
     weights[:min(len(tgt), self._tgt_len)] = 1.0
     return {"inputs": inputs, "targets": targets, "weights": weights}
@@ -88,7 +99,34 @@ def make_seq2seq_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
       sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
       process_count=process_count, train=train)
   examples = records.map_with_index(_EncodePair(cfg, tokenizer, sources.pair_keys(cfg)))
+  if cfg.get("packing", False):
+    return pack_examples(examples, cfg, local_batch, cfg.get("max_target_len", cfg.seq_len),
+                         seed=seed, train=train, pad_id=tokenizer.pad_id)
   return pipeline.batch_rows(examples, local_batch, tokenizer.pad_id, train)
+
+
+class _TargetWeights(grain.transforms.Map):
+  """Packed rows get weights 1.0 on every target token (any example's), 0 on padding."""
+
+  def map(self, row: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    row["weights"] = (row["targets_segment_ids"] > 0).astype(np.float32)
+    return row
+
+
+def pack_examples(examples: grain.MapDataset, cfg, local_batch: int, targets_len: int, *,
+                  seed: int, train: bool, pad_id: int) -> grain.IterDataset:
+  """Unpadded {inputs, targets} examples -> batches of packed rows with segment ids.
+
+  Grain's FirstFitPackIterDataset keeps `local_batch` rows open and emits them all when
+  an example fits none; training shuffles the emitted rows (seeded). Its state is
+  checkpointed with the rest of the pipeline, so a resumed run packs the same rows.
+  """
+  rows = grain.experimental.FirstFitPackIterDataset(
+      pipeline.read_ahead(examples),
+      length_struct={"inputs": cfg.seq_len, "targets": targets_len},
+      num_packing_bins=local_batch, shuffle_bins=train,
+      seed=pipeline._derive_seed(seed, "packing"))
+  return pipeline.batch_rows(rows.map(_TargetWeights()), local_batch, pad_id, train)
 
 
 def span_lengths(cfg) -> tuple[int, int]:
@@ -140,8 +178,14 @@ def make_span_corruption_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed:
 
   The text stream (documents joined by EOS when data.add_eos) is cut into windows of
   the raw length T5's helper gives (568 tokens for seq_len 512), each corrupted with its
-  own rng from (seed, step, row): the same seed gives the same batches.
+  own rng from (seed, step, row): the same seed gives the same batches. With
+  data.packing, each document is an example of its own instead (see
+  _packed_span_corruption), so no example spans two documents.
   """
+  if cfg.get("packing", False):
+    return _packed_span_corruption(cfg, tokenizer, split, seed=seed,
+                                   process_index=process_index,
+                                   process_count=process_count, train=train)
   raw_len = span_lengths(cfg)[0]
   raw_cfg = copy.deepcopy(cfg)
   raw_cfg.seq_len = raw_len
@@ -149,3 +193,44 @@ def make_span_corruption_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed:
                                      process_index=process_index,
                                      process_count=process_count, train=train)
   return windows.map_with_index(_CorruptBatch(cfg, tokenizer, seed, process_index))
+
+
+class _CorruptDocument(grain.transforms.RandomMap):
+  """Document tokens -> {inputs, targets} of one random raw-length chunk (unpadded).
+
+  Longer documents give one of their raw-length chunks at random, fresh each epoch
+  (T5's select_random_chunk); shorter ones are corrupted whole, with fewer spans.
+  """
+
+  def __init__(self, cfg, tokenizer: Tokenizer):
+    self._tok = tokenizer
+    self._raw_len, self._targets_len = span_lengths(cfg)
+    self._inputs_len = cfg.seq_len
+    self._density = cfg.get("noise_density", span_corruption.NOISE_DENSITY)
+    self._mean_span = cfg.get("mean_noise_span_length", span_corruption.MEAN_NOISE_SPAN_LENGTH)
+
+  def random_map(self, tokens: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    chunks = -(-len(tokens) // self._raw_len)
+    start = int(rng.integers(chunks)) * self._raw_len
+    inputs, targets = span_corruption.corrupt(
+        tokens[start:start + self._raw_len], rng, sentinel_ids=self._tok.sentinel_ids,
+        eos_id=self._tok.eos_id, noise_density=self._density,
+        mean_noise_span_length=self._mean_span)
+    return {"inputs": inputs[:self._inputs_len], "targets": targets[:self._targets_len]}
+
+
+def _packed_span_corruption(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
+                            process_index: int, process_count: int,
+                            train: bool) -> grain.IterDataset:
+  """One span-corrupted example per document (one chunk of long ones), packed per row."""
+  _CorruptBatch(cfg, tokenizer, seed, process_index)  # the same checks (sentinels)
+  local_batch = pipeline._check(cfg, process_index, process_count)
+  records = pipeline.record_shard(
+      sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
+      process_count=process_count, train=train)
+  docs = records.map(pipeline._Tokenize(tokenizer, sources.text_key(cfg), add_eos=False))
+  docs = docs.filter(lambda tokens: len(tokens) >= 2)  # nothing to corrupt in fewer
+  examples = docs.random_map(_CorruptDocument(cfg, tokenizer),
+                             seed=pipeline._derive_seed(seed, f"span_corruption:{split}"))
+  return pack_examples(examples, cfg, local_batch, span_lengths(cfg)[1], seed=seed,
+                       train=train, pad_id=tokenizer.pad_id)

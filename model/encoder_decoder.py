@@ -58,10 +58,18 @@ class EncDecOptions:
                decoder_start_id=m.get("decoder_start_id", DECODER_START_ID))
 
 
-def shift_right(targets_BxT: jax.Array, start_id: int) -> jax.Array:
-  """Teacher-forcing decoder inputs: [start, y_0, ..., y_{T-2}]."""
+def shift_right(targets_BxT: jax.Array, start_id: int,
+                positions_BxT: Optional[jax.Array] = None) -> jax.Array:
+  """Teacher-forcing decoder inputs: [start, y_0, ..., y_{T-2}].
+
+  With packed targets' positions, every example restarts: its first input is `start`,
+  not the previous example's last token.
+  """
   start = jnp.full_like(targets_BxT[:, :1], start_id)
-  return jnp.concatenate([start, targets_BxT[:, :-1]], axis=1)
+  shifted = jnp.concatenate([start, targets_BxT[:, :-1]], axis=1)
+  if positions_BxT is not None:
+    shifted = jnp.where(positions_BxT == 0, start_id, shifted)
+  return shifted
 
 
 class RelativePositionBias(nn.Module):
@@ -153,25 +161,43 @@ class EncoderDecoder(nn.Module):
     x = self.dropout(x, deterministic=deterministic)
     return nn.with_logical_constraint(x, ("batch", "length", "embed"))
 
-  def encode(self, inputs_BxS: jax.Array, *, deterministic: bool = True) -> jax.Array:
-    """Encoder output [B, S, D]; padding (id 0) is never attended to."""
+  def _relative_bias(self, side: str, q_positions_BxT, k_positions_BxS, packed: bool):
+    """[1, N, T, S] when every row sits at the same positions, else [B, N, T, S]."""
+    if not packed:
+      q_positions_BxT, k_positions_BxS = q_positions_BxT[:1], k_positions_BxS[:1]
+    table = self.encoder_relative_bias if side == "encoder" else self.decoder_relative_bias
+    return table(q_positions_BxT, k_positions_BxS)
+
+  def encode(self, inputs_BxS: jax.Array, *, segment_ids: Optional[jax.Array] = None,
+             positions: Optional[jax.Array] = None, deterministic: bool = True) -> jax.Array:
+    """Encoder output [B, S, D]; padding (id 0) is never attended to.
+
+    Packed rows (data.packing) give segment_ids [B, S] (1, 2, ... per example, 0 =
+    padding) and positions restarting per example: examples then do not see each other.
+    """
     cfg = self.cfg
-    positions = _positions(inputs_BxS)
+    packed = segment_ids is not None
+    positions = _positions(inputs_BxS) if positions is None else positions
     x = self._embed("encoder", inputs_BxS, positions, deterministic)
-    valid_BxS = inputs_BxS != 0
-    mask = attention.make_attention_mask(valid_BxS.astype(jnp.int32))
+    if segment_ids is None:  # one example per row: the valid tokens are its segment
+      segment_ids = (inputs_BxS != 0).astype(jnp.int32)
+    mask = attention.make_attention_mask(segment_ids)
     bias = None
-    if cfg.position == "relative":  # [1, N, S, S]: every row sits at positions 0..S-1
-      bias = self.encoder_relative_bias(positions[:1], positions[:1])
+    if cfg.position == "relative":
+      bias = self._relative_bias("encoder", positions, positions, packed)
     x = self.encoder(x, mask, positions, bias=bias, deterministic=deterministic)
     return self.dropout(x, deterministic=deterministic)
 
   def decode(self, encoded_BxSxD: jax.Array, inputs_BxS: jax.Array,
              decoder_inputs_BxT: jax.Array, *, deterministic: bool = True,
-             decode: bool = False, positions: Optional[jax.Array] = None) -> jax.Array:
+             decode: bool = False, positions: Optional[jax.Array] = None,
+             inputs_segment_ids: Optional[jax.Array] = None,
+             targets_segment_ids: Optional[jax.Array] = None) -> jax.Array:
     """Logits [B, T, V] (float32) of the next target token at every decoder position.
 
-    inputs_BxS (the source tokens) give the cross-attention padding mask. decode=True
+    inputs_BxS (the source tokens) give the cross-attention padding mask; packed rows
+    give both sides' segment ids (and the targets' positions), so each target token
+    attends only to its own example's earlier tokens and source. decode=True
     runs on the self-attention KV cache (model/attention.py; `init_cache` makes it):
     decoder_inputs are the next T tokens, at `positions` [B, T] (cache slot = position;
     every row at the same positions, as decoding from a fresh cache gives).
@@ -182,17 +208,25 @@ class EncoderDecoder(nn.Module):
         raise ValueError("decode=True needs the positions of the new tokens")
       positions = _positions(decoder_inputs_BxT)
     x = self._embed("decoder", decoder_inputs_BxT, positions, deterministic)
-    cross_mask = attention.make_attention_mask(kv_padding=inputs_BxS != 0)
+    packed = targets_segment_ids is not None
+    if packed != (inputs_segment_ids is not None):
+      raise ValueError("packed rows need both inputs_segment_ids and targets_segment_ids")
+    if packed:
+      self_mask = attention.make_attention_mask(targets_segment_ids)
+      cross_mask = attention.make_attention_mask(targets_segment_ids, inputs_segment_ids)
+    else:
+      self_mask = None
+      cross_mask = attention.make_attention_mask(kv_padding=inputs_BxS != 0)
     bias = None
-    if cfg.position == "relative":  # [1, N, T, S]: rows share positions (no left padding)
-      k_positions = positions[:1]
+    if cfg.position == "relative":  # rows share positions unless packed (no left padding)
+      k_positions = positions
       if decode and self.has_variable("cache", "cache_length"):  # slot j holds position j
         k_positions = jnp.arange(self.get_variable("cache", "cache_length").shape[0])[None]
-      bias = self.decoder_relative_bias(positions[:1], k_positions)
+      bias = self._relative_bias("decoder", positions, k_positions, packed)
     if decode and not self.has_variable("cache", "cache_length"):  # the init call
       self.put_variable("cache", "cache_length", jnp.zeros(decoder_inputs_BxT.shape[1],
                                                             jnp.int8))
-    x = self.decoder(x, None, positions, bias=bias, encoded_BxSxD=encoded_BxSxD,
+    x = self.decoder(x, self_mask, positions, bias=bias, encoded_BxSxD=encoded_BxSxD,
                      cross_mask=cross_mask, decode=decode, deterministic=deterministic)
     x = self.dropout(x, deterministic=deterministic)
     if cfg.tie_embeddings:
@@ -204,12 +238,22 @@ class EncoderDecoder(nn.Module):
     return logits.astype(jnp.float32)
 
   def __call__(self, inputs_BxS: jax.Array, decoder_inputs_BxT: Optional[jax.Array] = None,
-               *, deterministic: bool = True) -> jax.Array:
-    """Teacher-forced logits; decoder_inputs default to the inputs (shape-only, for init)."""
+               *, inputs_segment_ids: Optional[jax.Array] = None,
+               inputs_positions: Optional[jax.Array] = None,
+               targets_segment_ids: Optional[jax.Array] = None,
+               targets_positions: Optional[jax.Array] = None,
+               deterministic: bool = True) -> jax.Array:
+    """Teacher-forced logits; decoder_inputs default to the inputs (shape-only, for init).
+
+    The segment ids and positions are those of packed rows (data.packing), else None.
+    """
     if decoder_inputs_BxT is None:
       decoder_inputs_BxT = inputs_BxS
-    encoded = self.encode(inputs_BxS, deterministic=deterministic)
-    return self.decode(encoded, inputs_BxS, decoder_inputs_BxT, deterministic=deterministic)
+    encoded = self.encode(inputs_BxS, segment_ids=inputs_segment_ids,
+                          positions=inputs_positions, deterministic=deterministic)
+    return self.decode(encoded, inputs_BxS, decoder_inputs_BxT, deterministic=deterministic,
+                       positions=targets_positions, inputs_segment_ids=inputs_segment_ids,
+                       targets_segment_ids=targets_segment_ids)
 
 
 def init_cache(model: EncoderDecoder, batch_size: int, source_len: int, length: int) -> Any:

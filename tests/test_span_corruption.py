@@ -103,3 +103,33 @@ def test_sentinel_tokenizer_saves_and_reloads(tmp_path):
   c.tokenizer, c.num_sentinels = "byte", 5
   with pytest.raises(ValueError, match="3 sentinels but the config asks for data.num_sentinels=5"):
     tokenizers.build_tokenizer(c, str(tmp_path), lambda: [])
+
+
+def test_packing_corrupts_each_document_apart_and_packs_several_per_row(tmp_path):
+  documents = [line for line in tiny.CORPUS.splitlines() if line]  # one file each
+  for i, doc in enumerate(documents):
+    (tmp_path / f"doc{i}.txt").write_text(doc + "\n", encoding="utf-8")
+  c = t5_tiny_span.get_config().data
+  c.dataset, c.files, c.data_dir = "text_files", str(tmp_path / "doc*.txt"), str(tmp_path)
+  c.tokenizer, c.seq_len, c.batch_size, c.packing = "char", 64, 4, True
+  tok = tokenizers.WithSentinels(tokenizers.CharTokenizer(set(tiny.CORPUS)), c.num_sentinels)
+  raw_len, targets_len = span_lengths(c)
+  make = lambda seed: next(iter(make_span_corruption_dataset(c, tok, "train", seed=seed)))
+  batch, again = make(1), make(1)
+  for key in batch:
+    np.testing.assert_array_equal(batch[key], again[key], err_msg=key)
+  assert batch["inputs"].shape == (4, 64) and batch["targets"].shape == (4, targets_len)
+  counts = []
+  for row in range(4):
+    ids_in, ids_tgt = batch["inputs_segment_ids"][row], batch["targets_segment_ids"][row]
+    counts.append(ids_in.max())
+    assert ids_tgt.max() == ids_in.max()
+    for s in range(1, ids_in.max() + 1):
+      original = tok.decode(sc.reconstruct(batch["inputs"][row][ids_in == s],
+                                           batch["targets"][row][ids_tgt == s],
+                                           tok.sentinel_ids, tok.eos_id))
+      assert 2 <= len(original) <= raw_len
+      # one chunk of ONE document: packing never lets an example span two
+      assert any(original in doc for doc in documents), original
+  assert sum(counts) > 4  # several documents share rows
+  assert not np.array_equal(make(2)["inputs"], batch["inputs"])

@@ -163,6 +163,25 @@ def smoothed_cross_entropy(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
   return optax.softmax_cross_entropy(logits_BxTxV.astype(jnp.float32), soft) - entropy
 
 
+PACKED_KEYS = ("inputs_segment_ids", "inputs_positions", "targets_segment_ids",
+               "targets_positions")
+
+
+def exact_examples(wrong_BxT: jax.Array, segment_ids_BxT: jax.Array
+                   ) -> tuple[jax.Array, jax.Array]:
+  """(examples with no wrong token, examples): examples are the rows' segments 1, 2, ...
+
+  One example per row is segment 1 on its target tokens; packed rows hold several.
+  """
+  b, t = segment_ids_BxT.shape
+  rows = jnp.arange(b)[:, None]
+  present = jnp.zeros((b, t + 1), bool).at[rows, segment_ids_BxT].set(True)
+  failed = jnp.zeros((b, t + 1), bool).at[rows, segment_ids_BxT].max(wrong_BxT)
+  present, failed = present[:, 1:], failed[:, 1:]  # segment 0 is padding
+  return (jnp.sum(present & ~failed).astype(jnp.float32),
+          jnp.sum(present).astype(jnp.float32))
+
+
 def make_seq2seq(model: nn.Module, label_smoothing: float = 0.0) -> LossFn:
   """Teacher-forced cross-entropy on target tokens (padding masked out by weights).
 
@@ -177,18 +196,19 @@ def make_seq2seq(model: nn.Module, label_smoothing: float = 0.0) -> LossFn:
 
   def loss_fn(params, batch, rng, deterministic: bool = False):
     targets, weights = batch["targets"], batch["weights"]
-    logits = model.apply({"params": params}, batch["inputs"],
-                         encoder_decoder.shift_right(targets, start_id),
-                         deterministic=deterministic, rngs={"dropout": rng})
+    packed = {k: batch[k] for k in PACKED_KEYS if k in batch}  # data.packing rows
+    decoder_inputs = encoder_decoder.shift_right(targets, start_id,
+                                                 packed.get("targets_positions"))
+    logits = model.apply({"params": params}, batch["inputs"], decoder_inputs,
+                         deterministic=deterministic, rngs={"dropout": rng}, **packed)
     sums = token_metrics(logits, targets, weights)
     smoothed = (smoothed_cross_entropy(logits, targets, label_smoothing)
                 if label_smoothing else None)
     if smoothed is not None:
       sums["smoothed_loss_sum"] = jnp.sum(smoothed * weights)
-    correct = (jnp.argmax(logits, -1) == targets) | (weights == 0)
-    has_target = jnp.any(weights > 0, axis=-1).astype(jnp.float32)
-    sums["seq/exact_match_sum"] = jnp.sum(jnp.all(correct, axis=-1) * has_target)
-    sums["seq/weight"] = jnp.sum(has_target)
+    wrong = (jnp.argmax(logits, -1) != targets) & (weights > 0)
+    segments = packed.get("targets_segment_ids", (weights > 0).astype(jnp.int32))
+    sums["seq/exact_match_sum"], sums["seq/weight"] = exact_examples(wrong, segments)
     key = "smoothed_loss_sum" if smoothed is not None else "loss_sum"
     return sums[key] / jnp.maximum(sums["weight"], 1.0), sums
   return loss_fn

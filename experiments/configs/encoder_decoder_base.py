@@ -33,6 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
   d = c.data
   d.max_target_len = 64  # target tokens incl. EOS; data.seq_len is the source length
   d.long_examples = "truncate"  # truncate (T5: cut after EOS was added) | error
+  d.packing = False  # True: several examples per row, kept apart by segment ids (T5 pack)
   # synthetic (data/builders/synthetic.py):
   d.task = "reverse"  # reverse | sort | copy | addition
   d.min_len = 4

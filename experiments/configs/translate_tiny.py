@@ -17,6 +17,9 @@ Result (600 steps, 2 + 2 layers of 128, vocab 4000, label smoothing 0.1, dropout
   chrF 29.3 (sacrebleu 13a, beam 4, alpha 0.6). Outputs are fluent German with the wrong
   content ("Ein Mann in einem blauen Hemd fährt auf einem Gebäude."): it needs many more
   steps (--config.train.steps=10000 and num_layers=3 for a real baseline; not measured).
+Packing (--config.data.packing=true): Multi30k's 1014 validation pairs take 448 rows of
+  48 + 48 tokens instead of 1014 (source rows 80% full instead of 35%, targets 86% vs
+  38%), so each step sees ~2.3x the sentence pairs for the same compute (measured).
 """
 from experiments.configs import encoder_decoder_base
 
