@@ -60,24 +60,41 @@ def corpus(tmp_path_factory):
   return tiny.write_corpus(str(d)), str(d / "tfds")
 
 
-def test_mlm_loss_falls_and_accuracy_rises(corpus, tmp_path):
-  c = encoder_tiny(*corpus, "mlm", steps=120)
-  report = loop.train_and_evaluate(c, str(tmp_path))
+@pytest.fixture(scope="module")
+def memorised(tmp_path_factory):
+  """One sentence repeated: bidirectional context pins down every character."""
+  d = tmp_path_factory.mktemp("memorised")
+  text = "the quick brown fox jumps over the lazy dog. " * 200
+  return tiny.write_corpus(str(d), text), str(d / "tfds")
+
+
+def memorising(corpus, objective):
+  c = encoder_tiny(*corpus, objective, steps=250)
+  c.model.norm_placement = "pre"  # learns this faster than BERT's post-norm at lr 1e-2
+  return c
+
+
+def test_mlm_memorises_a_text_above_90_percent(memorised, tmp_path):
+  report = loop.train_and_evaluate(memorising(memorised, "mlm"), str(tmp_path))
   losses = [r["loss"] for r in rows(str(tmp_path))]
   assert losses[0] > 3.0  # ~ln(vocab) at init
-  assert np.mean(losses[-3:]) < losses[0] - 0.5, losses
-  assert report["accuracy"] > 0.2, report  # masked chars (measured: 0.24 at 120 steps)
+  assert np.mean(losses[-3:]) < losses[0] - 2.0, losses
+  # masked characters of the held-out tail (measured: 0.90 at 200 steps, 0.96 at 250)
+  assert report["accuracy"] > 0.9, report
 
 
-def test_electra_trains_generator_and_discriminator_in_one_step(corpus, tmp_path):
-  c = encoder_tiny(*corpus, "electra", steps=40)
-  report = loop.train_and_evaluate(c, str(tmp_path))
+def test_electra_discriminator_beats_the_all_original_baseline(memorised, tmp_path):
+  """Generator and discriminator train in one step; the discriminator learns to spot
+  the generator's replacements (measured at 250 steps: accuracy 0.94 vs 0.85, AUC 0.96)."""
+  report = loop.train_and_evaluate(memorising(memorised, "electra"), str(tmp_path))
   train = rows(str(tmp_path))
-  assert train[-1]["loss"] < train[0]["loss"] - 5.0  # lambda=50 x disc loss dominates
+  assert train[-1]["loss"] < train[0]["loss"] - 10.0  # lambda=50 x disc loss dominates
   assert train[-1]["gen/loss"] < train[0]["gen/loss"]
-  # at this size and length the discriminator reaches the all-"original" accuracy
-  assert report["disc/accuracy"] >= 1.0 - report["disc/replaced_rate"] - 0.01, report
-  for key in ("gen/accuracy", "disc/precision", "disc/recall", "disc/auc"):
+  baseline = 1.0 - report["disc/replaced_rate"]  # call every token original
+  assert 0.1 < report["disc/replaced_rate"] < 0.2, report  # ~15% masked, most replaced
+  assert report["disc/accuracy"] > baseline + 0.05, report
+  assert report["disc/auc"] > 0.9, report
+  for key in ("gen/accuracy", "disc/precision", "disc/recall"):
     assert 0.0 <= report[key] <= 1.0, (key, report)
 
 
