@@ -122,3 +122,7 @@ def test_objective_and_family_must_match(corpus, tmp_path):
   c.data.mask_token = False
   with pytest.raises(ValueError, match=r"\[MASK\]"):
     loop.train_and_evaluate(c, str(tmp_path / "b"))
+  c = encoder_tiny(*corpus, "electra", steps=10)
+  c.train.electra_disc_weight = 0.0
+  with pytest.raises(ValueError, match="electra_disc_weight must be positive"):
+    loop.train_and_evaluate(c, str(tmp_path / "c"))

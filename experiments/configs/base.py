@@ -91,6 +91,7 @@ def get_config() -> ml_collections.ConfigDict:
   t.decay_embeddings = False  # True decays the embedding matrix too (as nanoGPT does)
   t.grad_clip = 1.0  # global norm; 0 disables
   t.grad_accum_steps = 1  # optax.MultiSteps microbatches per update
+  t.electra_disc_weight = 50.0  # electra: loss = generator MLM + this x discriminator RTD
   t.log_every = 50
   t.eval_every = 500
   t.eval_batches = 20  # 0: the whole eval split
