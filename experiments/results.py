@@ -190,7 +190,8 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
     for r in failed:
       tail = r.log_tail or "(no log: never started)"
       lines += [f"### {r.run.name}", "", "```", tail, "```", ""]
-  lines += ["", f"Plots: curves.png (periodic validation {m} by step, mean and min–max over seeds), "
+  lines += ["", f"Plots: curves.png (periodic validation {m} by step, mean and min–max over "
+            "seeds), "
             "final_bar.png (final metric, 95% CI error bars, one dot per seed).", ""]
   with open(path, "w") as f:
     f.write("\n".join(lines))
