@@ -49,8 +49,8 @@ masked accuracy, so there was little to transfer; a from-scratch fine-tune (no
 init_from) at 200 steps is equally flat (50.5-51.1% for bert and electra backbones
 alike: no electra-specific fine-tuning bug; scratch runs take off later). Pre-LN instead
 of BERT's post-LN did not speed the discriminator up (AUC 0.52 after 250 steps). So at
-this budget the published direction is expected NOT to reproduce; it needs a discriminator that learns, i.e. thousands of
-pretraining steps (ELECTRA-Small: 1M).
+this budget the published direction is expected NOT to reproduce; it needs a
+discriminator that learns, i.e. thousands of pretraining steps (ELECTRA-Small: 1M).
 """
 
 ELECTRA_STEPS = 500
