@@ -48,9 +48,13 @@ ELECTRA's discriminator was still at its all-"original" start after 500 steps
 masked accuracy, so there was little to transfer; a from-scratch fine-tune (no
 init_from) at 200 steps is equally flat (50.5-51.1% for bert and electra backbones
 alike: no electra-specific fine-tuning bug; scratch runs take off later). Pre-LN instead
-of BERT's post-LN did not speed the discriminator up (AUC 0.52 after 250 steps). So at
-this budget the published direction is expected NOT to reproduce; it needs a
-discriminator that learns, i.e. thousands of pretraining steps (ELECTRA-Small: 1M).
+of BERT's post-LN did not speed the discriminator up (AUC 0.52 after 250 steps), nor did
+lambda 1 or 10 instead of 50 (train.electra_disc_weight; AUC 0.50 after 200 steps).
+Why, plausibly: a near-unigram generator replaces tokens with about the originals'
+distribution, so only context gives a replacement away, a task as hard as MLM itself,
+which reaches only 8% masked accuracy here. So at this budget the published direction is
+expected NOT to reproduce; it needs a discriminator that learns, i.e. thousands of
+pretraining steps (ELECTRA-Small: 1M).
 """
 
 ELECTRA_STEPS = 500
