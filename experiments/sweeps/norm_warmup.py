@@ -12,8 +12,12 @@ to put the 4-layer model where the instability can show.
   python -m experiments.sweep --sweep=experiments/sweeps/norm_warmup.py \
       --workdir=/tmp/sweep_norm --seeds=3 --parallel=2
 
-Runtime: estimated, not measured: 12 runs at the budget in experiments/sweeps/budget.py
-(~2.5 min each from one measured run there), so ~25-30 min at --parallel=2 on 2 cores.
+Runtime: measured, 39 min for the 12 runs at --parallel=2 on the 2-core CPU while other
+jobs shared it (354-487 s per run); about half that on an idle machine.
+Result (experiments/results/norm_warmup, 3 seeds): pre-LN + warmup 4.615 ± 0.091, pre-LN
+no warmup 5.102 (+0.49, p = 0.01), post-LN 5.905 with or without the 30-step warmup (both
+stall near the unigram loss): post-LN's instability reproduces; neither the rescue by a
+(much longer) warmup nor pre-LN's insensitivity to warmup does at this budget.
 """
 from experiments.sweeps import budget
 
