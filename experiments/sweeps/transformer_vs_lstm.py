@@ -12,8 +12,10 @@ size 200 (1.05M params), both with tied 2048-token embeddings.
   python -m experiments.sweep --sweep=experiments/sweeps/transformer_vs_lstm.py \
       --workdir=/tmp/sweep_lstm --seeds=3 --parallel=2
 
-Runtime: estimated, not measured: 6 runs at the budget in experiments/sweeps/budget.py
-(~2.5 min each from one measured run there), so ~15 min at --parallel=2 on 2 cores.
+Runtime: measured, 13 min for the 6 runs at --parallel=2 on the 2-core CPU while other
+jobs shared it (213-290 s per run).
+Result (experiments/results/transformer_vs_lstm, 3 seeds): GPT 4.302 ± 0.013, LSTM
+4.386 ± 0.035 (+0.08, p = 0.04): the Transformer is slightly ahead already at this size.
 """
 from experiments.sweeps import budget
 
