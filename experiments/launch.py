@@ -39,6 +39,16 @@ class Outcome:
   log_path: str = ""  # the failed stage's log.txt
 
 
+def chain(name: str, stages: Sequence[tuple[list[str], str]]) -> Job:
+  """One job running each (argv, run_dir) stage after the one before it finished."""
+  job = None
+  for argv, run_dir in reversed(list(stages)):
+    job = Job(name, argv, run_dir, then=job)
+  if job is None:
+    raise ValueError(f"job {name!r} has no stages")
+  return job
+
+
 def is_finished(run_dir: str) -> bool:
   return os.path.exists(os.path.join(run_dir, FINAL))
 

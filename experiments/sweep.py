@@ -31,13 +31,10 @@ flags.mark_flags_as_required(["sweep", "workdir"])
 
 
 def _job(sweep: sweep_spec.Sweep, run: sweep_spec.Run, run_dir: str) -> launch.Job:
-  """The run's stages (training, then the sweep's `then` stage if any) as chained jobs."""
-  job = None
-  for argv, stage_dir in reversed(list(zip(
+  """The run's stages (training, then the sweep's `then` stage if any) as one job."""
+  return launch.chain(run.name, list(zip(
       sweep_spec.stage_argvs(sweep, run, run_dir, sys.executable),
-      sweep_spec.stage_dirs(sweep, run_dir)))):
-    job = launch.Job(run.name, argv, stage_dir, then=job)
-  return job
+      sweep_spec.stage_dirs(sweep, run_dir))))
 
 
 def main(argv):

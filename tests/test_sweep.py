@@ -107,7 +107,6 @@ TWO_STAGE = dict(
 
 
 def test_two_stage_sweep_names_dirs_and_commands(tmp_path):
-  from experiments import sweep as sweep_main
   sweep = sweep_spec.Sweep(**TWO_STAGE)
   assert sweep.then == {"base": "ft.py", "overrides": {"train.steps": 3},
                         "carry": ["model."], "dir": "finetune"}  # defaults filled in
@@ -124,7 +123,8 @@ def test_two_stage_sweep_names_dirs_and_commands(tmp_path):
       "--workdir=/w/r/finetune", "--config.model.d_model=64",
       "--config.model.family=electra", "--config.train.steps=3", "--config.seed=1",
       "--config.init_from=/w/r"]
-  job = sweep_main._job(sweep, runs[3], "/w/r")
+  job = launch.chain(runs[3].name, list(zip(sweep_spec.stage_argvs(sweep, runs[3], "/w/r", "py"),
+                                             sweep_spec.stage_dirs(sweep, "/w/r"))))
   assert [(j.argv[1:], j.run_dir) for j in job.stages()] == [
       (first[1:], "/w/r"), (second[1:], "/w/r/finetune")]
   assert sweep_spec.stage_argvs(sweep_spec.Sweep(base="b.py", axes={"a.x": [1]}),
