@@ -33,28 +33,26 @@ comparison is by FLOPs, so this sweep's is too.
   python -m experiments.sweep --sweep=experiments/sweeps/electra_vs_mlm.py \
       --workdir=/tmp/sweep_electra --seeds=3 --parallel=2
 
-Runtime, measured: one seed of both arms (--seeds=1 --parallel=1) took 16 min 52 s wall,
-938 CPU-s (754 user + 184 system), on the shared 2-core CPU under load average 5-9 from
-other jobs: MLM pretraining ~295 s + fine-tuning ~190 s, ELECTRA ~310 s + ~200 s (each
-process uses about one core). 3 seeds = ~2,800 CPU-s, so ~25 min at --parallel=2 on an
-idle 2-core machine; roughly double under that load.
-Result of that probe (seed 0, n=1, NOT a finding): SST-2 dev accuracy after fine-tuning
-MLM 75.7% (macro F1 0.757; pretraining masked accuracy 8.1%) vs ELECTRA 50.9% (the
-majority class: its fine-tuning never took off in 400 steps, train loss 0.69 -> 0.67,
-while the MLM-initialised one took off by step 150, and finetune_sst2.py's from-scratch
-run reached 74.4% at the same 400 steps).
-ELECTRA's discriminator was still at its all-"original" start after 500 steps
-(validation RTD accuracy 0.856 = 1 - replaced rate, AUC 0.535) and its generator at 6.6%
-masked accuracy, so there was little to transfer; a from-scratch fine-tune (no
-init_from) at 200 steps is equally flat (50.5-51.1% for bert and electra backbones
-alike: no electra-specific fine-tuning bug; scratch runs take off later). Pre-LN instead
-of BERT's post-LN did not speed the discriminator up (AUC 0.52 after 250 steps), nor did
-lambda 1 or 10 instead of 50 (train.electra_disc_weight; AUC 0.50 after 200 steps).
-Why, plausibly: a near-unigram generator replaces tokens with about the originals'
-distribution, so only context gives a replacement away, a task as hard as MLM itself,
-which reaches only 8% masked accuracy here. So at this budget the published direction is
-expected NOT to reproduce; it needs a discriminator that learns, i.e. thousands of
-pretraining steps (ELECTRA-Small: 1M).
+Runtime, measured: 3 seeds of both arms, pretraining + fine-tuning, took 12-19 min per
+run at --parallel=1 on the shared 2-core CPU while other sweeps ran beside it (seed 0 at
+load 5-9: 938 CPU-s for both arms; ~25 min at --parallel=2 on an idle machine).
+Result (experiments/results/electra_vs_mlm, 3 seeds): SST-2 dev accuracy after fine-tuning
+MLM 73.1% ± 2.3 (macro F1 0.730) vs ELECTRA 51.1% ± 0.6 (macro F1 0.350: the majority
+class; p = 0.002). The published direction does NOT reproduce at this budget.
+ELECTRA's discriminator was still at its all-"original" start after 500 steps in every
+seed (validation RTD accuracy 0.856-0.857 = 1 - replaced rate, AUC 0.53-0.54) and its
+generator at 6.6-7.3% masked accuracy, so there was little to transfer, and fine-tuning
+from it did not take off in 400 steps (the MLM-initialised runs took off by step 150; a
+from-scratch run reaches 74.4%, finetune_sst2.py). Checked in the one-seed probe: a
+from-scratch fine-tune at 200 steps is equally flat for bert and electra backbones (no
+electra-specific fine-tuning bug); pre-LN instead of post-LN did not speed the
+discriminator up (AUC 0.52 after 250 steps), nor did lambda 1 or 10 instead of 50
+(train.electra_disc_weight; AUC 0.50 after 200 steps). Why, plausibly: a near-unigram
+generator replaces tokens with about the originals' distribution, so only context gives a
+replacement away, a task as hard as MLM itself, which reaches only 8-9% masked accuracy
+here. The discriminator does learn when context is easy (tests/test_encoder_objectives.py:
+a memorised text, AUC 0.96 in 250 steps); on real text it needs thousands of pretraining
+steps (ELECTRA-Small: 1M).
 """
 
 ELECTRA_STEPS = 500
