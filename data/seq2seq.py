@@ -137,13 +137,17 @@ def span_lengths(cfg) -> tuple[int, int]:
   return span_corruption.random_spans_helper(cfg.seq_len, density, mean_span)
 
 
+def _check_sentinels(tokenizer: Tokenizer) -> None:
+  if not getattr(tokenizer, "sentinel_ids", None):
+    raise ValueError("span_corruption needs sentinel tokens: set data.num_sentinels "
+                     "(e.g. 100, as T5) and use a new workdir if the saved tokenizer has none")
+
+
 class _CorruptBatch(grain.transforms.MapWithIndex):
   """Packed raw windows -> T5 span-corrupted inputs/targets; the index is the step."""
 
   def __init__(self, cfg, tokenizer: Tokenizer, seed: int, process_index: int):
-    if not getattr(tokenizer, "sentinel_ids", None):
-      raise ValueError("span_corruption needs sentinel tokens: set data.num_sentinels "
-                       "(e.g. 100, as T5) and use a new workdir if the saved tokenizer has none")
+    _check_sentinels(tokenizer)
     self._tok = tokenizer
     self._seed = pipeline._derive_seed(seed, f"span_corruption:{process_index}")
     self._inputs_len = cfg.seq_len
@@ -223,7 +227,7 @@ def _packed_span_corruption(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
                             process_index: int, process_count: int,
                             train: bool) -> grain.IterDataset:
   """One span-corrupted example per document (one chunk of long ones), packed per row."""
-  _CorruptBatch(cfg, tokenizer, seed, process_index)  # the same checks (sentinels)
+  _check_sentinels(tokenizer)
   local_batch = pipeline._check(cfg, process_index, process_count)
   records = pipeline.record_shard(
       sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
