@@ -30,13 +30,6 @@ _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs' commands and sto
 flags.mark_flags_as_required(["sweep", "workdir"])
 
 
-def _job(sweep: sweep_spec.Sweep, run: sweep_spec.Run, run_dir: str) -> launch.Job:
-  """The run's stages (training, then the sweep's `then` stage if any) as one job."""
-  return launch.chain(run.name, list(zip(
-      sweep_spec.stage_argvs(sweep, run, run_dir, sys.executable),
-      sweep_spec.stage_dirs(sweep, run_dir))))
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -45,7 +38,8 @@ def main(argv):
   sweep = sweep_spec.load_sweep(_SWEEP.value)
   workdir = os.path.abspath(_WORKDIR.value)
   runs = sweep_spec.expand(sweep, _SEEDS.value)
-  jobs = [_job(sweep, r, os.path.join(workdir, r.name)) for r in runs]
+  jobs = [sweep_spec.job(sweep, r, os.path.join(workdir, r.name), sys.executable)
+          for r in runs]
   if _DRY_RUN.value:
     for job in jobs:
       for stage in job.stages():

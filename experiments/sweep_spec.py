@@ -19,6 +19,8 @@ import os
 import re
 from typing import Any, Optional
 
+from experiments import launch
+
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
@@ -187,6 +189,12 @@ def stage_argvs(sweep: Sweep, run: Run, run_dir: str, python: str) -> list[list[
     argvs.append(_main_argv(python, sweep.then["base"], stage_dirs(sweep, run_dir)[1],
                             then_overrides(sweep, run, run_dir)))
   return argvs
+
+
+def job(sweep: Sweep, run: Run, run_dir: str, python: str) -> launch.Job:
+  """The run's stages (training, then the `then` stage if any) as one launch job."""
+  return launch.chain(run.name, list(zip(stage_argvs(sweep, run, run_dir, python),
+                                         stage_dirs(sweep, run_dir))))
 
 
 MANIFEST = "sweep.json"

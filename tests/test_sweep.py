@@ -123,8 +123,7 @@ def test_two_stage_sweep_names_dirs_and_commands(tmp_path):
       "--workdir=/w/r/finetune", "--config.model.d_model=64",
       "--config.model.family=electra", "--config.train.steps=3", "--config.seed=1",
       "--config.init_from=/w/r"]
-  job = launch.chain(runs[3].name, list(zip(sweep_spec.stage_argvs(sweep, runs[3], "/w/r", "py"),
-                                             sweep_spec.stage_dirs(sweep, "/w/r"))))
+  job = sweep_spec.job(sweep, runs[3], "/w/r", "py")
   assert [(j.argv[1:], j.run_dir) for j in job.stages()] == [
       (first[1:], "/w/r"), (second[1:], "/w/r/finetune")]
   assert sweep_spec.stage_argvs(sweep_spec.Sweep(base="b.py", axes={"a.x": [1]}),
