@@ -19,7 +19,22 @@ MODES = ("dynamic", "static")
 
 def check_mask_rate(mask_rate: float) -> None:
   if not 0.0 < mask_rate < 1.0:
-    raise ValueError(f"data.mask_rate must be in (0, 1), got {mask_rate}")
+    raise ValueError(f"data.mask_rate={mask_rate} must be in (0, 1); it is the fraction of "
+                     "tokens to predict")
+
+
+def _check_mode(mode: str, dupe_factor: int) -> None:
+  if mode not in MODES:
+    raise ValueError(f"unknown data.masking={mode!r}; choose one of {', '.join(MODES)}")
+  if mode == "static" and dupe_factor <= 0:
+    raise ValueError(f"data.dupe_factor={dupe_factor} must be a positive integer; it is "
+                     "how many masks each row cycles through with data.masking='static'")
+
+
+def check_config(cfg) -> None:
+  """data.mask_rate, data.masking and data.dupe_factor (cfg is config.data)."""
+  check_mask_rate(cfg.mask_rate)
+  _check_mode(cfg.masking, cfg.dupe_factor)
 
 
 def mask_tokens(
@@ -91,12 +106,9 @@ def _select(maskable_T: np.ndarray, rng: np.random.Generator, rate: float,
 def batch_rng(tokens_BxT: np.ndarray, *, seed: int, step: int, mode: str = "dynamic",
               dupe_factor: int = 10) -> list[np.random.Generator]:
   """One Generator per row: fresh per (seed, step, row) or fixed per (seed, content, copy)."""
-  if mode not in MODES:
-    raise ValueError(f"unknown data.masking={mode!r}; choose one of {', '.join(MODES)}")
+  _check_mode(mode, dupe_factor)
   if mode == "dynamic":
     return [np.random.default_rng([seed, step, row]) for row in range(len(tokens_BxT))]
-  if dupe_factor <= 0:
-    raise ValueError(f"data.dupe_factor must be positive, got {dupe_factor}")
   copy = step % dupe_factor
   return [np.random.default_rng(
       [seed, zlib.crc32(np.ascontiguousarray(row, np.int32).tobytes()), copy])

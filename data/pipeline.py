@@ -25,6 +25,8 @@ _READ_BUFFER = 32
 # the 1 (byte, char) to ~4 (SentencePiece) characters per token of our tokenizers.
 _PAIR_CHARS_PER_TOKEN = 8
 _OTHER_DOC_DRAWS = 16  # tries to find an NSP negative document different from the current one
+MASKED_OBJECTIVES = ("mlm", "electra", "mlm_nsp", "sop")  # data/masking.py corrupts their rows
+PAIR_TASKS = {"mlm_nsp": "nsp", "sop": "sop"}  # objective -> sentence-pair task (data/pairs.py)
 
 
 def _derive_seed(seed: int, purpose: str) -> int:
@@ -82,19 +84,41 @@ class _PadBatch(grain.transforms.Map):
     return out
 
 
-def _check(cfg, process_index: int, process_count: int) -> int:
-  """Validates the settings; returns the local (per-process) batch size."""
+def check_config(cfg, objective: str, process_count: int) -> None:
+  """Every config.data value the objective's pipeline reads that can be checked without
+  data (train/experiment.py's validate() runs this before any tokenizer or data work)."""
+  _check_rows(cfg, process_count)
+  if objective in MASKED_OBJECTIVES:
+    masking.check_config(cfg)
+  if objective in PAIR_TASKS:
+    pairs.check_seq_len(cfg.seq_len)
+  if objective in ("seq2seq", "span_corruption"):
+    from data import seq2seq  # imports this module
+    if objective == "seq2seq":  # not the dataset: a converted T5 workdir names none that fits
+      seq2seq.check_lengths(cfg)
+    else:
+      seq2seq.span_lengths(cfg)  # checks data.noise_density, data.mean_noise_span_length
+
+
+def _check_rows(cfg, process_count: int) -> None:
+  """data.seq_len and data.batch_size (the global batch, split evenly over processes)."""
   if cfg.seq_len <= 0:
-    raise ValueError(f"data.seq_len must be positive, got {cfg.seq_len}.")
+    raise ValueError(f"data.seq_len={cfg.seq_len} must be a positive integer; it is the "
+                     "number of tokens in a row")
   if cfg.batch_size <= 0:
-    raise ValueError(f"data.batch_size must be positive, got {cfg.batch_size}.")
+    raise ValueError(f"data.batch_size={cfg.batch_size} must be a positive integer; it is "
+                     "the global batch (rows per step over all processes and devices)")
+  if cfg.batch_size % process_count:
+    raise ValueError(f"data.batch_size={cfg.batch_size} is not divisible by the "
+                     f"{process_count} processes; each needs the same local batch, so pick "
+                     "a multiple of the process count")
+
+
+def _check(cfg, process_index: int, process_count: int) -> int:
+  """Validates the batch settings; returns the local (per-process) batch size."""
   if process_count <= 0 or not 0 <= process_index < process_count:
     raise ValueError(f"Bad process_index={process_index} for process_count={process_count}.")
-  if cfg.batch_size % process_count:
-    raise ValueError(
-        f"data.batch_size={cfg.batch_size} is not divisible by the "
-        f"{process_count} processes; each needs the same local batch."
-    )
+  _check_rows(cfg, process_count)
   return cfg.batch_size // process_count
 
 
@@ -155,7 +179,7 @@ class _MaskBatch(grain.transforms.MapWithIndex):
     if tokenizer.mask_id is None:
       raise ValueError("masked-LM objectives need a [MASK] token: set data.mask_token=True "
                        "(and use a new workdir if the saved tokenizer has none)")
-    masking.check_mask_rate(cfg.mask_rate)
+    masking.check_config(cfg)
     self._cfg = cfg
     self._tokenizer = tokenizer
     self._seed = _derive_seed(seed, f"masking:{process_index}")
@@ -295,11 +319,10 @@ def make_dataset(cfg, tokenizer: Tokenizer, split: str, *, objective: str, seed:
   if objective == "chat_sft":
     from data import chat  # imports this module
     return chat.make_chat_dataset(cfg, tokenizer, split, **kwargs)
-  if objective in ("mlm", "electra"):
+  if objective in PAIR_TASKS:
+    return make_pair_dataset(cfg, tokenizer, split, task=PAIR_TASKS[objective], **kwargs)
+  if objective in MASKED_OBJECTIVES:
     return make_mlm_dataset(cfg, tokenizer, split, **kwargs)
-  if objective in ("mlm_nsp", "sop"):
-    task = "nsp" if objective == "mlm_nsp" else "sop"
-    return make_pair_dataset(cfg, tokenizer, split, task=task, **kwargs)
   if objective in ("seq2seq", "span_corruption"):
     from data import seq2seq  # imports this module
     make = (seq2seq.make_seq2seq_dataset if objective == "seq2seq"

@@ -71,13 +71,19 @@ class _EncodePair(grain.transforms.MapWithIndex):
     return {"inputs": inputs, "targets": targets, "weights": weights}
 
 
-def check(cfg) -> None:
+def check_lengths(cfg) -> None:
+  """data.long_examples and data.max_target_len (the dataset is checked by check())."""
   policy = cfg.get("long_examples", "truncate")
   if policy not in LONG_EXAMPLES:
     raise ValueError(f"unknown data.long_examples={policy!r}; choose one of "
                      f"{', '.join(LONG_EXAMPLES)}")
   if cfg.get("max_target_len", cfg.seq_len) <= 0:
-    raise ValueError(f"data.max_target_len must be positive, got {cfg.max_target_len}")
+    raise ValueError(f"data.max_target_len={cfg.max_target_len} must be a positive integer; "
+                     "it is the target length in tokens, EOS included")
+
+
+def check(cfg) -> None:
+  check_lengths(cfg)
   if sources.pair_keys(cfg) is None:
     raise ValueError(
         f"data.dataset={cfg.dataset!r} has no (source, target) pairs: use 'synthetic', "

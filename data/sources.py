@@ -8,11 +8,13 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from data import builders
+from data import tokenizers
 
 _LOCAL_LABELLED = ("glue_tsv", "conll")  # labelled local files, data/finetune.py
 _PROJECT_DATASETS = ("python_stdlib", "text_files", "synthetic", "parallel_text",
                      "dialogue_files")
 _PAIR_DATASETS = ("synthetic", "parallel_text")  # records {"source", "target"}
+_LISTED = 20  # unknown characters named in an error
 
 
 def text_key(cfg) -> str:
@@ -111,6 +113,23 @@ def get_source(cfg, split: str) -> Sequence[Mapping[str, Any]]:
   if split.split("[")[0] not in splits:
     raise ValueError(f"Dataset {cfg.dataset!r} has no split {split!r}; it has {splits}.")
   return builder.as_data_source(split)
+
+
+def check_encodable(cfg, tokenizer: Any, split: str) -> None:
+  """ValueError, before training, if a char tokenizer cannot encode `split` (evaluation
+  would otherwise stop on the first unseen character after training)."""
+  missing = tokenizers.unknown_chars(tokenizer, lambda: iter_texts(cfg, split))
+  if not missing:
+    return
+  where = (f"data.files={cfg.files!r} (the last data.val_fraction={cfg.val_fraction} of "
+           "each file)" if cfg.dataset == "text_files" and split == "validation"
+           else f"data.dataset={cfg.dataset!r}")
+  listed = f"{list(missing[:_LISTED])}{' ...' if len(missing) > _LISTED else ''}"
+  raise ValueError(
+      f"the {split!r} split of {where} has characters the char tokenizer has no id for: "
+      f"{listed} ({len(missing)} in all); its vocabulary is the characters of the "
+      f"{cfg.train_split!r} split it was trained on, so use more text, or "
+      "data.tokenizer='byte' (encodes any text)")
 
 
 def iter_texts(cfg, split: str) -> Iterator[str]:

@@ -52,6 +52,19 @@ def encode_array(tokenizer: Tokenizer, text: str) -> np.ndarray:
   return np.asarray(tokenizer.encode(text), dtype=np.int32)
 
 
+def unknown_chars(tokenizer: Tokenizer, texts: Callable[[], Iterable[str]]) -> str:
+  """The characters of texts() a char tokenizer has no id for, sorted; "" without reading
+  any text for the other kinds (byte and SentencePiece, with byte fallback, encode all)."""
+  if tokenizer.kind != "char":
+    return ""
+  while hasattr(tokenizer, "inner"):  # WithSpecialTokens wrappers
+    tokenizer = tokenizer.inner
+  seen = set()
+  for text in texts():
+    seen.update(text)
+  return "".join(sorted(seen.difference(tokenizer.chars)))
+
+
 def _write_config(directory: str, config: dict) -> None:
   os.makedirs(directory, exist_ok=True)
   with open(os.path.join(directory, _CONFIG_FILE), "w", encoding="utf-8") as f:
@@ -393,13 +406,15 @@ def _train_base_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Toke
 
 
 def build_tokenizer(
-    cfg, workdir: str | None, train_texts: Callable[[], Iterable[str]]
+    cfg, workdir: str | None, train_texts: Callable[[], Iterable[str]],
+    check: Callable[[Tokenizer], None] = lambda tokenizer: None,
 ) -> Tokenizer:
   """The run's tokenizer: loaded from `<workdir>/tokenizer/`, or built and saved there.
 
   cfg is config.data. Loading first makes resume reuse the exact same vocabulary.
   The save is atomic (write elsewhere, then rename), and if another process saved
-  first, its tokenizer is used.
+  first, its tokenizer is used. check(tokenizer) may raise; it runs before a new
+  tokenizer is saved, so a rejected one is not kept for the next run.
   """
   if cfg.tokenizer not in KINDS:
     raise ValueError(f"Unknown tokenizer {cfg.tokenizer!r}; valid names are {KINDS}.")
@@ -423,8 +438,10 @@ def build_tokenizer(
       # (every existing id stays) and save, so later loads agree.
       tokenizer = WithChatTokens(tokenizer)
       tokenizer.save(directory)
+    check(tokenizer)
     return tokenizer
   tokenizer = _train_tokenizer(cfg, train_texts)
+  check(tokenizer)
   if directory:
     os.makedirs(workdir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix="tokenizer.tmp-", dir=workdir)

@@ -33,9 +33,10 @@ class EncoderOptions:
 
   @classmethod
   def from_config(cls, m: Any) -> "EncoderOptions":
+    layers.check(0 <= m.get("embed_dim", 0) <= m.d_model, "model.embed_dim", m.get("embed_dim"),
+                 f"must be in [0, model.d_model={m.d_model}]",
+                 "0 means d_model; less factorizes the embeddings (ALBERT)")
     embed_dim = m.get("embed_dim", 0) or m.d_model
-    if embed_dim <= 0 or embed_dim > m.d_model:
-      raise ValueError(f"model.embed_dim must be in (0, d_model={m.d_model}], got {embed_dim}")
     type_vocab = m.get("type_vocab_size", 2)
     if type_vocab <= 0:
       raise ValueError(f"model.type_vocab_size must be positive, got {type_vocab}")

@@ -41,11 +41,11 @@ class EncDecOptions:
 
   @classmethod
   def from_config(cls, m: Any) -> "EncDecOptions":
+    layers.check(m.get("num_decoder_layers", 0) >= 0, "model.num_decoder_layers",
+                 m.get("num_decoder_layers"), "must be >= 0", "0 means model.num_layers")
     dec_layers = m.get("num_decoder_layers", 0) or m.num_layers
     buckets = m.get("relative_buckets", 32)
     max_distance = m.get("relative_max_distance", 128)
-    if dec_layers <= 0:
-      raise ValueError(f"model.num_decoder_layers must be >= 0, got {dec_layers}")
     if buckets < 4 or max_distance <= buckets // 4:
       raise ValueError(
           f"model.relative_buckets={buckets} must be >= 4 and model.relative_max_distance="

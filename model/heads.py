@@ -102,6 +102,8 @@ def wrap(backbone: nn.Module, config: Any) -> nn.Module:
                      f"(model.family gpt, bert or electra), not {config.model.family!r}")
   if task.num_classes < 2:
     raise ValueError(f"task.num_classes must be at least 2, got {task.num_classes}")
+  layers.check(0 <= task.head_dropout < 1, "task.head_dropout", task.head_dropout,
+               "must be in [0, 1)", "0 disables it")
   if config.objective == "token_classification":
     return Classifier(backbone, task.num_classes, None, task.head_dropout)
   if task.pooling not in POOLINGS:

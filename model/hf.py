@@ -337,6 +337,7 @@ def _t5_table(m: Any) -> list[tuple]:
 
 def read_tensors(directory: str) -> dict[str, np.ndarray]:
   """Every tensor of the directory's *.safetensors files (sharded checkpoints too)."""
+  from safetensors import SafetensorError
   from safetensors.numpy import load_file
   files = sorted(glob.glob(os.path.join(directory, "*.safetensors")))
   if not files:
@@ -348,6 +349,8 @@ def read_tensors(directory: str) -> dict[str, np.ndarray]:
       tensors.update(load_file(path))
     except TypeError:  # numpy has no bfloat16 unless ml_dtypes registered it: read raw
       tensors.update(_load_with_bfloat16(path))
+    except SafetensorError as e:
+      raise _unreadable(path, e) from None
   return {k: v.astype(np.float32) if v.dtype.name in ("bfloat16", "float16") else v
           for k, v in tensors.items()}
 
@@ -359,19 +362,32 @@ def _load_with_bfloat16(path: str) -> dict[str, np.ndarray]:
   dtypes = {"F32": np.float32, "F16": np.float16, "BF16": ml_dtypes.bfloat16,
             "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8}
   with open(path, "rb") as f:
-    size = int(np.frombuffer(f.read(8), dtype="<u8")[0])
-    header = json.loads(f.read(size))
-    data = f.read()
+    raw = f.read()
+  try:
+    size = int(np.frombuffer(raw[:8], dtype="<u8")[0])
+    header = json.loads(raw[8:8 + size])
+  except (IndexError, ValueError) as e:  # a short file; a cut or garbled JSON header
+    raise _unreadable(path, e) from None
+  data = raw[8 + size:]
   out = {}
   for name, info in header.items():
     if name == "__metadata__":
       continue
+    if info["data_offsets"][1] > len(data):
+      raise _unreadable(path, f"tensor {name} ends at byte {info['data_offsets'][1]} of "
+                              f"{len(data)} data bytes")
     if info["dtype"] not in dtypes:
       raise ValueError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
     start, end = info["data_offsets"]
     value = np.frombuffer(data[start:end], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
     out[name] = value.astype(np.float32) if info["dtype"] in ("BF16", "F16") else value
   return out
+
+
+def _unreadable(path: str, reason: Any) -> ValueError:
+  return ValueError(f"{path} ({os.path.getsize(path)} bytes) is not a readable safetensors "
+                    f"file: {reason}; it is truncated or corrupt, so download or save it "
+                    "again")
 
 
 def _canonical(name: str, family: str, expected: set) -> str:

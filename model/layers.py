@@ -64,16 +64,19 @@ class TransformerConfig:
     _check_choice("model.remat", m.remat, REMAT_POLICIES)
     _check_choice("model.dtype", m.dtype, tuple(DTYPES))
     _check_choice("model.attention_impl", m.attention_impl, attention.IMPLEMENTATIONS)
-    if m.vocab_size <= 0:
-      raise ValueError(f"model.vocab_size must be positive, got {m.vocab_size}")
-    if m.num_layers <= 0:
-      raise ValueError(f"model.num_layers must be positive, got {m.num_layers}")
-    if m.num_heads <= 0 or m.d_model % m.num_heads and not m.head_dim:
+    check_shared_keys(m)
+    for key in ("num_heads", "mlp_dim"):
+      check(m[key] >= 1, f"model.{key}", m[key], "must be a positive integer", _SIZE_FIX)
+    for key, zero in (("num_kv_heads", "num_heads (MHA)"), ("head_dim", "d_model // num_heads")):
+      check(m[key] >= 0, f"model.{key}", m[key], "must be >= 0", f"0 means {zero}")
+    check(0 <= m.attention_dropout < 1, "model.attention_dropout", m.attention_dropout,
+          "must be in [0, 1)", "0 disables it")
+    if m.d_model % m.num_heads and not m.head_dim:
       raise ValueError(
           f"model.num_heads={m.num_heads} must divide model.d_model={m.d_model} "
           "(or set model.head_dim explicitly)")
     kv_heads = m.num_kv_heads or m.num_heads
-    if kv_heads <= 0 or m.num_heads % kv_heads:
+    if m.num_heads % kv_heads:
       raise ValueError(
           f"model.num_heads={m.num_heads} must be a multiple of "
           f"model.num_kv_heads={kv_heads} (GQA groups query heads per kv head)")
@@ -101,6 +104,27 @@ class TransformerConfig:
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
   if value not in choices:
     raise ValueError(f"unknown {name}={value!r}; choose one of {', '.join(choices)}")
+
+
+_SIZE_FIX = "set a positive size (experiments/configs/base.py describes each model.* key)"
+
+
+def check(ok: bool, key: str, value: Any, problem: str, fix: str) -> None:
+  """ValueError "<key>=<value> <problem>; <fix>" unless ok.
+
+  Write ok as the valid range (`0 <= x < 1`), so that NaN fails it.
+  """
+  if not ok:
+    raise ValueError(f"{key}={value!r} {problem}; {fix}")
+
+
+def check_shared_keys(m: Any) -> None:
+  """The `config.model` keys every family reads (Transformer and LSTM): sizes, dropout."""
+  check(m.vocab_size >= 1, "model.vocab_size", m.vocab_size, "must be a positive integer",
+        "set 0 to take it from the tokenizer")
+  for key in ("d_model", "num_layers", "max_len"):
+    check(m[key] >= 1, f"model.{key}", m[key], "must be a positive integer", _SIZE_FIX)
+  check(0 <= m.dropout < 1, "model.dropout", m.dropout, "must be in [0, 1)", "0 disables it")
 
 
 def dense(features: int, axes: tuple, cfg: TransformerConfig, name: str,

@@ -31,11 +31,7 @@ class LSTMConfig:
   def from_config(cls, m: Any) -> "LSTMConfig":
     """Validate the `config.model` keys an LSTM uses; Transformer-only keys are ignored."""
     layers._check_choice("model.dtype", m.dtype, tuple(layers.DTYPES))
-    for key in ("vocab_size", "d_model", "num_layers", "max_len"):
-      if m[key] <= 0:
-        raise ValueError(f"model.{key} must be positive, got {m[key]}")
-    if not 0.0 <= m.dropout < 1.0:
-      raise ValueError(f"model.dropout must be in [0, 1), got {m.dropout}")
+    layers.check_shared_keys(m)
     return cls(vocab_size=m.vocab_size, d_model=m.d_model, num_layers=m.num_layers,
                dropout=m.dropout, tie_embeddings=m.tie_embeddings, max_len=m.max_len,
                dtype=layers.DTYPES[m.dtype], init_std=m.init_std)

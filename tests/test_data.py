@@ -231,7 +231,7 @@ def test_unprepared_catalog_dataset_says_how_to_build(tmp_path):
 
 
 def test_unknown_split(tmp_path):
-  path = write(tmp_path / "t.txt", "text\n")
+  path = write(tmp_path / "t.txt", "a line of text\n" * 3)
   cfg = data_cfg(tmp_path, dataset="text_files", files=path)
   with pytest.raises(ValueError, match="no split 'test'"):
     data.get_source(cfg, "test")

@@ -1,11 +1,13 @@
 """The optax optimizer built from `config.train`: schedule, clipping, decay mask, accumulation."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
 import optax
 
+from model.layers import check
 from train import layer_scales
 
 OPTIMIZERS = ("adamw", "adafactor", "sgd", "lion")
@@ -22,9 +24,17 @@ def make_schedule(train_config: Any) -> optax.Schedule:
   t = train_config
   if t.schedule not in SCHEDULES:
     raise ValueError(f"unknown train.schedule={t.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+  check(0 < t.learning_rate < math.inf, "train.learning_rate", t.learning_rate,
+        "must be a positive finite number", "it is the peak of the schedule")
   total, warmup = num_updates(t), t.warmup_steps
-  if warmup < 0 or warmup > total:
-    raise ValueError(f"train.warmup_steps={warmup} must be in [0, {total}] (the run's updates)")
+  check(warmup >= 0, "train.warmup_steps", warmup, "must be >= 0",
+        "0 starts at the full learning rate")
+  check(warmup <= total, "train.warmup_steps", warmup,
+        f"is longer than the run's {total} optimizer updates (train.steps={t.steps} / "
+        f"train.grad_accum_steps={t.grad_accum_steps}), so the learning rate would never "
+        "reach train.learning_rate", "lower train.warmup_steps or raise train.steps")
+  check(0 <= t.end_learning_rate < math.inf, "train.end_learning_rate", t.end_learning_rate,
+        "must be a finite number >= 0", "it is the learning rate the decay ends at")
   decay_steps = max(1, total - warmup)
   if t.schedule == "cosine":
     after = optax.cosine_decay_schedule(
@@ -56,8 +66,10 @@ def make_optimizer(train_config: Any) -> optax.GradientTransformation:
   if t.optimizer not in OPTIMIZERS:
     raise ValueError(
         f"unknown train.optimizer={t.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-  if t.learning_rate <= 0:
-    raise ValueError(f"train.learning_rate must be positive, got {t.learning_rate}")
+  check(t.grad_accum_steps >= 1, "train.grad_accum_steps", t.grad_accum_steps,
+        "must be a positive integer", "1 updates the params after every batch")
+  check(0 <= t.grad_clip < math.inf, "train.grad_clip", t.grad_clip,
+        "must be a finite number >= 0", "0 disables clipping")
   schedule = make_schedule(t)
   mask = lambda p: decay_mask(p, t.decay_embeddings)
   if t.optimizer == "adamw":

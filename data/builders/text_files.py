@@ -37,18 +37,21 @@ def expand_files(files: str | Sequence[str]) -> list[str]:
 
 
 def read_utf8(path: str) -> str:
-  """The file's text; a clear ValueError if it is empty or not UTF-8."""
+  """The file's text; a clear ValueError if it has no text (empty or whitespace) or is
+  not UTF-8."""
   with open(path, "rb") as f:
     raw = f.read()
-  if not raw:
-    raise ValueError(f"text_files: {path} is empty.")
   try:
-    return raw.decode("utf-8")
+    text = raw.decode("utf-8")
   except UnicodeDecodeError as e:
     raise ValueError(
         f"text_files: {path} is not valid UTF-8 (byte offset {e.start}: {e.reason}). "
         "Convert it to UTF-8 first, e.g. `iconv -f latin1 -t utf-8`."
     ) from None
+  if not text.strip():
+    raise ValueError(f"text_files: {path} has no text (it is empty or only whitespace, "
+                     f"{len(text)} characters); point data.files at files with text.")
+  return text
 
 
 def split_point(text: str, val_fraction: float) -> int:
@@ -112,8 +115,15 @@ class TextFiles(LocalBuilder):
       cut = split_point(text, self.builder_config.val_fraction)
       parts["train"].append(text[:cut])
       parts["validation"].append(text[cut:])
-    if not any(parts["train"]):
-      raise ValueError(f"text_files: no training text in {self.builder_config.paths}.")
+    vf = self.builder_config.val_fraction
+    for split, texts in parts.items():
+      if (split == "train" or vf > 0) and not "".join(texts).strip():
+        part, change = ("first 1 -", "lower") if split == "train" else ("last", "raise")
+        raise ValueError(
+            f"text_files: the {split} split of {self.builder_config.paths} has no text, "
+            f"only {sum(map(len, texts))} whitespace characters (the {part} "
+            f"data.val_fraction={vf} of each file); give longer files or {change} "
+            "data.val_fraction.")
     # TFDS cannot write an empty split, so a split with no text is left out.
     return {
         split: self._generate_examples(texts)
