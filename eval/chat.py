@@ -16,6 +16,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from train import cli
+
 from data import chat as chat_lib
 from eval import restore as restore_lib
 from eval import sampling
@@ -160,4 +162,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

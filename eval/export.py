@@ -32,6 +32,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from train import cli
+
 from eval import sampling
 
 FORMAT_VERSION = 1
@@ -227,4 +229,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -8,6 +8,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from train import cli
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained run's workdir (python -m train.main).")
 _PROMPT = flags.DEFINE_string("prompt", "", "Text to continue; empty starts from EOS alone.")
 _MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", 200, "Tokens to add (fewer at EOS).")
@@ -56,4 +58,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

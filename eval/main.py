@@ -9,6 +9,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from train import cli
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained run's workdir (python -m train.main).")
 _SPLIT = flags.DEFINE_string("split", None, "Split to evaluate; default the run's data.eval_split.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
@@ -60,4 +62,4 @@ def _print_generation(report: dict) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

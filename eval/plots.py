@@ -1,7 +1,6 @@
 """Plots of a run's metrics.jsonl (matplotlib, no display needed)."""
 from __future__ import annotations
 
-import json
 import os
 
 import matplotlib
@@ -9,15 +8,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-
-def read_metrics(path: str) -> list[dict]:
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+from train import metrics_writer  # noqa: E402
 
 
 def plot_loss_curve(metrics_path: str, out_path: str, metric: str = "loss") -> str:
   """Train and eval `metric` against step, one line per split; returns out_path."""
-  records = read_metrics(metrics_path)
+  records = metrics_writer.read_rows(metrics_path)
   fig, ax = plt.subplots(figsize=(6, 4))
   for split in sorted({r["split"] for r in records}):
     pts = [(r["step"], r[metric]) for r in records if r["split"] == split and metric in r]

@@ -10,6 +10,8 @@ import os
 from absl import app
 from absl import flags
 
+from train import cli
+
 from experiments import results
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A sweep workdir (has sweep.json).")
@@ -24,4 +26,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

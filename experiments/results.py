@@ -18,6 +18,7 @@ from experiments import power_law
 from experiments import stats
 from experiments import sweep_plots
 from experiments import sweep_spec
+from train import metrics_writer
 
 
 @dataclasses.dataclass
@@ -34,15 +35,10 @@ def _eval_curve(run_dir: str, metric: str) -> list[tuple[int, float]]:
   The "final_eval" row covers the whole split, a different sample, so it joins the curve
   only when a run logged no periodic eval.
   """
-  path = os.path.join(run_dir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
   points = {"eval": {}, "final_eval": {}}
-  with open(path) as f:
-    for line in f:
-      row = json.loads(line) if line.strip() else {}
-      if row.get("split") in points and metric in row:
-        points[row["split"]][int(row["step"])] = float(row[metric])
+  for row in metrics_writer.read_rows(os.path.join(run_dir, "metrics.jsonl")):
+    if row["split"] in points and metric in row:
+      points[row["split"]][int(row["step"])] = float(row[metric])
   return sorted((points["eval"] or points["final_eval"]).items())
 
 

@@ -17,6 +17,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from train import cli
+
 from experiments import launch
 from experiments import results
 from experiments import sweep_data
@@ -74,4 +76,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -12,6 +12,8 @@ model/hf.py; workdir reading/writing: model/hf_workdir.py.
 from absl import app
 from absl import flags
 
+from train import cli
+
 _FROM_HF = flags.DEFINE_string("from_hf", None, "HF model directory to import.")
 _FAMILY = flags.DEFINE_enum("family", None, ["gpt2", "bert", "roberta", "t5"],
                             "Expected family (checked against config.json; default: detect).")
@@ -44,4 +46,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

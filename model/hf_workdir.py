@@ -72,6 +72,7 @@ def import_to_workdir(hf_dir: str, workdir: str, family: Optional[str] = None,
     ckpt.save(0, state, None, exp.config.to_dict(), force=True)
   finally:
     ckpt.close()
+  experiment_lib.save_config(exp.config, workdir)
   return exp
 
 

@@ -88,9 +88,12 @@ def test_a_two_process_checkpoint_resumes_in_one_process(two_process_run, tmp_pa
   shutil.copytree(workdir, resumed)
   c = config.copy_and_resolve_references()
   c.train.steps = 9
+  with pytest.raises(ValueError, match="restart_data_order=True"):
+    loop.train_and_evaluate(c, resumed)  # a different data order needs consent
+  c.train.restart_data_order = True
   with caplog.at_level(logging.WARNING):
     loop.train_and_evaluate(c, resumed)
-  assert "saved by a different number of processes" in caplog.text
+  assert "data stream restarts in a new order" in caplog.text
   losses = read_losses(resumed)
   assert [s for s, _ in losses] == list(range(1, 10))
   two_process = dict(read_losses(workdir))

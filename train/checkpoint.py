@@ -1,17 +1,25 @@
 """Orbax checkpoints of train state + Grain iterator position + config, resumed exactly.
 
-Orbax writes each step to a temporary directory and renames it when complete, so a crash
-or a failed save mid-write leaves the previous good step in place.
+Orbax writes each step to a temporary directory and renames it when complete, so a crash,
+a full disk or a failed save mid-write leaves the previous good steps in place. A newest
+step that cannot be restored is moved to `<workdir>/checkpoints.unrestorable/` once an
+older step restored (so the failure was that step's, not the config's).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-from typing import Any, Optional
+import shutil
+import time
+from typing import Any, Iterator, Optional
 
 import grain
 import jax
+import ml_collections
 import orbax.checkpoint as ocp
 
+from train import workdir as workdir_lib
 from train.state import TrainState
 
 
@@ -21,9 +29,12 @@ class Checkpointer:
   def __init__(self, directory: str, keep: int = 2, async_save: bool = True):
     self.directory = os.path.abspath(directory)
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, enable_async_checkpointing=async_save)
+        max_to_keep=keep, create=True, enable_async_checkpointing=async_save,
+        cleanup_tmp_directories=True)  # leftovers of a save cut short
     self.manager = ocp.CheckpointManager(
         self.directory, options=options, item_names=("state", "data", "config"))
+    self._pending_step: Optional[int] = None  # the last save started
+    self._closed = False
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
@@ -36,13 +47,24 @@ class Checkpointer:
     if data_iterator is not None:
       items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
     args = ocp.args.Composite(**items)
-    return self.manager.save(step, args=args, force=force)
+    self._pending_step = step
+    with self._disk_errors(step):
+      return self.manager.save(step, args=args, force=force)
+
+  def data_position_file(self, step: int) -> str:
+    """Grain's file for this process at `step` (one per process and process count)."""
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    return os.path.join(self.directory, str(step), "data", name)
 
   def has_data_position(self, step: int) -> bool:
-    """Whether `step` saved a data position for this process layout: Grain writes one
-    file per process, so a run saved by a different number of processes has none."""
-    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
-    return os.path.exists(os.path.join(self.directory, str(step), "data", name))
+    """Whether `step` saved a data position for this process layout (a run saved by a
+    different number of processes, or one whose file was lost, has none)."""
+    return os.path.exists(self.data_position_file(step))
+
+  def saved_config(self, step: int) -> ml_collections.ConfigDict:
+    """The config saved with `step` (for a workdir whose config.json was lost)."""
+    restored = self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    return ml_collections.ConfigDict(restored.config)
 
   def restore(self, abstract_state: TrainState, data_iterator: Any,
               step: Optional[int] = None) -> TrainState:
@@ -60,6 +82,49 @@ class Checkpointer:
     return self._restore(step, ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))
 
+  def restore_newest(self, abstract_state: TrainState,
+                     data_iterator: Any) -> tuple[TrainState, int]:
+    """Restore the newest restorable step (state and, unless None, the data position).
+
+    Steps that fail before an older one restores are moved aside with a warning; if none
+    restores, ValueError naming the newest step's error (nothing is moved).
+    """
+    failed: list[tuple[int, Exception]] = []
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        state = self.restore(abstract_state, data_iterator, step)
+      except ValueError as e:
+        failed.append((step, e))
+        continue
+      for bad, error in failed:
+        self._move_aside(bad, error)
+      if failed:
+        self.manager.reload()
+      return state, step
+    raise failed[0][1]
+
+  def _move_aside(self, step: int, error: Exception) -> None:
+    target = os.path.join(f"{self.directory}.unrestorable", f"{step}-{int(time.time())}")
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.move(os.path.join(self.directory, str(step)), target)
+    workdir_lib.warn(f"{str(error).splitlines()[0]} Resuming from an earlier step instead; "
+                     f"step {step} was moved to {target}.")
+
+  @contextlib.contextmanager
+  def _disk_errors(self, step: int) -> Iterator[None]:
+    """A full disk: one message saying which checkpoints are intact and how to go on."""
+    try:
+      yield
+    except Exception as e:  # orbax wraps the OSError of its writer threads
+      if not _is_disk_full(e):
+        raise
+      raise ValueError(
+          f"disk full: a checkpoint (step {step} or the save before it) could not be written "
+          f"to {self.directory}. The finished checkpoints (steps "
+          f"{finished_steps(self.directory) or 'none'}) are intact. Free space and rerun the "
+          "same command to resume from the newest one.") from None
+
   def _restore(self, step: Optional[int], args: ocp.args.Composite) -> TrainState:
     step = self.latest_step() if step is None else step
     steps = sorted(self.manager.all_steps())
@@ -69,17 +134,44 @@ class Checkpointer:
     try:
       restored = self.manager.restore(step, args=args)
     except Exception as e:  # orbax raises many types; name the step and the way out
-      others = [s for s in steps if s != step]
       raise ValueError(
           f"checkpoint step {step} in {self.directory} cannot be restored ({type(e).__name__}: "
-          f"{e}). It may be corrupt or from a different model config. Move "
-          f"{os.path.join(self.directory, str(step))} aside to resume from an earlier step "
-          f"{others or '(none left)'}, or use a fresh --workdir.") from e
+          f"{str(e).splitlines()[0][:300]}). It is corrupt or was saved by a different model "
+          f"config. Other steps here: {[s for s in steps if s != step] or 'none'} (eval.main "
+          "--step=N reads one); or use a fresh --workdir (--config.init_from reuses "
+          "compatible params).") from e
     return restored.state
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    with self._disk_errors(self._pending_step):
+      self.manager.wait_until_finished()
 
   def close(self) -> None:
-    self.manager.wait_until_finished()
-    self.manager.close()
+    """Finish (or fail) the pending save and release the manager; a second call is a no-op."""
+    if self._closed:
+      return
+    self._closed = True
+    try:
+      self.wait()
+    finally:
+      self.manager.close()
+
+
+def finished_steps(directory: str) -> list[int]:
+  """Steps whose save completed (an interrupted save's temporary directory is not a digit)."""
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(n) for n in os.listdir(directory)
+                if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
+
+
+def _is_disk_full(error: BaseException) -> bool:
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+      return True
+    if "No space left on device" in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False

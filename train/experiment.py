@@ -21,10 +21,12 @@ from jax.sharding import Mesh
 import data as data_lib
 import model as model_lib
 from model import heads as heads_lib
+from model.layers import check
 from train import objectives
 from train import optimizer as optimizer_lib
 from train import partitioning
 from train import state as state_lib
+from train import workdir as workdir_lib
 
 
 @dataclasses.dataclass
@@ -44,41 +46,49 @@ class Experiment:
   shardings: state_lib.TrainState
 
 
+# Counts in config.train that the loop reads: key, least value, what the value means.
+_LOOP_COUNTS = (
+    ("steps", 1, "it is the number of batches to train on"),
+    ("log_every", 1, "it is the steps between logged train metrics"),
+    ("eval_every", 1, "it is the steps between evaluations"),
+    ("checkpoint_every", 1, "it is the steps between checkpoints"),
+    ("keep_checkpoints", 1, "a rerun resumes from the latest kept checkpoint"),
+    ("eval_batches", 0, "0 evaluates the whole eval split"),
+)
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Check every value that can be checked before data is prepared or anything compiles."""
+  """Check every value that can be checked before data is prepared or anything compiles.
+
+  The first bad value raises ValueError("<key>=<value> <problem>; <fix>"); build() calls
+  this before it trains a tokenizer or prepares data.
+  """
   m = copy.deepcopy(config.model)
   m.vocab_size = m.vocab_size or 1
   if m.family not in model_lib.FAMILIES:
     raise ValueError(f"unknown model.family={m.family!r}; choose one of "
                      f"{', '.join(model_lib.FAMILIES)}")
-  heads_lib.wrap(model_lib.build(m), config)  # validates the family's config; no init
-  optimizer_lib.make_optimizer(config.train)
-  if config.objective not in objectives.OBJECTIVES:
-    raise ValueError(f"unknown objective={config.objective!r}; choose one of "
-                     f"{', '.join(objectives.OBJECTIVES)}")
-  if config.data.seq_len <= 0:
-    raise ValueError(f"data.seq_len must be positive, got {config.data.seq_len}")
+  model = heads_lib.wrap(model_lib.build(m), config)  # model.* (and task.*) keys; no init
+  objectives.make_loss_fn(config, model)  # objective, its family and its train.* keys
+  for key, least, meaning in _LOOP_COUNTS:
+    check(config.train[key] >= least, f"train.{key}", config.train[key],
+          f"must be an integer >= {least}", meaning)
+  optimizer_lib.make_optimizer(config.train)  # the optimizer's train.* keys
+  data_lib.check_config(config.data, config.objective, jax.process_count())
   if config.data.seq_len > config.model.max_len:
     raise ValueError(
         f"data.seq_len={config.data.seq_len} is longer than model.max_len="
         f"{config.model.max_len}; raise model.max_len or lower data.seq_len")
-  if config.train.steps <= 0:
-    raise ValueError(f"train.steps must be positive, got {config.train.steps}")
-  for key in ("log_every", "eval_every", "checkpoint_every"):
-    if config.train[key] <= 0:
-      raise ValueError(f"train.{key} must be positive, got {config.train[key]}")
-  if config.data.batch_size % jax.process_count():
-    raise ValueError(f"data.batch_size={config.data.batch_size} must be divisible by the "
-                     f"{jax.process_count()} processes")
   mesh = partitioning.make_mesh(config.mesh)
   partitioning.axis_rules(config.mesh.get("rules", ""))
   partitioning.batch_size_per_step_check(config.data.batch_size, mesh)
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Write (atomically) the resolved config.json; a run does it once its state exists."""
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    workdir_lib.atomic_write(os.path.join(workdir, "config.json"),
+                             config.to_json_best_effort(indent=2, sort_keys=True))
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -106,14 +116,20 @@ def build(config: ml_collections.ConfigDict, workdir: str,
           tokenizer: Optional[Any] = None) -> Experiment:
   """Validate, get the tokenizer (trained once, then reloaded), build model/optimizer/mesh.
 
-  Fills config.model.vocab_size from the tokenizer when it is 0 and saves config.json.
+  Fills config.model.vocab_size from the tokenizer when it is 0 (exp.config); writes no
+  config.json (the caller does, once a state was restored or created).
   """
   validate(config)
   os.makedirs(workdir, exist_ok=True)
+  def encodes_eval(tok: Any) -> None:  # before a char tokenizer is saved: eval must fit it
+    data_lib.check_encodable(config.data, tok, config.data.eval_split)
+
   if tokenizer is None:
     tokenizer = _process_0_first(lambda: data_lib.build_tokenizer(
         config.data, workdir,
-        lambda: data_lib.iter_texts(config.data, config.data.train_split)))
+        lambda: data_lib.iter_texts(config.data, config.data.train_split), encodes_eval))
+  else:
+    encodes_eval(tokenizer)
   _process_0_first(lambda: [data_lib.get_source(config.data, split) for split in
                             (config.data.train_split, config.data.eval_split)])
   config = copy.deepcopy(config)
@@ -122,7 +138,6 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   elif config.model.vocab_size < tokenizer.vocab_size:
     raise ValueError(f"model.vocab_size={config.model.vocab_size} is smaller than the "
                      f"tokenizer's {tokenizer.vocab_size}; set it to 0 to follow the tokenizer")
-  save_config(config, workdir)
   model = heads_lib.wrap(model_lib.build(config.model), config)  # + fine-tuning head
   mesh = partitioning.make_mesh(config.mesh)
   rules = partitioning.axis_rules(config.mesh.get("rules", ""))

@@ -29,6 +29,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from model import heads as heads_lib
+from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
 from train.state import TrainState
 
@@ -62,16 +63,8 @@ class Plan:
   grown: dict[Path, Path] = dataclasses.field(default_factory=dict)  # vocab tables grown
 
 
-def _checkpoint_steps(directory: str) -> list[int]:
-  """Finished Orbax steps (temporary dirs of interrupted saves are not digits)."""
-  if not os.path.isdir(directory):
-    return []
-  return sorted(int(n) for n in os.listdir(directory)
-                if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
-
-
 def has_checkpoint(workdir: str) -> bool:
-  return bool(_checkpoint_steps(os.path.join(workdir, "checkpoints")))
+  return bool(checkpoint_lib.finished_steps(os.path.join(workdir, "checkpoints")))
 
 
 def resolve(spec: str) -> Source:
@@ -85,7 +78,7 @@ def resolve(spec: str) -> Source:
     raise ValueError(f"init_from={spec!r}: {workdir} does not exist; give a pretrained "
                      "attnlab workdir (DIR or DIR@STEP)")
   config = experiment_lib.load_config(workdir)
-  steps = _checkpoint_steps(os.path.join(workdir, "checkpoints"))
+  steps = checkpoint_lib.finished_steps(os.path.join(workdir, "checkpoints"))
   if not steps:
     raise ValueError(f"init_from={spec!r}: {workdir} has no finished checkpoint; train it "
                      "first (python -m train.main --workdir=...)")
@@ -111,6 +104,8 @@ def prepare_workdir(config: ml_collections.ConfigDict,
   if has_checkpoint(workdir):
     return _tokenizer_settings(config, experiment_lib.load_config(workdir))
   source = resolve(config.init_from)
+  config = _tokenizer_settings(config, source.config)
+  experiment_lib.validate(config)  # bad values stop the run before the workdir is written
   target = os.path.join(workdir, "tokenizer")
   if not os.path.isdir(target):
     os.makedirs(workdir, exist_ok=True)
@@ -120,7 +115,7 @@ def prepare_workdir(config: ml_collections.ConfigDict,
       os.rename(staging, target)
     except OSError:  # another process copied it first
       shutil.rmtree(staging, ignore_errors=True)
-  return _tokenizer_settings(config, source.config)
+  return config
 
 
 def _tokenizer_settings(config: ml_collections.ConfigDict,

@@ -26,12 +26,14 @@ from eval import seq2seq as seq2seq_eval
 from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
 from train import flops as flops_lib
+from train import graceful_stop
 from train import init_from as init_from_lib
 from train import model_selection
 from train import objectives
 from train import partitioning
 from train import state as state_lib
 from train import step as step_lib
+from train import workdir as workdir_lib
 from train.metrics_writer import MetricsWriter
 
 
@@ -89,42 +91,102 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        stop_after: Optional[int] = None) -> Optional[dict]:
   """Train config.train.steps steps (resuming if the workdir has a checkpoint).
 
+  The workdir is locked for the run (a second run on it gets a ValueError naming this
+  one). SIGTERM/SIGINT finish the step, save and raise graceful_stop.Stopped.
   stop_after: leave after that step with a checkpoint and no final evaluation, as a
   preempted job would (the schedule still follows train.steps). Returns None then.
+  A run that already finished returns its final.json and writes nothing.
   """
-  config = init_from_lib.prepare_workdir(config, workdir)  # fresh runs only
+  experiment_lib.validate(config)  # before the workdir is created or locked
+  os.makedirs(workdir, exist_ok=True)
+  with workdir_lib.WorkdirLock(workdir), graceful_stop.StopOnSignal() as stop:
+    return _train_and_evaluate(config, workdir, stop_after, stop)
+
+
+def _resumed_config(config: ml_collections.ConfigDict, workdir: str,
+                    ckpt: checkpoint_lib.Checkpointer) -> ml_collections.ConfigDict:
+  """The config to resume with (checked against the saved one), or `config` if fresh."""
+  latest = ckpt.latest_step()
+  if latest is None:
+    return config
+  if os.path.exists(os.path.join(workdir, "config.json")):
+    saved = experiment_lib.load_config(workdir)
+  else:
+    saved = ckpt.saved_config(latest)
+  return workdir_lib.resume_config(config, saved, workdir)
+
+
+def _data_seed(config: ml_collections.ConfigDict, ckpt: checkpoint_lib.Checkpointer,
+               latest: Optional[int]) -> tuple[int, bool]:
+  """(seed of the data order, whether to restore the saved data position)."""
+  if latest is None or ckpt.has_data_position(latest):
+    return config.seed, True
+  if not config.train.restart_data_order:
+    raise ValueError(
+        f"checkpoint step {latest} in {ckpt.directory} has no data position for "
+        f"{jax.process_count()} process(es) ({ckpt.data_position_file(latest)}): it was saved "
+        "by a different number of processes, or that file was lost. Resuming would replay "
+        "other batches than an uninterrupted run. Set --config.train.restart_data_order=True "
+        "to restore params, optimizer and RNG exactly and draw a fresh data order.")
+  workdir_lib.warn(f"step {latest} has no data position for this process layout: the train "
+                   "state restores exactly; the data stream restarts in a new order "
+                   "(train.restart_data_order=True)")
+  return int(np.random.SeedSequence([config.seed, latest]).generate_state(1)[0] >> 1), False
+
+
+def _finished_report(workdir: str, step: int) -> Optional[dict]:
+  path = os.path.join(workdir, "final.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    report = json.load(f)
+  return report if report.get("step") == step else None
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                        stop_after: Optional[int],
+                        stop: graceful_stop.StopOnSignal) -> Optional[dict]:
+  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                     keep=config.train.keep_checkpoints)
+  try:
+    return _run(config, workdir, stop_after, stop, ckpt)
+  finally:
+    ckpt.close()
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[int],
+         stop: graceful_stop.StopOnSignal,
+         ckpt: checkpoint_lib.Checkpointer) -> Optional[dict]:
+  config = init_from_lib.prepare_workdir(config, workdir)  # tokenizer settings of init_from
+  config = _resumed_config(config, workdir, ckpt)
   exp = experiment_lib.build(config, workdir)
   config, t = exp.config, exp.config.train
-  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                     keep=t.keep_checkpoints)
-  latest = ckpt.latest_step()
-  data_seed, data_position = config.seed, True
-  if latest is not None and not ckpt.has_data_position(latest):
-    # Saved by another number of processes: shards differ, so no saved position fits.
-    # Params, optimizer, step and RNG restore exactly; the data order is drawn afresh
-    # from (seed, step) instead of replaying the first batches.
-    data_seed = int(np.random.SeedSequence([config.seed, latest]).generate_state(1)[0] >> 1)
-    data_position = False
-    logging.warning("step %d was saved by a different number of processes: restoring the "
-                    "train state exactly; the data stream restarts in a new order", latest)
+  data_seed, data_position = _data_seed(config, ckpt, ckpt.latest_step())
   train_ds = data_lib.make_dataset(
       config.data, exp.tokenizer, config.data.train_split, objective=config.objective,
       seed=data_seed,
       process_index=jax.process_index(), process_count=jax.process_count(), train=True,
       task=config.get("task"))
   train_iter = iter(train_ds)
-  writer = MetricsWriter(workdir)
   selector = model_selection.ModelSelector.from_config(workdir, t)  # best checkpoint
   train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                              exp.schedule)
-  if latest is not None:
-    state = ckpt.restore(exp.abstract_state, train_iter if data_position else None, latest)
+  latest = None
+  if ckpt.latest_step() is not None:
+    state, latest = ckpt.restore_newest(exp.abstract_state,
+                                        train_iter if data_position else None)
     logging.info("resumed from step %d in %s", latest, ckpt.directory)
-    writer.truncate_after(latest)
+    report = _finished_report(workdir, latest)
+    if report is not None and (latest >= t.steps or selector.stopped):
+      workdir_lib.warn(f"{workdir} already finished at step {latest}; nothing to do (raise "
+                       "train.steps to continue it)")
+      return report
   else:
-    state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
-                                         exp.mesh, exp.shardings, exp.rules)
+    state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len,
+                                         config.seed, exp.mesh, exp.shardings, exp.rules)
     state = init_from_lib.load_into(exp, state)  # pretrained params when init_from is set
+  experiment_lib.save_config(config, workdir)  # only once the state exists
+  writer = MetricsWriter(workdir, latest or 0)
   start = int(jax.device_get(state.step))
   logging.info("model: %s params; mesh %s", f"{state.param_count:,}", dict(exp.mesh.shape))
 
@@ -138,7 +200,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
              desc="train", dynamic_ncols=True)
   tick, tick_step = time.perf_counter(), start
   try:
-    with partitioning.mesh_context(exp.mesh, exp.rules):
+    with partitioning.mesh_context(exp.mesh, exp.rules), stop.training():
       for step in range(start, start if selector.stopped else t.steps):  # early-stopped
         batch = partitioning.global_batch(next(train_iter), exp.mesh)
         state, metrics = train_fn(state, batch)
@@ -158,7 +220,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches)
           writer.write(done, "eval", row)
           early_stop = selector.update(done, state, row, config.to_dict())
-        stopping = done == stop_after or early_stop
+        signalled = stop.requested()
+        stopping = done == stop_after or early_stop or signalled
         if done % t.checkpoint_every == 0 or done == t.steps or stopping:
           if pending:  # never save a state whose loss went bad since the last log
             _check_finite(_mean_of(pending[-1:]), done, last_saved)
@@ -170,6 +233,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   finally:  # finish (or fail) the pending async save before leaving
     bar.close()
     ckpt.close()
+  if stop.signum is not None and last_saved == int(jax.device_get(state.step)) < t.steps:
+    writer.close()
+    selector.close()
+    raise graceful_stop.Stopped(last_saved, stop.signum)
   if stop_after is not None and stop_after < t.steps:
     writer.close()
     selector.close()

@@ -1,4 +1,9 @@
-"""Per-step scalars to `<workdir>/metrics.jsonl` and TensorBoard (tensorboardX, no TF)."""
+"""Per-step scalars to `<workdir>/metrics.jsonl` and TensorBoard (tensorboardX, no TF).
+
+metrics.jsonl is one history: a run starts by cutting it back to the step it resumes from
+(an atomic rewrite), so no step is ever logged twice, and a partial last line left by a
+kill mid-write is dropped instead of breaking the next run.
+"""
 from __future__ import annotations
 
 import json
@@ -6,15 +11,39 @@ import os
 
 import jax
 
+from train import workdir as workdir_lib
+
+
+def read_rows(path: str) -> list[dict]:
+  """The rows of a metrics.jsonl; unparsable lines (a write cut short by a kill) skipped."""
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path) as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except ValueError:
+        continue
+      if isinstance(row, dict) and "step" in row and "split" in row:
+        rows.append(row)
+  return rows
+
 
 class MetricsWriter:
-  """Appends {"step", "split", **metrics} lines; only process 0 writes."""
+  """Appends {"step", "split", **metrics} lines; only process 0 writes.
 
-  def __init__(self, workdir: str):
+  start_step: the step the run starts from (0 fresh, else the restored checkpoint's):
+  rows after it, and a final_eval at it, belong to a run that did not get further than
+  that checkpoint and are removed before anything is appended.
+  """
+
+  def __init__(self, workdir: str, start_step: int):
     self.enabled = jax.process_index() == 0
     self.path = os.path.join(workdir, "metrics.jsonl")
     self._tb = None
     if self.enabled:
+      self._truncate_after(start_step)
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(os.path.join(workdir, "tb"))
 
@@ -28,14 +57,16 @@ class MetricsWriter:
       self._tb.add_scalar(f"{split}/{k}", v, step)
     self._tb.flush()
 
-  def truncate_after(self, step: int) -> None:
-    """Drop lines past `step` (a resumed run rewrites them; the log stays one history)."""
-    if not (self.enabled and os.path.exists(self.path)):
+  def _truncate_after(self, step: int) -> None:
+    if not os.path.exists(self.path):
       return
     with open(self.path) as f:
-      keep = [l for l in f if l.strip() and json.loads(l)["step"] <= step]
-    with open(self.path, "w") as f:
-      f.writelines(keep)
+      original = f.read()
+    keep = [r for r in read_rows(self.path)
+            if r["step"] < step or (r["step"] == step and r["split"] != "final_eval")]
+    text = "".join(json.dumps(r) + "\n" for r in keep)
+    if text != original:
+      workdir_lib.atomic_write(self.path, text)
 
   def close(self) -> None:
     if self._tb is not None:

@@ -97,6 +97,10 @@ def get_config() -> ml_collections.ConfigDict:
   t.eval_batches = 20  # 0: the whole eval split
   t.checkpoint_every = 500
   t.keep_checkpoints = 2
+  # A checkpoint with no data position for this process layout (saved by another number of
+  # processes, or its data/ file lost) stops the resume unless this is True: then params,
+  # optimizer and RNG restore exactly and the data order is drawn afresh from (seed, step).
+  t.restart_data_order = False
   t.progress = True  # tqdm bar
   # Model selection (train/checkpoint.py): also keep the checkpoint with the best eval
   # value of this metric (e.g. "accuracy", "macro_f1", "loss"); "" keeps only the latest.
