@@ -124,8 +124,10 @@ class EncoderDecoder(nn.Module):
 
   def setup(self):
     cfg, opts = self.cfg, self.opts
-    # Positions other than learned are added here (or in attention), not by the Embedder.
-    embed_cfg = cfg if cfg.position == "learned" else dataclasses.replace(cfg, position="none")
+    # The Embedder adds learned or sinusoidal positions (at the token embeddings' scale, as
+    # in every family); RoPE and relative positions act in attention.
+    embed_cfg = (cfg if cfg.position in ("learned", "sinusoidal")
+                 else dataclasses.replace(cfg, position="none"))
     if opts.share_embeddings:
       self.shared_embed = layers.Embedder(embed_cfg)
     else:
@@ -156,8 +158,6 @@ class EncoderDecoder(nn.Module):
     x = self._embedder(side)(tokens_BxT, positions_BxT)
     if self.opts.scale_embeddings:
       x = x * jnp.asarray(cfg.d_model ** 0.5, x.dtype)
-    if cfg.position == "sinusoidal":
-      x = x + positions_lib.sinusoidal(positions_BxT, cfg.d_model).astype(x.dtype)
     x = self.dropout(x, deterministic=deterministic)
     return nn.with_logical_constraint(x, ("batch", "length", "embed"))
 

@@ -1,4 +1,5 @@
 """The encoder-decoder: padding, causality, T5 relative buckets, KV-cache decoding."""
+import dataclasses
 import math
 
 import flax.linen as nn
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 
 import model as model_lib
+from experiments.configs import base
 from experiments.configs import encoder_decoder_base
 from model import encoder_decoder as ed
+from model import layers
 from model import positions
 
 SRC = jnp.array([[5, 6, 7, 8, 0, 0], [9, 3, 4, 0, 0, 0]])
@@ -156,3 +159,46 @@ def test_bad_config_values():
     build(relative_buckets=32, relative_max_distance=8)
   with pytest.raises(ValueError, match="model.position"):
     build(position="alibi")
+
+
+
+def _rms(x):
+  return float(jnp.sqrt(jnp.mean(jnp.square(x))))
+
+
+def _position_to_token_rms(embed_with):
+  """RMS of what the positions add to the embedding, over the token embeddings' RMS;
+  embed_with(position) embeds the same tokens with the same params."""
+  with_positions, without = embed_with("sinusoidal"), embed_with("none")
+  return _rms(with_positions - without) / _rms(without)
+
+
+@pytest.mark.parametrize("scale_embeddings", [False, True])
+def test_sinusoids_sit_at_the_token_embeddings_scale_as_in_the_decoder(scale_embeddings):
+  """Unit sinusoids drowned init_std-size embeddings (ratio ~35, or ~6 scaled by sqrt(d));
+  the encoder-decoder now adds them at the embeddings' scale, as the GPT decoder does."""
+  module, params = build(position="sinusoidal", scale_embeddings=scale_embeddings)
+  tokens, positions = jnp.arange(2, 14)[None], jnp.arange(12)[None]
+  ratio = _position_to_token_rms(lambda position: module.clone(
+      cfg=dataclasses.replace(module.cfg, position=position)).apply(
+          {"params": params}, tokens, positions, True,
+          method=lambda m, *a: m._embed("encoder", *a)))
+  gpt = model_lib.build(_gpt_model_config(position="sinusoidal"))
+  embed_params = nn.meta.unbox(gpt.init(jax.random.PRNGKey(0), SRC)["params"])["embed"]
+  gpt_ratio = _position_to_token_rms(lambda position: layers.Embedder(
+      dataclasses.replace(gpt.cfg, position=position)).apply(
+          {"params": embed_params}, tokens, positions))
+  assert 0.5 < ratio < 2.0 and ratio == pytest.approx(gpt_ratio, rel=0.3), (ratio, gpt_ratio)
+
+
+def _gpt_model_config(**overrides):
+  m = base.get_config().model
+  m.update(dict(vocab_size=20, d_model=32, num_layers=1, num_heads=4, mlp_dim=64, max_len=16))
+  m.update(overrides)
+  return m
+
+
+@pytest.mark.parametrize("family", ["gpt", "bert", "electra"])
+def test_relative_positions_outside_the_encoder_decoder_are_rejected(family):
+  with pytest.raises(ValueError, match="only the encoder_decoder family computes"):
+    model_lib.build(_gpt_model_config(family=family, position="relative"))
