@@ -8,9 +8,12 @@ two processes' local batches (process 0's rows first, as its devices come first)
 import json
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import portpicker
@@ -27,31 +30,68 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def two_process_run(tmp_path_factory):
+def multihost_files(tmp_path_factory):
   d = tmp_path_factory.mktemp("multihost")
   corpus = tiny.write_corpus(str(d), tiny.CORPUS * 4)
-  data_dir, workdir = str(d / "tfds"), str(d / "work")
+  data_dir = str(d / "tfds")
   config_file = d / "config.py"
   config_file.write_text(
       "from tests import scaling_util\n\n\ndef get_config():\n"
       f"  return scaling_util.multihost_config({corpus!r}, {data_dir!r})\n")
+  return d, corpus, data_dir, config_file
+
+
+def start_two_processes(config_file, workdir, *overrides):
   port = portpicker.pick_unused_port()
   env = dict(os.environ, JAX_PLATFORMS="cpu",
              XLA_FLAGS="--xla_force_host_platform_device_count=4")
-  procs = [subprocess.Popen(
+  return [subprocess.Popen(
       [sys.executable, "-m", "train.main", f"--config={config_file}", f"--workdir={workdir}",
-       f"--coordinator=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
+       f"--coordinator=localhost:{port}", "--num_processes=2", f"--process_id={i}",
+       *overrides],
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
       for i in range(2)]
+
+
+def communicate(procs, timeout=150):
   try:
-    logs = [p.communicate(timeout=150)[0] for p in procs]
+    return [p.communicate(timeout=timeout)[0] for p in procs]
   finally:
     for p in procs:
       if p.poll() is None:
         p.kill()
+
+
+@pytest.fixture(scope="module")
+def two_process_run(multihost_files):
+  d, corpus, data_dir, config_file = multihost_files
+  workdir = str(d / "work")
+  procs = start_two_processes(config_file, workdir)
+  logs = communicate(procs)
   for p, log in zip(procs, logs):
     assert p.returncode == 0, log[-3000:]
   return scaling_util.multihost_config(corpus, data_dir), workdir, logs
+
+
+def test_sigterm_to_one_process_stops_both_at_the_same_step(multihost_files):
+  """Process 1 alone gets SIGTERM; both processes save the same step and exit 143."""
+  d, _, _, config_file = multihost_files
+  workdir = str(d / "sigterm")
+  procs = start_two_processes(config_file, workdir, "--config.train.steps=100000")
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.monotonic() + 150
+  while not (os.path.exists(metrics) and len(open(metrics).readlines()) >= 5):
+    assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+    time.sleep(0.05)
+  procs[1].send_signal(signal.SIGTERM)
+  logs = communicate(procs)
+  assert [p.returncode for p in procs] == [143, 143], [log[-2000:] for log in logs]
+  stopped = {int(re.search(r"stopped by SIGTERM at step (\d+), saved", log).group(1))
+             for log in logs}
+  assert len(stopped) == 1, logs  # both name the same step
+  step = stopped.pop()
+  assert str(step) in os.listdir(os.path.join(workdir, "checkpoints"))
+  assert [s for s, _ in read_losses(workdir)] == list(range(1, step + 1))
 
 
 def test_two_processes_write_one_run(two_process_run):
