@@ -39,6 +39,8 @@ BAD_VALUES = [
     ({"train.eval_batches": -1}, "train.eval_batches=-1 must be"),
     ({"train.keep_checkpoints": 0}, "train.keep_checkpoints=0 must be"),
     ({"train.grad_accum_steps": 0}, "train.grad_accum_steps=0 must be"),
+    ({"train.grad_accum_steps": 100, "train.warmup_steps": 0},
+     "train.grad_accum_steps=100 is more than train.steps=80"),
     ({"train.grad_clip": -1.0}, "train.grad_clip=-1.0 must be"),
     ({"train.learning_rate": 0.0}, "train.learning_rate=0.0 must be"),
     ({"train.learning_rate": float("nan")}, "train.learning_rate=nan must be"),

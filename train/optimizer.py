@@ -68,6 +68,9 @@ def make_optimizer(train_config: Any) -> optax.GradientTransformation:
         f"unknown train.optimizer={t.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
   check(t.grad_accum_steps >= 1, "train.grad_accum_steps", t.grad_accum_steps,
         "must be a positive integer", "1 updates the params after every batch")
+  check(t.grad_accum_steps <= t.steps, "train.grad_accum_steps", t.grad_accum_steps,
+        f"is more than train.steps={t.steps}: the run would end before its first update",
+        "lower train.grad_accum_steps or raise train.steps")
   check(0 <= t.grad_clip < math.inf, "train.grad_clip", t.grad_clip,
         "must be a finite number >= 0", "0 disables clipping")
   schedule = make_schedule(t)
