@@ -68,19 +68,22 @@ def memorised(tmp_path_factory):
   return tiny.write_corpus(str(d), text), str(d / "tfds")
 
 
-def memorising(corpus, objective, steps=250):
+def memorising(corpus, objective, steps=400):
   c = encoder_tiny(*corpus, objective, steps=steps)
   c.model.norm_placement = "pre"  # learns this faster than BERT's post-norm at lr 1e-2
   return c
 
 
 def test_mlm_memorises_a_text_above_90_percent(memorised, tmp_path):
+  """400 steps, measured with XLA:CPU capped at SSE4.2, AVX2 and AVX-512 (the code differs
+  per ISA): held-out masked accuracy 0.972 under all three (137 of 141; the same 0.972 at
+  500 steps: a plateau), eval loss 0.134, train loss 3.40 -> 0.14. At 250 steps it sat at
+  the threshold (0.915, 129 of 141, under all three)."""
   report = loop.train_and_evaluate(memorising(memorised, "mlm"), str(tmp_path))
   losses = [r["loss"] for r in rows(str(tmp_path))]
   assert losses[0] > 3.0  # ~ln(vocab) at init
   assert np.mean(losses[-3:]) < losses[0] - 2.0, losses
-  # masked characters of the held-out tail (measured: 0.90 at 200 steps, 0.96 at 250)
-  assert report["accuracy"] > 0.9, report
+  assert report["accuracy"] > 0.9, report  # masked characters of the held-out tail
 
 
 def test_electra_discriminator_beats_the_all_original_baseline(memorised, tmp_path):
@@ -103,12 +106,16 @@ def test_electra_discriminator_beats_the_all_original_baseline(memorised, tmp_pa
 
 @pytest.mark.parametrize("objective", ["mlm_nsp", "sop"])
 def test_pair_objectives_loss_falls(corpus, tmp_path, objective):
-  """MLM + NSP/SOP through the loop; two files so NSP has another document in each split."""
+  """MLM + NSP/SOP through the loop; two files so NSP has another document in each split.
+  The loss sits on a noisy plateau (~3.4-3.6) for the first ~100 steps, so train 200: the
+  mean of the last 3 logged losses is 1.20 (mlm_nsp) / 1.18 (sop) below the first (4.05 ->
+  2.85 / 4.03 -> 2.86), measured with XLA:CPU capped at SSE4.2, AVX2 and AVX-512 alike. At
+  60 steps it fell 0.64 / 0.59, within 0.14 / 0.09 of the 0.5 threshold."""
   path, data_dir = corpus
   second = os.path.join(os.path.dirname(path), "second.txt")
   with open(second, "w", encoding="utf-8") as f:
     f.write(tiny.CORPUS.upper())
-  c = encoder_tiny(f"{path},{second}", data_dir, objective, steps=60)
+  c = encoder_tiny(f"{path},{second}", data_dir, objective, steps=200)
   report = loop.train_and_evaluate(c, str(tmp_path))
   train = rows(str(tmp_path))
   assert np.mean([r["loss"] for r in train[-3:]]) < train[0]["loss"] - 0.5, train

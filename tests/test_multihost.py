@@ -138,6 +138,10 @@ def test_a_two_process_checkpoint_resumes_in_one_process(two_process_run, tmp_pa
   assert [s for s, _ in losses] == list(range(1, 10))
   two_process = dict(read_losses(workdir))
   assert dict(losses[:6]) == two_process  # history kept as written
-  # step 7 continues from the trained params (a fresh init would start near ln(vocab))
-  assert losses[6][1] < two_process[1] - 0.3, losses
+  # Step 7 continues from the trained params: its loss is nearer step 6's than the fresh
+  # init's at step 1 (~ln(vocab)). Measured with XLA:CPU capped at SSE4.2, AVX2 and AVX-512
+  # (in-process; the two-process run's subprocesses set their own XLA_FLAGS): step 1 3.5067,
+  # step 6 3.1447, step 7 3.0913 under all three; the midpoint 3.3257 leaves 0.23 (the old
+  # bound, step 1 - 0.3 = 3.2067, left 0.12, under 4% of the loss).
+  assert losses[6][1] < (two_process[1] + two_process[6]) / 2, losses
   assert sorted(os.listdir(os.path.join(resumed, "checkpoints"))) == ["6", "9"]
