@@ -112,18 +112,15 @@ class Checkpointer:
                      f"step {step} was moved to {target}.")
 
   @contextlib.contextmanager
-  def _disk_errors(self, step: int) -> Iterator[None]:
-    """A full disk: one message saying which checkpoints are intact and how to go on."""
+  def _disk_errors(self, step: Optional[int]) -> Iterator[None]:
+    """A full disk while saving: DiskFullError naming the step and the intact ones."""
     try:
       yield
     except Exception as e:  # orbax wraps the OSError of its writer threads
-      if not _is_disk_full(e):
+      if isinstance(e, DiskFullError) or not is_disk_full(e):
         raise
-      raise ValueError(
-          f"disk full: a checkpoint (step {step} or the save before it) could not be written "
-          f"to {self.directory}. The finished checkpoints (steps "
-          f"{finished_steps(self.directory) or 'none'}) are intact. Free space and rerun the "
-          "same command to resume from the newest one.") from None
+      raise DiskFullError(self.directory,
+                          f"a checkpoint (step {step} or the save before it)") from None
 
   def _restore(self, step: Optional[int], args: ocp.args.Composite) -> TrainState:
     step = self.latest_step() if step is None else step
@@ -153,8 +150,11 @@ class Checkpointer:
     self._closed = True
     try:
       self.wait()
-    finally:
-      self.manager.close()
+    except BaseException:  # keep this error, not what closing a failed manager raises
+      with contextlib.suppress(Exception):
+        self.manager.close()
+      raise
+    self.manager.close()
 
 
 def finished_steps(directory: str) -> list[int]:
@@ -165,7 +165,18 @@ def finished_steps(directory: str) -> list[int]:
                 if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
 
 
-def _is_disk_full(error: BaseException) -> bool:
+class DiskFullError(ValueError):
+  """The disk filled during a run: which checkpoints are intact and how to go on."""
+
+  def __init__(self, directory: str, what: str = "a file of the run"):
+    super().__init__(
+        f"disk full: {what} could not be written. The finished checkpoints in {directory} "
+        f"(steps {finished_steps(directory) or 'none'}) are intact. Free space and rerun the "
+        "same command to resume from the newest one.")
+
+
+def is_disk_full(error: BaseException) -> bool:
+  """Whether ENOSPC is anywhere in the exception's chain (orbax and tensorstore wrap it)."""
   seen = set()
   while error is not None and id(error) not in seen:
     seen.add(id(error))

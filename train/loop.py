@@ -17,7 +17,6 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-import data as data_lib
 from eval import decode_speed
 from eval import evaluate as evaluate_lib
 from eval import plots
@@ -100,7 +99,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   experiment_lib.validate(config)  # before the workdir is created or locked
   os.makedirs(workdir, exist_ok=True)
   with workdir_lib.WorkdirLock(workdir), graceful_stop.StopOnSignal() as stop:
-    return _train_and_evaluate(config, workdir, stop_after, stop)
+    try:
+      return _train_and_evaluate(config, workdir, stop_after, stop)
+    except Exception as e:  # ENOSPC in a checkpoint, metrics.jsonl, tb/, samples...
+      if isinstance(e, checkpoint_lib.DiskFullError) or not checkpoint_lib.is_disk_full(e):
+        raise
+      raise checkpoint_lib.DiskFullError(os.path.join(workdir, "checkpoints")) from None
 
 
 def _resumed_config(config: ml_collections.ConfigDict, workdir: str,
@@ -162,11 +166,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   exp = experiment_lib.build(config, workdir)
   config, t = exp.config, exp.config.train
   data_seed, data_position = _data_seed(config, ckpt, ckpt.latest_step())
-  train_ds = data_lib.make_dataset(
-      config.data, exp.tokenizer, config.data.train_split, objective=config.objective,
-      seed=data_seed,
+  train_ds = exp.task.make_dataset(
+      config.data, exp.tokenizer, config.data.train_split, seed=data_seed,
       process_index=jax.process_index(), process_count=jax.process_count(), train=True,
-      task=config.get("task"))
+      task_cfg=config.get("task"))
   train_iter = iter(train_ds)
   selector = model_selection.ModelSelector.from_config(workdir, t)  # best checkpoint
   train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
@@ -202,7 +205,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   try:
     with partitioning.mesh_context(exp.mesh, exp.rules), stop.training():
       for step in range(start, start if selector.stopped else t.steps):  # early-stopped
-        batch = partitioning.global_batch(next(train_iter), exp.mesh)
+        local = next(train_iter)
+        if step == start:  # where data meets the loss: the task's batch keys, once
+          exp.task.check_batch(local)
+        batch = partitioning.global_batch(local, exp.mesh)
         state, metrics = train_fn(state, batch)
         pending.append(metrics)
         done = step + 1
@@ -244,14 +250,14 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
 
   end = int(jax.device_get(state.step))  # t.steps, or where early stopping left off
   final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0)
-  if seq2seq_eval.is_seq2seq(config):  # decode the split: BLEU, chrF, exact match, samples
+  if exp.task.generation_eval:  # decode the split: BLEU, chrF, exact match, samples
     gen = seq2seq_eval.evaluate_generation(exp, state.params, config.data.eval_split, t.steps)
     final.update({f"generate/{k}": gen[k] for k in ("bleu", "chrf", "exact_match")})
   writer.write(end, "final_eval", final)
   writer.close()
   selector.update(end, state, final, config.to_dict())
   selector.close()
-  if config.sample.get("decode_speed_tokens", 0) > 0 and config.objective == "causal_lm":
+  if config.sample.get("decode_speed_tokens", 0) > 0 and exp.task.lm_samples:
     final["decode_tokens_per_sec"] = measure_decode_speed(exp, state.params)
   report = {"step": end, "split": config.data.eval_split, **final,
             "params": state.param_count,
@@ -261,6 +267,6 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
       json.dump(report, f, indent=2)
     plots.plot_loss_curve(os.path.join(workdir, "metrics.jsonl"),
                           os.path.join(workdir, "loss.png"))
-  if config.sample.num_samples > 0 and config.objective == "causal_lm":  # LMs only
+  if config.sample.num_samples > 0 and exp.task.lm_samples:  # LMs only
     write_samples(exp, state.params, os.path.join(workdir, "samples.txt"))
   return report
