@@ -1,6 +1,5 @@
 """Data for attnlab: tokenizers, TFDS sources and the Grain pipelines."""
-from data.pipeline import (check_config, make_dataset, make_lm_dataset, make_mlm_dataset,
-                           make_pair_dataset)
+from data.pipeline import check_config, make_lm_dataset, make_mlm_dataset, make_pair_dataset
 from data.sources import check_encodable, get_source, iter_texts
 from data.tokenizers import build_tokenizer, load_tokenizer
 
@@ -11,7 +10,6 @@ __all__ = [
     "get_source",
     "iter_texts",
     "load_tokenizer",
-    "make_dataset",
     "make_lm_dataset",
     "make_mlm_dataset",
     "make_pair_dataset",

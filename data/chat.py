@@ -24,6 +24,7 @@ from typing import Any
 import grain
 import numpy as np
 
+from data import pipeline
 from data import sources
 from data.tokenizers import Tokenizer, encode_array
 
@@ -130,8 +131,6 @@ def make_chat_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
                       train: bool = True) -> grain.IterDataset:
   """Batches of one dialogue per row [B, seq_len]: inputs, targets, weights (float32, 1 on
   assistant tokens). Training shuffles dialogues per epoch; eval pads its last batch."""
-  from data import pipeline  # pipeline dispatches here
-
   local_batch = pipeline._check(cfg, process_index, process_count)
   records = pipeline.record_shard(
       sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,

@@ -27,11 +27,11 @@ from typing import Any
 import grain
 import numpy as np
 
+from data import pipeline
 from data import sources
 from data.tokenizers import Tokenizer, encode_array
 
 LOCAL_FORMATS = ("glue_tsv", "conll")
-OBJECTIVES = ("classification", "token_classification")
 _SPLIT_FILES = {
     "glue_tsv": {"train": ("train.tsv",), "validation": ("dev.tsv", "validation.tsv"),
                  "test": ("test.tsv",)},
@@ -138,21 +138,22 @@ def label_names(cfg, task_cfg: Any, split: str = "train") -> list[str]:
 class _Records(Sequence):
   """A split's records in the normalised form, checked against the label set."""
 
-  def __init__(self, cfg, task_cfg: Any, split: str, objective: str):
+  def __init__(self, cfg, task_cfg: Any, split: str, tags: bool):
     self._names = label_names(cfg, task_cfg)
     self._num_classes = task_cfg.num_classes
     if len(self._names) != self._num_classes:
       raise ValueError(f"{len(self._names)} label names {self._names} but "
                        f"task.num_classes={self._num_classes}; make them agree")
-    self._objective = objective
+    self._tags = tags
     self._cfg = cfg
     self._split = split
     self._local = None
     if cfg.dataset in LOCAL_FORMATS:
-      expected = "conll" if objective == "token_classification" else "glue_tsv"
+      expected = "conll" if tags else "glue_tsv"
       if cfg.dataset != expected:
-        raise ValueError(f"objective={objective!r} reads data.dataset={expected!r} "
-                         f"locally, not {cfg.dataset!r}")
+        what = "word tags (token_classification)" if tags else "labels (classification)"
+        raise ValueError(f"{what} are read locally from data.dataset={expected!r}, "
+                         f"not {cfg.dataset!r}")
       self._where = split_file(cfg, split)
       if cfg.dataset == "conll":
         self._local = read_conll(self._where)
@@ -190,7 +191,7 @@ class _Records(Sequence):
 
   def _normalise_catalog(self, index: int, record: dict) -> dict:
     where = f"{self._where} record {index}"
-    if self._objective == "token_classification":
+    if self._tags:
       words = [_str(w) for w in np.asarray(record[self._cfg.text_key]).reshape(-1)]
       tags = [self._check_label(int(t), where)
               for t in np.asarray(record[self._cfg.label_key]).reshape(-1)]
@@ -258,29 +259,28 @@ def encode_words(tokenizer: Tokenizer, words: Sequence[str], tags: Sequence[int]
 
 
 class _Encode(grain.transforms.Map):
-  def __init__(self, tokenizer: Tokenizer, seq_len: int, objective: str):
+  def __init__(self, tokenizer: Tokenizer, seq_len: int, tags: bool):
     self._tokenizer = tokenizer
     self._seq_len = seq_len
-    self._objective = objective
+    self._tags = tags
 
   def map(self, record: dict) -> dict[str, np.ndarray]:
-    if self._objective == "token_classification":
+    if self._tags:
       return encode_words(self._tokenizer, record["words"], record["tags"], self._seq_len)
     return {"inputs": encode_sentence(self._tokenizer, record["text"], self._seq_len),
             "label": np.array([record["label"]], np.int32),
             "label_weight": np.ones(1, np.float32)}
 
 
-def make_finetune_dataset(cfg, tokenizer: Tokenizer, split: str, *, objective: str,
+def make_finetune_dataset(cfg, tokenizer: Tokenizer, split: str, *, tags: bool,
                           task_cfg: Any, seed: int, process_index: int = 0,
                           process_count: int = 1, train: bool = True) -> grain.IterDataset:
-  """Batches of labelled examples (module doc); cfg is config.data, task_cfg config.task."""
-  from data import pipeline  # pipeline dispatches here
-
+  """Batches of labelled examples (module doc): sentence labels, or with `tags` BIO word
+  tags (token_classification); cfg is config.data, task_cfg config.task."""
   local_batch = pipeline._check(cfg, process_index, process_count)
   records = pipeline.record_shard(
-      _Records(cfg, task_cfg, split, objective), cfg, split, seed=seed,
+      _Records(cfg, task_cfg, split, tags), cfg, split, seed=seed,
       process_index=process_index, process_count=process_count, train=train,
       what="examples")
-  return pipeline.batch_rows(records.map(_Encode(tokenizer, cfg.seq_len, objective)),
+  return pipeline.batch_rows(records.map(_Encode(tokenizer, cfg.seq_len, tags)),
                              local_batch, tokenizer.pad_id, train)

@@ -25,8 +25,6 @@ _READ_BUFFER = 32
 # the 1 (byte, char) to ~4 (SentencePiece) characters per token of our tokenizers.
 _PAIR_CHARS_PER_TOKEN = 8
 _OTHER_DOC_DRAWS = 16  # tries to find an NSP negative document different from the current one
-MASKED_OBJECTIVES = ("mlm", "electra", "mlm_nsp", "sop")  # data/masking.py corrupts their rows
-PAIR_TASKS = {"mlm_nsp": "nsp", "sop": "sop"}  # objective -> sentence-pair task (data/pairs.py)
 
 
 def _derive_seed(seed: int, purpose: str) -> int:
@@ -84,20 +82,11 @@ class _PadBatch(grain.transforms.Map):
     return out
 
 
-def check_config(cfg, objective: str, process_count: int) -> None:
-  """Every config.data value the objective's pipeline reads that can be checked without
-  data (train/experiment.py's validate() runs this before any tokenizer or data work)."""
+def check_config(cfg, process_count: int) -> None:
+  """The config.data values every pipeline reads (rows), checked without data; each task's
+  check_data_config adds its own (train/experiment.py's validate() runs both before any
+  tokenizer or data work)."""
   _check_rows(cfg, process_count)
-  if objective in MASKED_OBJECTIVES:
-    masking.check_config(cfg)
-  if objective in PAIR_TASKS:
-    pairs.check_seq_len(cfg.seq_len)
-  if objective in ("seq2seq", "span_corruption"):
-    from data import seq2seq  # imports this module
-    if objective == "seq2seq":  # not the dataset: a converted T5 workdir names none that fits
-      seq2seq.check_lengths(cfg)
-    else:
-      seq2seq.span_lengths(cfg)  # checks data.noise_density, data.mean_noise_span_length
 
 
 def _check_rows(cfg, process_count: int) -> None:
@@ -304,28 +293,3 @@ def make_pair_dataset(cfg, tokenizer: Tokenizer, split: str, *, task: str, seed:
   examples = records.map_with_index(_Pair(cfg, tokenizer, source, task, pair_seed))
   batches = batch_rows(examples, local_batch, tokenizer.pad_id, train)
   return batches.map_with_index(_MaskBatch(cfg, tokenizer, seed, process_index))
-
-
-def make_dataset(cfg, tokenizer: Tokenizer, split: str, *, objective: str, seed: int,
-                 process_index: int = 0, process_count: int = 1,
-                 train: bool = True, task: Any = None) -> grain.IterDataset:
-  """The batches config.objective trains on (cfg is config.data, task config.task)."""
-  kwargs = dict(seed=seed, process_index=process_index, process_count=process_count,
-                train=train)
-  if objective in ("classification", "token_classification"):
-    from data import finetune  # imports this module
-    return finetune.make_finetune_dataset(cfg, tokenizer, split, objective=objective,
-                                          task_cfg=task, **kwargs)
-  if objective == "chat_sft":
-    from data import chat  # imports this module
-    return chat.make_chat_dataset(cfg, tokenizer, split, **kwargs)
-  if objective in PAIR_TASKS:
-    return make_pair_dataset(cfg, tokenizer, split, task=PAIR_TASKS[objective], **kwargs)
-  if objective in MASKED_OBJECTIVES:
-    return make_mlm_dataset(cfg, tokenizer, split, **kwargs)
-  if objective in ("seq2seq", "span_corruption"):
-    from data import seq2seq  # imports this module
-    make = (seq2seq.make_seq2seq_dataset if objective == "seq2seq"
-            else seq2seq.make_span_corruption_dataset)
-    return make(cfg, tokenizer, split, **kwargs)
-  return make_lm_dataset(cfg, tokenizer, split, **kwargs)

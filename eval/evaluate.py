@@ -10,7 +10,6 @@ from typing import Any, Callable, Optional
 import jax
 import numpy as np
 
-import data as data_lib
 from eval import metrics as metrics_lib
 from eval import restore as restore_lib
 from eval import task_report
@@ -30,11 +29,15 @@ def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
   """
   config = exp.config
   split = split or config.data.eval_split
-  ds = data_lib.make_dataset(
-      config.data, exp.tokenizer, split, objective=config.objective, seed=config.seed,
+  ds = exp.task.make_dataset(
+      config.data, exp.tokenizer, split, seed=config.seed,
       process_index=jax.process_index(), process_count=jax.process_count(), train=False,
-      task=config.get("task"))
+      task_cfg=config.get("task"))
   batches = iter(ds)
+  first = next(batches, None)
+  if first is not None:  # where data meets the loss: the task's batch keys, once
+    exp.task.check_batch(first)
+    batches = itertools.chain([first], batches)
   if max_batches > 0:
     batches = itertools.islice(batches, max_batches)
   batches = partitioning.aligned_batches(batches)
@@ -83,7 +86,7 @@ def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[i
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", split)  # e.g. "train[:10%]"
     with open(os.path.join(exp.workdir, f"eval_{name}.json"), "w") as f:
       json.dump(report, f, indent=2)
-    if exp.config.objective in task_objectives.OBJECTIVES:  # per-class report + heatmap
+    if exp.task.class_report:  # per-class report + heatmap
       full = task_report.full_report(exp.config, totals, collected, report)
       report["files"] = task_report.write(full, exp.workdir)
       report["table"] = metrics_lib.report_markdown(full)

@@ -25,6 +25,7 @@ from eval import beam_search
 from eval import restore as restore_lib
 from model import encoder_decoder as ed
 from train import partitioning
+from train import tasks
 
 
 def make_translate_fn(model: ed.EncoderDecoder, *, beam_size: int, alpha: float,
@@ -141,7 +142,7 @@ def evaluate_generation(exp: Any, params: Any, split: str, step: int | None = No
 
 def is_seq2seq(config: Any) -> bool:
   """Whether a run's outputs are translations to score (not span-corruption pretraining)."""
-  return config.objective == "seq2seq"
+  return tasks.get(config.objective).generation_eval
 
 
 def generate_workdir(workdir: str, split: str | None = None, step: int | None = None) -> dict:

@@ -17,6 +17,7 @@ import numpy as np
 from data import finetune
 from eval import metrics as metrics_lib
 from train import task_objectives
+from train import tasks
 
 
 @functools.lru_cache(maxsize=8)
@@ -47,8 +48,7 @@ def full_report(config: Any, totals: dict, collected: dict, scalars: dict) -> di
   scores = metrics_lib.classification_scores(confusion, names)
   report = {**scalars, **{k: v for k, v in scores.items() if k not in scalars},
             "label_names": names, "confusion": confusion.tolist(),
-            "level": "token (first sub-token of each word)"
-            if config.objective == "token_classification" else "sequence"}
+            "level": tasks.get(config.objective).class_report}
   if f"{task_objectives.PRED_PREFIX}tags" in collected:
     gold, pred, _ = task_objectives.word_tags(collected, names)
     report["per_type"] = metrics_lib.entity_scores(gold, pred)["per_type"]

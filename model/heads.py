@@ -19,7 +19,6 @@ from model import layers
 BACKBONE = "backbone"  # param subtree of the pretrained model
 HEAD = "head"  # param subtree a fine-tuning run creates
 POOLINGS = ("cls", "last", "mean")  # first token (encoders), last non-pad, mean of non-pad
-OBJECTIVES = ("classification", "token_classification")
 
 
 def backbone_hidden(backbone: nn.Module, tokens_BxT: jax.Array,
@@ -92,24 +91,27 @@ class Classifier(nn.Module):
         pooled_BxD, deterministic)
 
 
-def wrap(backbone: nn.Module, config: Any) -> nn.Module:
-  """The backbone itself, or the head module that config.objective fine-tunes."""
-  if config.objective not in OBJECTIVES:
-    return backbone
-  task = config.task
-  if config.model.family not in ("gpt", "bert", "electra"):
-    raise ValueError(f"objective={config.objective!r} fine-tunes a Transformer "
-                     f"(model.family gpt, bert or electra), not {config.model.family!r}")
+def _check_head(task: Any) -> None:
+  """The task.* keys every classifier head reads (config.task)."""
   if task.num_classes < 2:
     raise ValueError(f"task.num_classes must be at least 2, got {task.num_classes}")
   layers.check(0 <= task.head_dropout < 1, "task.head_dropout", task.head_dropout,
                "must be in [0, 1)", "0 disables it")
-  if config.objective == "token_classification":
-    return Classifier(backbone, task.num_classes, None, task.head_dropout)
+
+
+def token_classifier(backbone: nn.Module, task: Any) -> nn.Module:
+  """A tag per token: the head on every hidden state (task is config.task)."""
+  _check_head(task)
+  return Classifier(backbone, task.num_classes, None, task.head_dropout)
+
+
+def sequence_classifier(backbone: nn.Module, task: Any, family: str) -> nn.Module:
+  """A label per row: the head on the hidden states pooled by task.pooling."""
+  _check_head(task)
   if task.pooling not in POOLINGS:
     raise ValueError(f"unknown task.pooling={task.pooling!r}; choose one of "
                      f"{', '.join(POOLINGS)}")
-  if task.pooling == "cls" and config.model.family == "gpt":
+  if task.pooling == "cls" and family == "gpt":
     raise ValueError("task.pooling='cls' reads the first token, which a causal decoder "
                      "computes without seeing the rest; use 'last' or 'mean' for gpt")
   return Classifier(backbone, task.num_classes, task.pooling, task.head_dropout)

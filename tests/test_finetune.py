@@ -73,15 +73,15 @@ def test_bad_inputs_name_file_and_line(tmp_path):
   (tmp_path / "train.tsv").write_text("sentence\tlabel\nfine \t1\nno tab here\n")
   with pytest.raises(ValueError, match=r"train.tsv:3: expected 2 tab-separated columns"):
     finetune.make_finetune_dataset(c.data, tokenizers.ByteTokenizer(), "train",
-                                   objective="classification", task_cfg=c.task, seed=0)
+                                   tags=False, task_cfg=c.task, seed=0)
   (tmp_path / "train.tsv").write_text("sentence\tlabel\nfine \t1\nworse \t2\n")
   with pytest.raises(ValueError, match=r"train.tsv:3: label 2 is outside task.num_classes=2"):
     finetune.make_finetune_dataset(c.data, tokenizers.ByteTokenizer(), "train",
-                                   objective="classification", task_cfg=c.task, seed=0)
+                                   tags=False, task_cfg=c.task, seed=0)
   (tmp_path / "train.tsv").write_text("sentence\tlabel\n")
   with pytest.raises(ValueError, match="empty split"):
     finetune.make_finetune_dataset(c.data, tokenizers.ByteTokenizer(), "train",
-                                   objective="classification", task_cfg=c.task, seed=0)
+                                   tags=False, task_cfg=c.task, seed=0)
   (tmp_path / "valid.txt").write_text("EU B-ORG\nrejects\n")
   with pytest.raises(ValueError, match=r"valid.txt:2: expected 'word ... TAG'"):
     finetune.read_conll(str(tmp_path / "valid.txt"))
@@ -96,7 +96,7 @@ def test_tag_on_first_sub_token_of_each_word(data_dir):
   names = "O,B-PER,I-PER,B-ORG,I-ORG,B-LOC,I-LOC,B-MISC,I-MISC"
   c.task.update(num_classes=9, label_names=names)
   batch = next(iter(finetune.make_finetune_dataset(
-      c.data, tokenizers.ByteTokenizer(), "train", objective="token_classification",
+      c.data, tokenizers.ByteTokenizer(), "train", tags=True,
       task_cfg=c.task, seed=0, train=False)))
   # Row 0: [CLS] "EU" " rejects" " German" " call" [SEP]; bytes, so sub-token = byte.
   starts = [1, 3, 11, 18]
@@ -214,7 +214,7 @@ def test_tfds_catalog_datasets_by_name(tmp_path):
   c.data.update(dataset="attnlab_test_sst", data_dir=str(tmp_path), text_key="sentence")
   assert finetune.label_names(c.data, c.task) == ["negative", "positive"]
   batch = next(iter(finetune.make_finetune_dataset(
-      c.data, tokenizers.ByteTokenizer(), "train", objective="classification",
+      c.data, tokenizers.ByteTokenizer(), "train", tags=False,
       task_cfg=c.task, seed=0, train=False)))
   assert batch["label"][:3, 0].tolist() == [0, 1, 1]
   assert tokenizers.ByteTokenizer().decode(batch["inputs"][1]) == "good film"
@@ -222,7 +222,7 @@ def test_tfds_catalog_datasets_by_name(tmp_path):
   c.task.num_classes = 3
   assert finetune.label_names(c.data, c.task) == ["O", "B-PER", "I-PER"]
   batch = next(iter(finetune.make_finetune_dataset(
-      c.data, tokenizers.ByteTokenizer(), "train", objective="token_classification",
+      c.data, tokenizers.ByteTokenizer(), "train", tags=True,
       task_cfg=c.task, seed=0, train=False)))
   starts = np.nonzero(batch["weights"][0])[0]
   assert starts.tolist() == [1, 6, 16]  # Peter, " Blackburn", " said"
@@ -231,7 +231,7 @@ def test_tfds_catalog_datasets_by_name(tmp_path):
   c.task.label_names = "O,B-PER"
   with pytest.raises(ValueError, match="record 0: label 2 is outside task.num_classes=2"):
     next(iter(finetune.make_finetune_dataset(
-        c.data, tokenizers.ByteTokenizer(), "train", objective="token_classification",
+        c.data, tokenizers.ByteTokenizer(), "train", tags=True,
         task_cfg=c.task, seed=0, train=False)))
 
 

@@ -23,7 +23,7 @@ def reverse_config(data_dir: str):
   c.data.seq_len = c.data.max_target_len = 8
   c.data.batch_size = 32
   c.model.update(dict(d_model=32, mlp_dim=64, max_len=8, num_layers=1, position="learned"))
-  c.train.update(dict(steps=300, learning_rate=1e-2, warmup_steps=20, log_every=50,
+  c.train.update(dict(steps=500, learning_rate=1e-2, warmup_steps=20, log_every=50,
                       eval_every=10_000, checkpoint_every=10_000, progress=False))
   c.decode.update(dict(beam_size=1, max_len=8))
   return c
@@ -37,11 +37,16 @@ def reverse_run(tmp_path_factory):
 
 
 def test_reverse_task_reaches_95_percent_exact_match(reverse_run):
+  """500 steps, measured with XLA:CPU capped at SSE4.2, AVX2 and AVX-512 (the code differs
+  per ISA): exact match (teacher-forced, greedy and the beam test's) 1.0, chrF and BLEU
+  100, final train loss 0.022-0.029, under all three; 1.0 / 100 already at 400 steps
+  (loss 0.064). At 300 steps it was mid-transition and sat at the thresholds: exact match
+  0.975 / 0.99 / 1.0 and chrF 95.4 / 98.3 / 100 (SSE4.2 / AVX2 / AVX-512)."""
   workdir, report = reverse_run
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     train = [r for r in map(json.loads, f) if r["split"] == "train"]
   assert train[-1]["loss"] < train[0]["loss"] - 2.0
-  # teacher-forced exact match equals greedy decoding's (measured: 1.0 at 300 steps)
+  # teacher-forced exact match equals greedy decoding's
   assert report["seq/exact_match"] >= 0.95, report
   assert report["generate/exact_match"] >= 0.95, report
   assert report["generate/chrf"] >= 95.0 and report["generate/bleu"] >= 90.0, report
@@ -165,7 +170,7 @@ def test_packed_batches_hold_several_examples_with_the_loss_of_unpacked_ones(tmp
   import flax.linen as nn
   import model as model_lib
   from data import tokenizers
-  from train import objectives
+  from train import tasks
   c = reverse_config(str(tmp_path))
   c.data.num_train, c.data.num_eval, c.data.batch_size = 64, 40, 4
   c.data.seq_len = c.data.max_target_len = c.model.max_len = 20
@@ -188,7 +193,7 @@ def test_packed_batches_hold_several_examples_with_the_loss_of_unpacked_ones(tmp
   module = model_lib.build(c.model)
   params = nn.meta.unbox(module.init(jax.random.PRNGKey(0), packed[0]["inputs"],
                                      packed[0]["targets"])["params"])
-  loss_fn = objectives.make_loss_fn(c, module)
+  loss_fn = tasks.for_config(c).make_loss_fn(c, module)
   _, sums = loss_fn(params, packed[0], jax.random.PRNGKey(0), deterministic=True)
   n = int(sums["seq/weight"])
   alone = {k: np.concatenate([b[k] for b in unpacked])[:n] for k in unpacked[0]}

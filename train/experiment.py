@@ -20,12 +20,12 @@ from jax.sharding import Mesh
 
 import data as data_lib
 import model as model_lib
-from model import heads as heads_lib
 from model.layers import check
 from train import objectives
 from train import optimizer as optimizer_lib
 from train import partitioning
 from train import state as state_lib
+from train import tasks as tasks_lib
 from train import workdir as workdir_lib
 
 
@@ -41,6 +41,7 @@ class Experiment:
   rules: tuple  # logical -> mesh axis table (partitioning.axis_rules(config.mesh.rules))
   tx: optax.GradientTransformation
   schedule: Callable
+  task: tasks_lib.Task  # config.objective's: dataset, batch keys, end-of-run reports
   loss_fn: objectives.LossFn
   abstract_state: state_lib.TrainState
   shardings: state_lib.TrainState
@@ -68,13 +69,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if m.family not in model_lib.FAMILIES:
     raise ValueError(f"unknown model.family={m.family!r}; choose one of "
                      f"{', '.join(model_lib.FAMILIES)}")
-  model = heads_lib.wrap(model_lib.build(m), config)  # model.* (and task.*) keys; no init
-  objectives.make_loss_fn(config, model)  # objective, its family and its train.* keys
+  task = tasks_lib.for_config(config)  # the objective, and the family it trains
+  model = task.wrap(model_lib.build(m), config)  # model.* (and task.*) keys; no init
+  task.make_loss_fn(config, model)  # the loss's train.* keys
   for key, least, meaning in _LOOP_COUNTS:
     check(config.train[key] >= least, f"train.{key}", config.train[key],
           f"must be an integer >= {least}", meaning)
   optimizer_lib.make_optimizer(config.train)  # the optimizer's train.* keys
-  data_lib.check_config(config.data, config.objective, jax.process_count())
+  data_lib.check_config(config.data, jax.process_count())
+  task.check_data_config(config.data)
   if config.data.seq_len > config.model.max_len:
     raise ValueError(
         f"data.seq_len={config.data.seq_len} is longer than model.max_len="
@@ -138,7 +141,8 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   elif config.model.vocab_size < tokenizer.vocab_size:
     raise ValueError(f"model.vocab_size={config.model.vocab_size} is smaller than the "
                      f"tokenizer's {tokenizer.vocab_size}; set it to 0 to follow the tokenizer")
-  model = heads_lib.wrap(model_lib.build(config.model), config)  # + fine-tuning head
+  task = tasks_lib.get(config.objective)
+  model = task.wrap(model_lib.build(config.model), config)  # + fine-tuning head
   mesh = partitioning.make_mesh(config.mesh)
   rules = partitioning.axis_rules(config.mesh.get("rules", ""))
   tx = optimizer_lib.make_optimizer(config.train)
@@ -147,8 +151,8 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   return Experiment(
       config=config, workdir=workdir, tokenizer=tokenizer, model=model,
       model_config=model.cfg, mesh=mesh, rules=rules, tx=tx,
-      schedule=optimizer_lib.make_schedule(config.train),
-      loss_fn=objectives.make_loss_fn(config, model), abstract_state=abstract,
+      schedule=optimizer_lib.make_schedule(config.train), task=task,
+      loss_fn=task.make_loss_fn(config, model), abstract_state=abstract,
       shardings=shardings)
 
 

@@ -28,9 +28,9 @@ import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 
-from model import heads as heads_lib
 from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
+from train import tasks as tasks_lib
 from train.state import TrainState
 
 Path = tuple[str, ...]
@@ -130,9 +130,7 @@ def _tokenizer_settings(config: ml_collections.ConfigDict,
 
 def param_layout(objective: str) -> tuple[Path, tuple[str, ...]]:
   """(prefix of the pretrained model's params, top-level names of heads) for an objective."""
-  if objective in heads_lib.OBJECTIVES:
-    return (heads_lib.BACKBONE,), (heads_lib.HEAD,)
-  return (), ()
+  return tasks_lib.get(objective).param_layout
 
 
 def _flat(tree: Any) -> dict[Path, Any]:

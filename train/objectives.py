@@ -1,12 +1,13 @@
 """Objectives are loss functions, not model classes (DESIGN.md).
 
-Each `make_*` returns `loss_fn(params, batch, rng, deterministic) -> (loss, metrics)`,
-where metrics are SUMS (plus a `weight` count) so that they average correctly over
-devices, microbatches and eval batches.
+The losses that the tasks of train/tasks/ choose from. Each `make_*` returns
+`loss_fn(params, batch, rng, deterministic) -> (loss, metrics)`, where metrics are SUMS
+(plus a `weight` count) so that they average correctly over devices, microbatches and
+eval batches.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -18,16 +19,6 @@ from train import task_objectives
 
 from model import encoder_decoder
 
-OBJECTIVES = ("causal_lm", "mlm", "mlm_nsp", "sop", "electra", "seq2seq", "span_corruption")
-# Which model families each objective trains (checked before anything compiles).
-_FAMILIES = {"causal_lm": ("gpt", "lstm"), "mlm": ("bert",), "mlm_nsp": ("bert",),
-             "sop": ("bert",), "electra": ("electra",), "seq2seq": ("encoder_decoder",),
-             "span_corruption": ("encoder_decoder",)}
-OBJECTIVES += task_objectives.OBJECTIVES  # fine-tuning heads (model/heads.py)
-# chat_sft: causal_lm on dialogues whose weights are 1 only on assistant tokens (data/chat.py)
-OBJECTIVES += ("chat_sft",)
-_FAMILIES["chat_sft"] = ("gpt", "lstm")
-_FAMILIES.update(dict.fromkeys(task_objectives.OBJECTIVES, task_objectives.FAMILIES))
 ELECTRA_DISC_WEIGHT = 50.0  # lambda of Clark et al. 2020
 _AUC_BINS = 64
 LossFn = Callable[..., tuple[jax.Array, dict]]
@@ -218,29 +209,6 @@ def make_seq2seq(model: nn.Module, label_smoothing: float = 0.0) -> LossFn:
     key = "smoothed_loss_sum" if smoothed is not None else "loss_sum"
     return sums[key] / jnp.maximum(sums["weight"], 1.0), sums
   return loss_fn
-
-
-def make_loss_fn(config: Any, model: nn.Module) -> LossFn:
-  """The loss function named by config.objective."""
-  if config.objective not in OBJECTIVES:
-    raise ValueError(f"unknown objective={config.objective!r}; choose one of "
-                     f"{', '.join(OBJECTIVES)}")
-  families = _FAMILIES[config.objective]
-  if config.model.family not in families:
-    raise ValueError(f"objective={config.objective!r} trains model.family "
-                     f"{' or '.join(families)}, not {config.model.family!r}")
-  if config.objective in task_objectives.OBJECTIVES:
-    return task_objectives.make_loss_fn(config, model)
-  if config.objective == "causal_lm":
-    return make_causal_lm(model, config.data.packing_mask)
-  if config.objective == "chat_sft":  # one dialogue per row: no packing mask needed
-    return make_causal_lm(model, packing_mask=False)
-  if config.objective == "electra":
-    return make_electra(model, config.data.packing_mask,
-                        config.train.get("electra_disc_weight", ELECTRA_DISC_WEIGHT))
-  if config.objective in ("seq2seq", "span_corruption"):
-    return make_seq2seq(model, config.train.get("label_smoothing", 0.0))
-  return make_mlm(model, config.data.packing_mask, pair=config.objective != "mlm")
 
 
 _NAMES = {"loss": "loss", "correct": "accuracy"}

@@ -1,8 +1,9 @@
 """Fine-tuning losses: sequence classification and token (BIO tag) classification.
 
-Registered in train/objectives.py. Like every objective they return summed metrics; a
-`confusion_count` [C, C] sum (true x predicted, weighted) gives accuracy and the
-macro/micro/weighted F1 at every log and eval (objectives.summarize). In eval mode
+The losses of train/tasks/classification.py and token_classification.py. Like every
+objective they return summed metrics; a `confusion_count` [C, C] sum (true x predicted,
+weighted) gives accuracy and the macro/micro/weighted F1 at every log and eval
+(objectives.summarize). In eval mode
 (deterministic) token classification also returns its per-token predictions under
 `pred/` keys, which evaluation concatenates instead of summing, for entity-level F1.
 """
@@ -18,8 +19,6 @@ import optax
 
 from eval import metrics as metrics_lib
 
-OBJECTIVES = ("classification", "token_classification")
-FAMILIES = ("gpt", "bert", "electra")
 PRED_PREFIX = "pred/"  # per-example outputs: concatenated over eval batches, not summed
 
 
@@ -83,13 +82,6 @@ def make_token_classification(model: nn.Module, weights_C: Optional[np.ndarray])
                    f"{PRED_PREFIX}num_words": batch["num_words"]})
     return loss, sums
   return loss_fn
-
-
-def make_loss_fn(config: Any, model: nn.Module):
-  weights_C = class_weights(config.task)
-  if config.objective == "classification":
-    return make_classification(model, weights_C)
-  return make_token_classification(model, weights_C)
 
 
 def confusion_summary(confusion: np.ndarray) -> dict:

@@ -59,11 +59,11 @@ def measure(config, steps: int, warmup: int) -> dict:
   import model as model_lib
   from model import layers as layers_lib
   from train import flops as flops_lib
-  from train import objectives
   from train import optimizer as optimizer_lib
   from train import partitioning
   from train import state as state_lib
   from train import step as step_lib
+  from train import tasks
 
   model = model_lib.build(config.model)
   tx = optimizer_lib.make_optimizer(config.train)
@@ -82,8 +82,9 @@ def measure(config, steps: int, warmup: int) -> dict:
     batches = [batch() for _ in range(1 + warmup + steps)]
     _, shardings = state_lib.state_shardings(model, tx, t, config.seed, mesh)
     state = state_lib.create_train_state(model, tx, t, config.seed, mesh, shardings)
-    train_fn, _ = step_lib.compile_steps(objectives.make_loss_fn(config, model), tx, shardings,
-                                         mesh, optimizer_lib.make_schedule(config.train))
+    loss_fn = tasks.for_config(config).make_loss_fn(config, model)
+    train_fn, _ = step_lib.compile_steps(loss_fn, tx, shardings, mesh,
+                                         optimizer_lib.make_schedule(config.train))
     t0 = time.perf_counter()
     compiled = train_fn.lower(state, batches[0]).compile()
     compile_s = time.perf_counter() - t0

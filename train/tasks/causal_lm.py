@@ -1,0 +1,18 @@
+"""causal_lm: next-token prediction over packed windows of text (GPT, LSTM)."""
+from data import pipeline
+from train import objectives
+from train.tasks.base import Task, without_task_cfg
+
+
+def make_loss_fn(config, model):
+  return objectives.make_causal_lm(model, config.data.packing_mask)
+
+
+TASK = Task(
+    name="causal_lm",
+    families=("gpt", "lstm"),
+    batch_keys=("inputs", "targets", "weights", "segment_ids", "positions"),
+    make_loss_fn=make_loss_fn,
+    make_dataset=without_task_cfg(pipeline.make_lm_dataset),
+    lm_samples=True,
+)

@@ -1,0 +1,30 @@
+"""classification: one label per sequence from a pooled head on a pretrained backbone."""
+import functools
+
+from data import finetune
+from model import heads
+from train import task_objectives
+from train.tasks.base import Task
+
+FINETUNE_FAMILIES = ("gpt", "bert", "electra")  # Transformer backbones (model/heads.py)
+FINETUNE_LAYOUT = ((heads.BACKBONE,), (heads.HEAD,))  # the pretrained tree under "backbone"
+
+
+def make_loss_fn(config, model):
+  return task_objectives.make_classification(model, task_objectives.class_weights(config.task))
+
+
+def wrap(backbone, config):
+  return heads.sequence_classifier(backbone, config.task, config.model.family)
+
+
+TASK = Task(
+    name="classification",
+    families=FINETUNE_FAMILIES,
+    batch_keys=("inputs", "label", "label_weight"),
+    make_loss_fn=make_loss_fn,
+    make_dataset=functools.partial(finetune.make_finetune_dataset, tags=False),
+    wrap=wrap,
+    param_layout=FINETUNE_LAYOUT,
+    class_report="sequence",
+)
