@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 from typing import Any, Callable, Optional
 
@@ -75,6 +76,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key, least, meaning in _LOOP_COUNTS:
     check(config.train[key] >= least, f"train.{key}", config.train[key],
           f"must be an integer >= {least}", meaning)
+  check(0 <= config.train.peak_flops < math.inf, "train.peak_flops", config.train.peak_flops,
+        "must be a finite number >= 0", "0 measures the peak at start-up")
   optimizer_lib.make_optimizer(config.train)  # the optimizer's train.* keys
   data_lib.check_config(config.data, jax.process_count())
   task.check_data_config(config.data)

@@ -22,6 +22,7 @@ from eval import evaluate as evaluate_lib
 from eval import plots
 from eval import sampling
 from eval import seq2seq as seq2seq_eval
+from model import layers as model_layers
 from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
 from train import flops as flops_lib
@@ -195,7 +196,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
 
   tokens_per_step = config.data.batch_size * config.data.seq_len
   model_flops = flops_lib.flops_per_token(exp.model_config, config.data.seq_len)
-  peak = t.get("peak_flops", 0.0) or flops_lib.measure_system_peak_flops()
+  peak = t.peak_flops or flops_lib.measure_system_peak_flops(
+      model_layers.DTYPES[config.model.dtype])  # the dtype the run computes in
   pending: list[dict] = []
   last_saved = latest
   early_stop = False
