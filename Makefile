@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/python -m train.main --config=experiments/configs/gpt_tiny.py --workdir=$(WORKDIR)
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q tests
 
 clean:

@@ -15,7 +15,6 @@ import os
 import socket
 import sys
 import tempfile
-from typing import Optional
 
 import jax
 import ml_collections
