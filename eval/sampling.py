@@ -101,15 +101,16 @@ def strategy_settings(strategy: str, temperature: float = 1.0, top_k: int = 0,
   return temperature, 0, 1.0
 
 
-def _check_settings(s: Settings) -> None:
-  if s.temperature < 0:
-    raise ValueError(f"temperature must be >= 0 (0 = greedy), got {s.temperature}")
-  if s.top_k < 0:
-    raise ValueError(f"top_k must be >= 0 (0 = off), got {s.top_k}")
+def check_settings(s: Settings, prefix: str = "") -> None:
+  """ValueError naming the first bad value; prefix names its config group (e.g. sample.)."""
+  if not s.temperature >= 0:
+    raise ValueError(f"{prefix}temperature={s.temperature} must be >= 0 (0 = greedy)")
+  if not s.top_k >= 0:
+    raise ValueError(f"{prefix}top_k={s.top_k} must be >= 0 (0 = off)")
   if not 0.0 < s.top_p <= 1.0:
-    raise ValueError(f"top_p must be in (0, 1] (1 = off), got {s.top_p}")
-  if s.repetition_penalty <= 0:
-    raise ValueError(f"repetition_penalty must be > 0 (1 = off), got {s.repetition_penalty}")
+    raise ValueError(f"{prefix}top_p={s.top_p} must be in (0, 1] (1 = off)")
+  if not s.repetition_penalty > 0:
+    raise ValueError(f"{prefix}repetition_penalty={s.repetition_penalty} must be > 0 (1 = off)")
 
 
 def model_fns(model: Any, cached: bool = True) -> DecodeFns:
@@ -274,7 +275,7 @@ def decode_tokens(fns: DecodeFns, params: Any, prompts: Sequence[Sequence[int]],
   Prompts are left-padded to a multiple of `bucket`, so similar lengths share a compile
   (unless that padding would make the context shift early).
   """
-  _check_settings(settings)
+  check_settings(settings)
   if not prompts or any(len(q) == 0 for q in prompts):
     raise ValueError("every prompt needs at least one token (e.g. BOS or EOS)")
   if max_new_tokens < 0:

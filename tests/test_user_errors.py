@@ -111,3 +111,16 @@ def test_truncated_safetensors_names_the_file(tmp_path):
     hf_workdir.import_to_workdir(hf_dir, str(tmp_path / "w"))
   with pytest.raises(ValueError, match=message):  # the bfloat16 fallback reader too
     hf._load_with_bfloat16(path)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"sample.top_p": 0.0}, "sample.top_p=0.0 must be in (0, 1]"),
+    ({"sample.temperature": -1.0}, "sample.temperature=-1.0 must be >= 0"),
+    ({"sample.max_new_tokens": 0}, "sample.max_new_tokens=0 >= 1"),
+])
+def test_bad_sample_value_stops_the_run_before_training(corpus, tmp_path, overrides, message):
+  """End-of-run samples are checked before any work, not after the whole training."""
+  data_dir, workdir = str(tmp_path / "tfds"), str(tmp_path / "w")
+  with pytest.raises(ValueError, match=re.escape(message)):
+    loop.train_and_evaluate(_config(corpus, data_dir, overrides), workdir)
+  assert not os.path.exists(workdir) and not os.path.exists(data_dir), "work began"

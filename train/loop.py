@@ -98,6 +98,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   A run that already finished returns its final.json and writes nothing.
   """
   experiment_lib.validate(config)  # before the workdir is created or locked
+  _check_sample_config(config.sample)
   os.makedirs(workdir, exist_ok=True)
   with workdir_lib.WorkdirLock(workdir), graceful_stop.StopOnSignal() as stop:
     try:
@@ -106,6 +107,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if isinstance(e, checkpoint_lib.DiskFullError) or not checkpoint_lib.is_disk_full(e):
         raise
       raise checkpoint_lib.DiskFullError(os.path.join(workdir, "checkpoints")) from None
+
+
+def _check_sample_config(s: ml_collections.ConfigDict) -> None:
+  """sample.* (end-of-run samples) checked before any work, not after training."""
+  sampling.check_settings(sampling.Settings(s.temperature, s.top_k, s.top_p), "sample.")
+  if s.num_samples < 0 or (s.num_samples and s.max_new_tokens < 1):
+    raise ValueError(f"sample.num_samples={s.num_samples} must be >= 0 (0: no samples) "
+                     f"and sample.max_new_tokens={s.max_new_tokens} >= 1 when it is not")
 
 
 def _resumed_config(config: ml_collections.ConfigDict, workdir: str,
