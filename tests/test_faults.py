@@ -275,6 +275,7 @@ def test_a_full_disk_keeps_the_earlier_checkpoints_and_says_so(
     def save(self, step, *args, **kwargs):
       calls.append(step)
       if len(calls) == 3:
+        self.wait_until_finished()  # the earlier save completes, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
       return real_save(self, step, *args, **kwargs)
 
