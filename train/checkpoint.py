@@ -12,7 +12,7 @@ import errno
 import os
 import shutil
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import grain
 import jax
@@ -33,7 +33,6 @@ class Checkpointer:
         cleanup_tmp_directories=True)  # leftovers of a save cut short
     self.manager = ocp.CheckpointManager(
         self.directory, options=options, item_names=("state", "data", "config"))
-    self._pending_step: Optional[int] = None  # the last save started
     self._closed = False
 
   def latest_step(self) -> Optional[int]:
@@ -47,9 +46,7 @@ class Checkpointer:
     if data_iterator is not None:
       items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
     args = ocp.args.Composite(**items)
-    self._pending_step = step
-    with self._disk_errors(step):
-      return self.manager.save(step, args=args, force=force)
+    return self.manager.save(step, args=args, force=force)
 
   def data_position_file(self, step: int) -> str:
     """Grain's file for this process at `step` (one per process and process count)."""
@@ -111,17 +108,6 @@ class Checkpointer:
     workdir_lib.warn(f"{str(error).splitlines()[0]} Resuming from an earlier step instead; "
                      f"step {step} was moved to {target}.")
 
-  @contextlib.contextmanager
-  def _disk_errors(self, step: Optional[int]) -> Iterator[None]:
-    """A full disk while saving: DiskFullError naming the step and the intact ones."""
-    try:
-      yield
-    except Exception as e:  # orbax wraps the OSError of its writer threads
-      if isinstance(e, DiskFullError) or not is_disk_full(e):
-        raise
-      raise DiskFullError(self.directory,
-                          f"a checkpoint (step {step} or the save before it)") from None
-
   def _restore(self, step: Optional[int], args: ocp.args.Composite) -> TrainState:
     step = self.latest_step() if step is None else step
     steps = sorted(self.manager.all_steps())
@@ -140,8 +126,7 @@ class Checkpointer:
     return restored.state
 
   def wait(self) -> None:
-    with self._disk_errors(self._pending_step):
-      self.manager.wait_until_finished()
+    self.manager.wait_until_finished()
 
   def close(self) -> None:
     """Finish (or fail) the pending save and release the manager; a second call is a no-op."""
@@ -168,9 +153,10 @@ def finished_steps(directory: str) -> list[int]:
 class DiskFullError(ValueError):
   """The disk filled during a run: which checkpoints are intact and how to go on."""
 
-  def __init__(self, directory: str, what: str = "a file of the run"):
+  def __init__(self, directory: str):
     super().__init__(
-        f"disk full: {what} could not be written. The finished checkpoints in {directory} "
+        "disk full: a file of the run could not be written. The finished checkpoints in "
+        f"{directory} "
         f"(steps {finished_steps(directory) or 'none'}) are intact. Free space and rerun the "
         "same command to resume from the newest one.")
 

@@ -5,6 +5,7 @@ position), so an interrupted run and an uninterrupted one log the same numbers.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -100,13 +101,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   experiment_lib.validate(config)  # before the workdir is created or locked
   _check_sample_config(config.sample)
   os.makedirs(workdir, exist_ok=True)
+  directory = os.path.join(workdir, "checkpoints")
   with workdir_lib.WorkdirLock(workdir), graceful_stop.StopOnSignal() as stop:
     try:
-      return _train_and_evaluate(config, workdir, stop_after, stop)
+      with contextlib.closing(checkpoint_lib.Checkpointer(
+          directory, keep=config.train.keep_checkpoints)) as ckpt:
+        return _run(config, workdir, stop_after, stop, ckpt)
     except Exception as e:  # ENOSPC in a checkpoint, metrics.jsonl, tb/, samples...
-      if isinstance(e, checkpoint_lib.DiskFullError) or not checkpoint_lib.is_disk_full(e):
+      if not checkpoint_lib.is_disk_full(e):
         raise
-      raise checkpoint_lib.DiskFullError(os.path.join(workdir, "checkpoints")) from None
+      raise checkpoint_lib.DiskFullError(directory) from None
 
 
 def _check_sample_config(s: ml_collections.ConfigDict) -> None:
@@ -155,17 +159,6 @@ def _finished_report(workdir: str, step: int) -> Optional[dict]:
   with open(path) as f:
     report = json.load(f)
   return report if report.get("step") == step else None
-
-
-def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                        stop_after: Optional[int],
-                        stop: graceful_stop.StopOnSignal) -> Optional[dict]:
-  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                     keep=config.train.keep_checkpoints)
-  try:
-    return _run(config, workdir, stop_after, stop, ckpt)
-  finally:
-    ckpt.close()
 
 
 def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[int],

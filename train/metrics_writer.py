@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Iterable
 
 import jax
 
@@ -18,15 +19,19 @@ def read_rows(path: str) -> list[dict]:
   """The rows of a metrics.jsonl; unparsable lines (a write cut short by a kill) skipped."""
   if not os.path.exists(path):
     return []
-  rows = []
   with open(path) as f:
-    for line in f:
-      try:
-        row = json.loads(line)
-      except ValueError:
-        continue
-      if isinstance(row, dict) and "step" in row and "split" in row:
-        rows.append(row)
+    return _parse(f)
+
+
+def _parse(lines: Iterable[str]) -> list[dict]:
+  rows = []
+  for line in lines:
+    try:
+      row = json.loads(line)
+    except ValueError:
+      continue
+    if isinstance(row, dict) and "step" in row and "split" in row:
+      rows.append(row)
   return rows
 
 
@@ -62,7 +67,7 @@ class MetricsWriter:
       return
     with open(self.path) as f:
       original = f.read()
-    keep = [r for r in read_rows(self.path)
+    keep = [r for r in _parse(original.splitlines())
             if r["step"] < step or (r["step"] == step and r["split"] != "final_eval")]
     text = "".join(json.dumps(r) + "\n" for r in keep)
     if text != original:
