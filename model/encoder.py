@@ -3,7 +3,7 @@
 BERT, RoBERTa and ALBERT are one `Encoder` with different configs (post-norm, GELU and
 learned positions are config values; ALBERT adds `share_layers` and a factorized
 `embed_dim`). ELECTRA is two encoders (generator, discriminator) over ONE embedding table.
-Every stack goes through decoder.block_stack with causal=False, so attention is the one
+Every stack goes through blocks.block_stack with causal=False, so attention is the one
 kernel in model/attention.py with a padding/segment mask.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from model import attention
-from model import decoder
+from model import blocks
 from model import layers
 
 HEADS = ("mlm", "pair", "rtd")  # masked LM, NSP/SOP pair classifier, replaced-token detection
@@ -120,7 +120,7 @@ class Encoder(nn.Module):
       x_BxTxD = layers.dense(cfg.d_model, ("embed", None), cfg, "embed_proj")(x_BxTxD)
     x_BxTxD = nn.Dropout(cfg.dropout)(x_BxTxD, deterministic=deterministic)
     mask = attention.make_attention_mask(segment_ids)
-    x_BxTxD = decoder.block_stack(cfg, x_BxTxD, mask, positions, deterministic,
+    x_BxTxD = blocks.block_stack(cfg, x_BxTxD, mask, positions, deterministic,
                                   causal=False, share_layers=self.opts.share_layers)
     if cfg.norm_placement == "pre":
       x_BxTxD = layers.Norm(cfg, name="final_norm")(x_BxTxD)

@@ -1,6 +1,6 @@
 """Encoder-decoder Transformer: the shared block stack twice, joined by cross-attention.
 
-The encoder is `decoder.block_stack(causal=False)` under the source's padding mask; the
+The encoder is `blocks.block_stack(causal=False)` under the source's padding mask; the
 decoder is `block_stack(causal=True)` with cross-attention to the encoder output under
 the same padding mask. Config values pick the flavour:
 - original Transformer (Vaswani et al. 2017): norm_placement=post, layernorm,
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from model import attention
-from model import decoder as decoder_lib
+from model import blocks
 from model import layers
 from model import positions as positions_lib
 
@@ -101,7 +101,7 @@ class _Stack(nn.Module):
   @nn.compact
   def __call__(self, x_BxTxD, mask, positions, *, bias=None, encoded_BxSxD=None,
                cross_mask=None, decode: bool = False, deterministic: bool = True):
-    x_BxTxD = decoder_lib.block_stack(
+    x_BxTxD = blocks.block_stack(
         self.cfg, x_BxTxD, mask, positions, deterministic, parent_name="layers",
         causal=self.causal, decode=decode, bias=bias, encoded_BxSxD=encoded_BxSxD,
         cross_mask=cross_mask)
