@@ -15,8 +15,10 @@ KV cache (autoregressive decoding), the API every decoder stack shares:
 - Each later call writes its T new keys/values at `cache_index` (T = the whole prompt for
   prefill, then 1 per step; the caller keeps `cache_index + T <= L`), advances the index,
   and attends over all L slots: slot j is visible to the i-th new query iff
-  j <= cache_index + i, AND-ed with the caller's `mask` broadcastable to [B, N, T, L]
-  (e.g. left padding of batched prompts: False on a row's pad slots). Positions (RoPE,
+  j <= cache_index + i (causal=False: iff j < cache_index + T, so the chunk attends to
+  itself bidirectionally: a prefix LM's prefill), AND-ed with the caller's `mask`
+  broadcastable to [B, N, T, L] (e.g. left padding of batched prompts: False on a row's
+  pad slots). Positions (RoPE,
   learned, sinusoidal) are the caller's `q_positions`, so rows may sit at different
   positions in the same slot (left padding).
 - Apply with `mutable=["cache"]` and feed the returned cache to the next call.
@@ -56,6 +58,14 @@ def make_attention_mask(
     pad = kv_padding.astype(bool)[:, None, None, :]
     mask = pad if mask is None else mask & pad
   return mask
+
+
+def prefix_lm_mask(prefix_BxT: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
+  """[B, 1, T, T]: causal, plus every prefix key (prefix_BxT True) to every query, AND-ed
+  with `mask` (e.g. make_attention_mask's segments, so a prefix stays in its document)."""
+  t = prefix_BxT.shape[1]
+  visible = _causal_mask(t, t) | prefix_BxT.astype(bool)[:, None, None, :]
+  return visible if mask is None else visible & mask
 
 
 def _causal_mask(t: int, s: int, q_offset: int = 0) -> jax.Array:
@@ -241,8 +251,6 @@ class MultiHeadAttention(nn.Module):
     cached_v = self.variable("cache", "cached_value", jnp.zeros, v_BxTxKxH.shape,
                              v_BxTxKxH.dtype)
     index = self.variable("cache", "cache_index", lambda: jnp.zeros((), jnp.int32))
-    if not causal:  # a bidirectional stack has no business decoding token by token
-      raise ValueError("decode=True needs causal self-attention")
     if not initialized:
       return k_BxTxKxH, v_BxTxKxH, mask, causal
     b, t = k_BxTxKxH.shape[:2]
@@ -257,5 +265,8 @@ class MultiHeadAttention(nn.Module):
         cached_v.value, v_BxTxKxH.astype(cached_v.value.dtype), start)
     index.value = i + t
     length = cached_k.value.shape[1]
-    slot_mask_1x1xTxL = (jnp.arange(length)[None, :] <= i + jnp.arange(t)[:, None])[None, None]
+    # causal: query i sees slots up to its own; not causal: every slot written so far,
+    # this whole chunk included (a bidirectional prefill).
+    last_visible_T = i + (jnp.arange(t) if causal else jnp.full(t, t - 1))
+    slot_mask_1x1xTxL = (jnp.arange(length)[None, :] <= last_visible_T[:, None])[None, None]
     return cached_k.value, cached_v.value, _and(mask, slot_mask_1x1xTxL), False

@@ -25,8 +25,14 @@ from model import layers
 
 
 class Decoder(nn.Module):
-  """Causal LM. tokens [B, T] -> logits [B, T, vocab] (float32)."""
+  """Causal LM (or prefix LM). tokens [B, T] -> logits [B, T, vocab] (float32).
+
+  bidirectional_prefill: with decode=True, each chunk written to the cache (a prompt's
+  prefill; 1-token steps are unaffected) attends to itself bidirectionally, as a prefix
+  LM's prefix does in training under `prefix_mask`. Params are the same either way.
+  """
   cfg: layers.TransformerConfig
+  bidirectional_prefill: bool = False
 
   @nn.compact
   def __call__(
@@ -39,11 +45,15 @@ class Decoder(nn.Module):
       return_hidden: bool = False,
       decode: bool = False,
       cache_mask: Optional[jax.Array] = None,
+      prefix_mask: Optional[jax.Array] = None,
   ) -> jax.Array:
     """return_hidden gives the final hidden states [B, T, D] instead of logits (heads).
 
     decode=True: KV-cache decoding (module docstring); positions are then required and
     cache_mask [B, L] (True = the slot holds a real token) replaces segment_ids.
+    prefix_mask [B, T] (True on a prefix LM's prefix, not with decode): every token also
+    sees the prefix tokens of its own segment that come after it, so the prefix is read
+    bidirectionally and the rest stays causal (Raffel et al. 2020's prefix LM).
     """
     cfg = self.cfg
     t = tokens_BxT.shape[1]
@@ -63,9 +73,16 @@ class Decoder(nn.Module):
     mask = None
     if segment_ids is not None:
       mask = attention.make_attention_mask(segment_ids)
+    causal = not (decode and self.bidirectional_prefill)
+    if prefix_mask is not None:
+      if decode:
+        raise ValueError("prefix_mask is for training and scoring; decode a prefix LM with "
+                         "bidirectional_prefill=True")
+      mask, causal = attention.prefix_lm_mask(prefix_mask, mask), False
     if decode and cache_mask is not None:
       mask = cache_mask.astype(bool)[:, None, None, :]
-    x_BxTxD = blocks.block_stack(cfg, x_BxTxD, mask, positions, deterministic, decode=decode)
+    x_BxTxD = blocks.block_stack(cfg, x_BxTxD, mask, positions, deterministic,
+                                 causal=causal, decode=decode)
     if cfg.norm_placement == "pre":  # post-norm blocks already end in a norm
       x_BxTxD = layers.Norm(cfg, name="final_norm")(x_BxTxD)
     if return_hidden:

@@ -79,3 +79,22 @@ def test_decode_needs_positions():
   with pytest.raises(ValueError, match="explicit positions"):
     m.apply({"params": params, "cache": decoder.init_cache(m, 1, 8)}, tokens, decode=True,
             mutable=["cache"])
+
+
+@pytest.mark.parametrize("left_pad", [0, 3])
+def test_bidirectional_prefill_equals_the_prefix_lm_forward(left_pad):
+  """A prefix LM (bidirectional_prefill) decodes with the cache: the prompt's prefill reads
+  it both ways, later tokens causally, the same logits as prefix_mask over the prompt."""
+  cfg = _tiny(position="rope", num_kv_heads=2)
+  m = model.build(cfg).clone(bidirectional_prefill=True)
+  prompt_len = 6
+  row = np.random.default_rng(2).integers(3, 37, (1, 11)).astype(np.int32)
+  params = flax.linen.meta.unbox(m.init(jax.random.key(0), jnp.asarray(row))["params"])
+  prefix = jnp.asarray(np.arange(11)[None] < prompt_len)
+  full = np.asarray(m.apply({"params": params}, jnp.asarray(row), prefix_mask=prefix))
+  causal = np.asarray(m.apply({"params": params}, jnp.asarray(row)))
+  assert np.abs(full[:, :prompt_len - 1] - causal[:, :prompt_len - 1]).max() > 1e-3
+  padded = np.concatenate([np.zeros((1, left_pad), np.int32), row], axis=1)
+  cached, _ = _cached_logits(m, params, jnp.asarray(padded), prefill=left_pad + prompt_len,
+                             cache_len=16, left_pad=np.array([left_pad], np.int32))
+  np.testing.assert_allclose(cached[:, left_pad:], full, atol=2e-5, rtol=1e-5)

@@ -13,8 +13,8 @@ from train import experiment
 from train import tasks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ALL = ("causal_lm", "mlm", "mlm_nsp", "sop", "electra", "seq2seq", "span_corruption",
-       "classification", "token_classification", "chat_sft")
+ALL = ("causal_lm", "prefix_lm", "mlm", "mlm_nsp", "sop", "electra", "seq2seq",
+       "span_corruption", "classification", "token_classification", "chat_sft")
 
 
 def test_every_objective_is_registered_with_families_and_batch_keys():
@@ -30,7 +30,7 @@ def test_every_objective_is_registered_with_families_and_batch_keys():
       task.name = "other"  # type: ignore[misc]
   # End-of-run reports as before the registry: samples for the LM, BLEU for translation,
   # per-class tables for the classifiers, which alone add a head around a backbone.
-  assert [n for n in ALL if tasks.get(n).lm_samples] == ["causal_lm"]
+  assert [n for n in ALL if tasks.get(n).lm_samples] == ["causal_lm", "prefix_lm"]
   assert [n for n in ALL if tasks.get(n).generation_eval] == ["seq2seq"]
   heads = [n for n in ALL if tasks.get(n).class_report]
   assert heads == ["classification", "token_classification"]
@@ -39,7 +39,7 @@ def test_every_objective_is_registered_with_families_and_batch_keys():
 
 def test_unknown_objective_names_the_choices(tmp_path):
   with pytest.raises(ValueError, match=re.escape(
-      "unknown objective='mlm_typo'; choose one of causal_lm, mlm,")):
+      "unknown objective='mlm_typo'; choose one of causal_lm, prefix_lm, mlm,")):
     tasks.get("mlm_typo")
   c = tiny.tiny_config(str(tmp_path / "none.txt"), str(tmp_path / "tfds"))
   c.objective = "mlm_typo"

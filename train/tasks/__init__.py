@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from train.tasks import (causal_lm, chat_sft, classification, electra, mlm, mlm_nsp,
-                         seq2seq, sop, span_corruption, token_classification)
+                         prefix_lm, seq2seq, sop, span_corruption, token_classification)
 from train.tasks.base import Task
 
 _TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (
-    causal_lm, mlm, mlm_nsp, sop, electra, seq2seq, span_corruption, classification,
-    token_classification, chat_sft)}
+    causal_lm, prefix_lm, mlm, mlm_nsp, sop, electra, seq2seq, span_corruption,
+    classification, token_classification, chat_sft)}
 
 
 def names() -> tuple[str, ...]:
