@@ -21,6 +21,7 @@ import os
 from typing import Any, Optional
 
 import numpy as np
+from flax import traverse_util
 
 FAMILIES = ("gpt2", "bert", "roberta", "t5")
 ARCHITECTURES = {  # HF class -> (family, attnlab encoder heads)
@@ -500,21 +501,9 @@ def _map(fn, tree):
   return {k: _map(fn, v) for k, v in tree.items()} if isinstance(tree, dict) else fn(tree)
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict:
-  if not hasattr(tree, "items"):
-    return {prefix[:-1]: tree}
-  out = {}
-  for k, v in tree.items():
-    out.update(_flatten(v, f"{prefix}{k}/"))
-  return out
+def _flatten(tree: Any) -> dict:
+  return traverse_util.flatten_dict(tree, sep="/")
 
 
 def _unflatten(flat: dict) -> dict:
-  tree: dict = {}
-  for path, value in flat.items():
-    node = tree
-    *parents, leaf = path.split("/")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = value
-  return tree
+  return traverse_util.unflatten_dict(flat, sep="/")

@@ -27,6 +27,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
+from flax import traverse_util
 
 from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
@@ -134,8 +135,8 @@ def param_layout(objective: str) -> tuple[Path, tuple[str, ...]]:
 
 
 def _flat(tree: Any) -> dict[Path, Any]:
-  return {tuple(str(getattr(k, "key", k)) for k in path): leaf
-          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+  """{path tuple: leaf}, in jax's leaf order (keys sorted at every level)."""
+  return dict(sorted(traverse_util.flatten_dict(tree).items(), key=lambda item: item[0]))
 
 
 def _name(path: Path) -> str:
@@ -219,16 +220,6 @@ def _source_param_metadata(directory: str) -> dict[Path, Any]:
   return _flat(tree["params"])
 
 
-def _nest(flat: dict[Path, Any]) -> dict:
-  out: dict = {}
-  for path, leaf in flat.items():
-    node = out
-    for key in path[:-1]:
-      node = node.setdefault(key, {})
-    node[path[-1]] = leaf
-  return out
-
-
 def _plan_for(exp: experiment_lib.Experiment) -> tuple[Source, str, Plan]:
   source = resolve(exp.config.init_from)
   directory = os.path.join(source.workdir, "checkpoints", str(source.step), "state")
@@ -256,7 +247,7 @@ def load_into(exp: experiment_lib.Experiment, state: TrainState) -> TrainState:
   shardings = _flat(exp.shardings.params)
   sources = _source_param_metadata(directory)
   replicated = jax.sharding.NamedSharding(exp.mesh, jax.sharding.PartitionSpec())
-  item = {"params": _nest({
+  item = {"params": traverse_util.unflatten_dict({
       **{src: jax.ShapeDtypeStruct(targets[tgt].shape, targets[tgt].dtype,
                                    sharding=shardings[tgt])
          for tgt, src in plan.copied.items()},
