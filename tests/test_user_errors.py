@@ -56,6 +56,22 @@ BAD_VALUES = [
     ({**BERT_MLM, "data.mask_rate": 1.0}, "data.mask_rate=1.0 must be in (0, 1)"),
     ({**BERT_MLM, "data.masking": "static", "data.dupe_factor": 0}, "data.dupe_factor=0 must"),
     ({**BERT_MLM, "objective": "sop", "data.seq_len": 4}, "data.seq_len=4 is too short"),
+    # A family's or objective's key set in another's config (base.py's OWNERS):
+    ({"data.packing": True}, "data.packing=True is for the encoder_decoder family only "
+     "(model.family='gpt' here); drop the override to keep its default False"),
+    ({"data.chat_tokens": True}, "data.chat_tokens=True is for the chat_sft objective only "
+     "(objective='causal_lm' here); drop the override to keep its default False, or set "
+     "objective=chat_sft"),
+    ({"chat.temperature": 1.5}, "chat.temperature=1.5 is for the chat_sft objective only"),
+    ({"model.share_layers": True}, "model.share_layers=True is for the bert and electra "
+     "families only (model.family='gpt' here)"),
+    # ... and a bad value of one, in its own family's or objective's config:
+    ({"objective": "seq2seq", "model.family": "encoder_decoder", "decode.beam_size": 0},
+     "decode.beam_size=0 must be an integer >= 1 (encoder_decoder decoding); 1 decodes"),
+    ({"objective": "seq2seq", "model.family": "encoder_decoder", "model.num_decoder_layers": -1},
+     "model.num_decoder_layers=-1 must be >= 0"),
+    ({"objective": "chat_sft", "chat.top_p": 0.0},
+     "chat.top_p=0.0 must be in (0, 1] (chat_sft replies)"),
 ]
 
 

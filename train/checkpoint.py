@@ -19,6 +19,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from experiments.configs import base as config_schema
 from train import workdir as workdir_lib
 from train.state import TrainState
 
@@ -61,7 +62,7 @@ class Checkpointer:
   def saved_config(self, step: int) -> ml_collections.ConfigDict:
     """The config saved with `step` (for a workdir whose config.json was lost)."""
     restored = self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-    return ml_collections.ConfigDict(restored.config)
+    return config_schema.complete(restored.config)
 
   def restore(self, abstract_state: TrainState, data_iterator: Any,
               step: Optional[int] = None) -> TrainState:

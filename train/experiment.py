@@ -20,6 +20,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 import data as data_lib
+from experiments.configs import base as config_schema
 import model as model_lib
 from model.layers import check
 from train import objectives
@@ -71,6 +72,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"unknown model.family={m.family!r}; choose one of "
                      f"{', '.join(model_lib.FAMILIES)}")
   task = tasks_lib.for_config(config)  # the objective, and the family it trains
+  check_owned_keys(config)
+  _check_report_keys(config)
   model = task.wrap(model_lib.build(m), config)  # model.* (and task.*) keys; no init
   task.make_loss_fn(config, model)  # the loss's train.* keys
   for key, least, meaning in _LOOP_COUNTS:
@@ -90,6 +93,69 @@ def validate(config: ml_collections.ConfigDict) -> None:
   partitioning.batch_size_per_step_check(config.data.batch_size, mesh)
 
 
+def check_owned_keys(config: ml_collections.ConfigDict) -> None:
+  """A key one family or objective owns (base.py's OWNERS) keeps its default elsewhere:
+  ValueError naming the key, its owners and the fix."""
+  defaults = config_schema.get_config()
+  for key, (selector, owners) in config_schema.OWNERS.items():
+    if _in_use(config, key):
+      continue
+    chosen = config[selector]
+    section, _, name = key.partition(".")
+    keys = [f"{section}.{k}" for k in defaults[section]] if not name else [key]
+    for k in keys:
+      value, default = _lookup(config, k), _lookup(defaults, k)
+      if value == default:
+        continue
+      names = (", ".join(owners[:-1]) + " and " if len(owners) > 1 else "") + owners[-1]
+      if selector == config_schema.FAMILY:
+        whose = f"the {names} famil{'ies' if len(owners) > 1 else 'y'}"
+        fix = f"train a model of that family ({selector}={owners[0]}, ...)"
+      else:
+        whose = f"the {names} objective{'s' if len(owners) > 1 else ''}"
+        fix = f"set {selector}={owners[0]}" if len(owners) == 1 else f"set {selector} to one"
+      raise ValueError(
+          f"{k}={value!r} is for {whose} only ({selector}={chosen!r} here); drop the "
+          f"override to keep its default {default!r}, or {fix}")
+
+
+def _check_report_keys(config: ml_collections.ConfigDict) -> None:
+  """decode.* (encoder_decoder family) and chat.* (chat_sft objective): read after
+  training (final report, eval.chat), checked before it."""
+  if _in_use(config, "decode"):
+    d = config.decode
+    for key, least, meaning in (
+        ("beam_size", 1, "1 decodes greedily"), ("batch_size", 1, "examples decoded at once"),
+        ("max_len", 0, "0 means data.max_target_len"),
+        ("max_examples", 0, "0 decodes the whole split"),
+        ("num_samples", 0, "0 writes no example outputs")):
+      check(d[key] >= least, f"decode.{key}", d[key],
+            f"must be an integer >= {least} (encoder_decoder decoding)", meaning)
+    check(d.alpha >= 0, "decode.alpha", d.alpha, "must be >= 0 (encoder_decoder decoding)",
+          "0 disables the length penalty")
+  if _in_use(config, "chat"):
+    ch = config.chat
+    check(ch.max_new_tokens >= 1, "chat.max_new_tokens", ch.max_new_tokens,
+          "must be an integer >= 1 (chat_sft replies)", "it is the reply budget in tokens")
+    check(ch.temperature >= 0, "chat.temperature", ch.temperature,
+          "must be >= 0 (chat_sft replies)", "0 is greedy")
+    check(0 < ch.top_p <= 1, "chat.top_p", ch.top_p, "must be in (0, 1] (chat_sft replies)",
+          "1 is off")
+    check(ch.repetition_penalty > 0, "chat.repetition_penalty", ch.repetition_penalty,
+          "must be > 0 (chat_sft replies)", "1 is off")
+
+
+def _in_use(config: ml_collections.ConfigDict, key: str) -> bool:
+  """Whether this config's family/objective owns `key` (base.py's OWNERS)."""
+  selector, owners = config_schema.OWNERS[key]
+  return config[selector] in owners
+
+
+def _lookup(config: ml_collections.ConfigDict, key: str) -> Any:
+  section, name = key.split(".", 1)
+  return config[section][name]
+
+
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Write (atomically) the resolved config.json; a run does it once its state exists."""
   if jax.process_index() == 0:
@@ -98,13 +164,13 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config a run saved in its workdir."""
+  """The resolved config a run saved in its workdir (keys it lacks: base.py's defaults)."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise ValueError(f"{workdir} has no config.json: not an attnlab workdir (train into it "
                      "first with python -m train.main --workdir=...)")
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    return config_schema.complete(json.load(f))  # keys added since: their defaults
 
 
 def _process_0_first(fn: Callable[[], Any]) -> Any:

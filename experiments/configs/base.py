@@ -1,8 +1,40 @@
 """Every config key attnlab knows, with defaults; other configs start from this one.
 
 Not a runnable experiment by itself (no dataset-specific tuning); see gpt_tiny.py.
+Configs derived from this one only set values; a key one model family or objective owns
+is marked "<family/objective> only" here and listed in OWNERS: another family's or
+objective's config must leave it at its default (train/experiment.py validate).
 """
+from typing import Any
+
 import ml_collections
+
+FAMILY, OBJECTIVE = "model.family", "objective"
+_ENCODERS = ("bert", "electra")
+_MLM = ("mlm", "mlm_nsp", "sop", "electra")
+# key (or a whole section) -> (the key that selects its owners, the owners).
+OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{f"model.{k}": (FAMILY, _ENCODERS) for k in (
+        "embed_dim", "type_vocab_size", "share_layers", "encoder_heads", "pad_id")},
+    "model.generator_ratio": (FAMILY, ("electra",)),
+    **{f"model.{k}": (FAMILY, ("encoder_decoder",)) for k in (
+        "num_decoder_layers", "share_embeddings", "scale_embeddings", "scale_tied_logits",
+        "relative_buckets", "relative_max_distance", "decoder_start_id")},
+    **{f"data.{k}": (OBJECTIVE, _MLM) for k in (
+        "mask_rate", "masking", "dupe_factor", "whole_word_masking")},
+    **{f"data.{k}": (FAMILY, ("encoder_decoder",)) for k in (
+        "max_target_len", "long_examples", "packing", "task", "min_len", "max_len",
+        "num_train", "num_eval", "data_seed", "train_files", "validation_files", "test_files",
+        "source_lang", "target_lang", "num_sentinels")},
+    **{f"data.{k}": (OBJECTIVE, ("span_corruption",)) for k in (
+        "noise_density", "mean_noise_span_length")},
+    **{f"data.{k}": (OBJECTIVE, ("chat_sft",)) for k in (
+        "chat_tokens", "chat_system", "turns_key", "turn_separator")},
+    "train.electra_disc_weight": (OBJECTIVE, ("electra",)),
+    "train.label_smoothing": (FAMILY, ("encoder_decoder",)),
+    "decode": (FAMILY, ("encoder_decoder",)),
+    "chat": (OBJECTIVE, ("chat_sft",)),
+}
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -15,9 +47,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.init_from = ""
 
   c.model = m = ml_collections.ConfigDict()
-  m.family = "gpt"  # gpt | lstm | bert | electra (lstm, model/rnn.py: d_model = hidden size,
-  #                   num_layers, dropout, tie_embeddings, max_len; the other keys are
-  #                   Transformer-only. bert also covers RoBERTa/ALBERT, model/encoder.py)
+  m.family = "gpt"  # gpt | lstm | bert | electra | encoder_decoder (lstm, model/rnn.py:
+  #                   d_model = hidden size, num_layers, dropout, tie_embeddings, max_len; the
+  #                   other keys are Transformer-only. bert also covers RoBERTa/ALBERT,
+  #                   model/encoder.py; encoder_decoder: configs/encoder_decoder_base.py)
   m.vocab_size = 0  # 0: taken from the tokenizer at run time
   m.d_model = 128
   m.num_layers = 2
@@ -26,7 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.head_dim = 0  # 0: d_model // num_heads
   m.mlp_dim = 512
   m.max_len = 256  # positions the model supports (learned table size)
-  m.position = "learned"  # learned | sinusoidal | rope | none
+  m.position = "learned"  # learned | sinusoidal | rope | none | relative (T5 buckets)
   m.rope_base = 10000.0
   m.position_offset = 0  # learned: table row of position 0 (RoBERTa: 2; Hugging Face import)
   m.attention_scale = 0.0  # attention logits scale; 0: 1/sqrt(head_dim) (T5 uses 1.0)
@@ -44,12 +77,20 @@ def get_config() -> ml_collections.ConfigDict:
   m.dtype = "float32"  # compute dtype; params stay float32
   m.init_std = 0.02
   # Encoder families (bert, electra) only:
-  m.embed_dim = 0  # 0: d_model; smaller factorizes the embeddings with a projection (ALBERT)
-  m.type_vocab_size = 2  # token-type (segment A/B) embeddings
-  m.share_layers = False  # True: one block's params at every layer (ALBERT)
-  m.generator_ratio = 0.25  # electra: generator width/heads/mlp as a fraction of the model's
-  m.encoder_heads = "mlm,pair,rtd"  # heads the encoder has (params are made only for these)
-  m.pad_id = 0  # encoders: keys holding this id are masked when no segment ids are given
+  m.embed_dim = 0  # bert/electra only; 0: d_model; smaller factorizes the embeddings (ALBERT)
+  m.type_vocab_size = 2  # bert/electra only: token-type (segment A/B) embeddings
+  m.share_layers = False  # bert/electra only; True: one block's params at every layer (ALBERT)
+  m.generator_ratio = 0.25  # electra only: generator width/heads/mlp as a fraction of the model's
+  m.encoder_heads = "mlm,pair,rtd"  # bert/electra only: the encoder's heads (params only for these)
+  m.pad_id = 0  # bert/electra only: keys holding this id are masked when no segment ids are given
+  # encoder_decoder family only (model/encoder_decoder.py; T5 names in parentheses):
+  m.num_decoder_layers = 0  # encoder_decoder only; 0: same as model.num_layers (the encoder's)
+  m.share_embeddings = True  # encoder_decoder only: one token table for source and target
+  m.scale_embeddings = False  # encoder_decoder only; True: x sqrt(d_model) (original Transformer)
+  m.scale_tied_logits = False  # encoder_decoder only; T5: decoder output x d_model**-0.5 if tied
+  m.relative_buckets = 32  # encoder_decoder only (relative_attention_num_buckets)
+  m.relative_max_distance = 128  # encoder_decoder only (relative_attention_max_distance)
+  m.decoder_start_id = 2  # encoder_decoder only: first decoder input; BOS (T5 checkpoints: pad 0)
 
   c.data = d = ml_collections.ConfigDict()
   d.dataset = "python_stdlib"  # python_stdlib | text_files | any TFDS catalog name
@@ -72,10 +113,33 @@ def get_config() -> ml_collections.ConfigDict:
   d.shuffle_buffer = 1024  # packed sequences shuffled in windows of this size
   # Masked-LM objectives (mlm, mlm_nsp, sop, electra), data/masking.py:
   d.mask_token = False  # True: the tokenizer gets a [MASK] id after its vocab (MLM needs it)
-  d.mask_rate = 0.15  # fraction of non-special tokens selected (80% [MASK], 10% random, 10% kept)
-  d.masking = "dynamic"  # dynamic: fresh masks every step (RoBERTa) | static: fixed per row
-  d.dupe_factor = 10  # static: how many different masks each row cycles through (BERT)
-  d.whole_word_masking = False  # sentencepiece only: mask every piece of a selected word
+  d.mask_rate = 0.15  # masked-LM only: fraction of non-special tokens selected (80/10/10)
+  d.masking = "dynamic"  # masked-LM only; dynamic: fresh masks every step (RoBERTa) | static
+  d.dupe_factor = 10  # masked-LM only; static: how many masks each row cycles through (BERT)
+  d.whole_word_masking = False  # masked-LM only (sentencepiece): mask every piece of a word
+  # encoder_decoder family only (seq2seq, span_corruption; data/seq2seq.py):
+  d.max_target_len = 64  # encoder_decoder only: target tokens incl. EOS (seq_len: the source's)
+  d.long_examples = "truncate"  # encoder_decoder only: truncate (T5: cut after EOS) | error
+  d.packing = False  # encoder_decoder only; True: several examples per row (T5 pack, segment ids)
+  d.task = "reverse"  # encoder_decoder only, dataset synthetic: reverse | sort | copy | addition
+  d.min_len = 4  # encoder_decoder only, dataset synthetic: shortest example (letters)
+  d.max_len = 12  # encoder_decoder only, dataset synthetic: longest (digits per number: addition)
+  d.num_train = 20_000  # encoder_decoder only, dataset synthetic: training examples
+  d.num_eval = 500  # encoder_decoder only, dataset synthetic: validation and test examples each
+  d.data_seed = 0  # encoder_decoder only, dataset synthetic: seed the examples are drawn from
+  d.train_files = ""  # encoder_decoder only, parallel_text: "src,tgt" or "dir/train.{en,de}"
+  d.validation_files = ""  # encoder_decoder only, parallel_text: as train_files
+  d.test_files = ""  # encoder_decoder only, parallel_text: as train_files
+  d.source_lang = ""  # encoder_decoder only, TFDS translation datasets: source feature (e.g. de)
+  d.target_lang = ""  # encoder_decoder only, TFDS translation datasets: target feature (e.g. en)
+  d.num_sentinels = 0  # encoder_decoder only: <extra_id_i> tokens atop the vocab (T5: 100)
+  d.noise_density = 0.15  # span_corruption only: fraction of tokens corrupted
+  d.mean_noise_span_length = 3.0  # span_corruption only: mean corrupted span length
+  # chat_sft objective only (data/chat.py):
+  d.chat_tokens = False  # chat_sft only; True: <|system|> <|user|> <|assistant|> <|end|> ids
+  d.chat_system = ""  # chat_sft only: a system turn put in front of every dialogue ("": none)
+  d.turns_key = "turns"  # chat_sft only, TFDS datasets by name: the feature holding utterances
+  d.turn_separator = "\n"  # chat_sft only: splits that feature when it is one string
 
   c.train = t = ml_collections.ConfigDict()
   t.steps = 1000
@@ -91,7 +155,8 @@ def get_config() -> ml_collections.ConfigDict:
   t.decay_embeddings = False  # True decays the embedding matrix too (as nanoGPT does)
   t.grad_clip = 1.0  # global norm; 0 disables
   t.grad_accum_steps = 1  # optax.MultiSteps microbatches per update
-  t.electra_disc_weight = 50.0  # electra: loss = generator MLM + this x discriminator RTD
+  t.electra_disc_weight = 50.0  # electra only: loss = generator MLM + this x discriminator RTD
+  t.label_smoothing = 0.0  # encoder_decoder only: of the target cross-entropy, in [0, 1)
   t.log_every = 50
   t.eval_every = 500
   t.eval_batches = 20  # 0: the whole eval split
@@ -136,4 +201,35 @@ def get_config() -> ml_collections.ConfigDict:
   s.top_p = 1.0
   s.decode_speed_tokens = 0  # > 0: final.json gets decode_tokens_per_sec (causal LMs)
   s.decode_speed_batch = 8
+
+  # encoder_decoder family only: eval.main and the final report (eval/seq2seq.py).
+  c.decode = dc = ml_collections.ConfigDict()
+  dc.beam_size = 4  # encoder_decoder only; 1: greedy
+  dc.alpha = 0.6  # encoder_decoder only: GNMT length penalty ((5 + len) / 6) ** alpha
+  dc.max_len = 0  # encoder_decoder only; 0: data.max_target_len
+  dc.batch_size = 64  # encoder_decoder only: examples decoded at once
+  dc.max_examples = 0  # encoder_decoder only; 0: the whole split
+  dc.num_samples = 10  # encoder_decoder only: example outputs written to the workdir
+  dc.bleu_tokenize = ""  # encoder_decoder only: sacrebleu's; "": char for char runs, else 13a
+
+  # chat_sft objective only: python -m eval.chat's reply settings (eval/chat.py).
+  c.chat = ch = ml_collections.ConfigDict()
+  ch.max_new_tokens = 64  # chat_sft only: reply budget; history is cut from the oldest turn
+  ch.temperature = 0.7  # chat_sft only
+  ch.top_p = 0.9  # chat_sft only
+  ch.repetition_penalty = 1.1  # chat_sft only: >1 discourages repeating generated tokens
   return c
+
+
+def complete(saved: Any) -> ml_collections.ConfigDict:
+  """A saved config (config.json, a checkpoint's) with every key it lacks at its default.
+
+  The one place old workdirs meet newer keys: code reads config keys directly, never
+  with a .get fallback. Keys only the saved config has are kept.
+  """
+  def merge(into: dict, values: dict) -> dict:
+    for k, v in values.items():
+      into[k] = merge(into[k], v) if isinstance(into.get(k), dict) and isinstance(v, dict) else v
+    return into
+  values = saved.to_dict() if isinstance(saved, ml_collections.ConfigDict) else dict(saved)
+  return ml_collections.ConfigDict(merge(get_config().to_dict(), values))

@@ -16,8 +16,6 @@ Result (2026-11-30, from scratch): validation loss 4.080 / perplexity 59.2 / acc
   DailyDialog talk: "Hello , how are you today ?" -> "I'm sorry . I'm not a good ." (greedy).
 Loss counts only assistant tokens (data/chat.py); history is truncated from the oldest turn.
 """
-import ml_collections
-
 from experiments.configs import gpt_tiny
 
 
@@ -27,13 +25,5 @@ def get_config():
   c.data.dataset = "dialogue_files"
   c.data.files = "../shared/data/dailydialog"
   c.data.chat_tokens = True  # <|system|> <|user|> <|assistant|> <|end|> after the vocab
-  c.data.chat_system = ""  # a system turn put in front of every dialogue ("" = none)
-  c.data.turns_key = "turns"  # TFDS datasets by name: the feature holding the utterances
-  c.data.turn_separator = "\n"  # ... when that feature is one string
-  c.sample.num_samples = 0  # chat replies: python -m eval.chat
-  c.chat = ch = ml_collections.ConfigDict()
-  ch.max_new_tokens = 64  # reply budget; history is cut from the oldest turn to leave it
-  ch.temperature = 0.7
-  ch.top_p = 0.9
-  ch.repetition_penalty = 1.1
+  c.sample.num_samples = 0  # chat replies: python -m eval.chat (settings: base.py's chat.*)
   return c

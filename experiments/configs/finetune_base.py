@@ -10,6 +10,7 @@ from experiments.configs import bert_tiny
 def get_config():
   c = bert_tiny.get_config()
   c.model.dropout = 0.1
+  c.data.masking = "dynamic"  # base.py's default: bert_tiny's "static" is masked-LM only
   c.data.eval_split = "validation"
   c.data.batch_size = 32
   c.task.head_dropout = 0.1

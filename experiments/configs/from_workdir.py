@@ -23,7 +23,6 @@ def get_config(workdir: str = "") -> ml_collections.ConfigDict:
     raise ValueError(f"{path} does not exist: not an attnlab workdir")
   with open(path) as f:
     saved = json.load(f)
-  config = base.get_config()  # keys added since the workdir was written keep defaults
-  config.update(saved)
+  config = base.complete(saved)  # keys added since the workdir was written keep defaults
   config.init_from = ""
   return config
