@@ -392,7 +392,7 @@ def _train_base_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Toke
   kind = cfg.tokenizer
   if kind == "hf":
     raise ValueError("data.tokenizer='hf' is not trained: it comes with a converted checkpoint "
-                     "(python -m model.convert --from_hf=DIR --workdir=W writes W/tokenizer/)")
+                     "(python -m eval.convert --from_hf=DIR --workdir=W writes W/tokenizer/)")
   if kind == "byte":
     return ByteTokenizer()
   if kind == "char":

@@ -1,13 +1,13 @@
 """Hugging Face checkpoints in and out of attnlab workdirs.
 
-  python -m model.convert --from_hf=/path/to/gpt2 --family=gpt2 --workdir=/tmp/gpt2
+  python -m eval.convert --from_hf=/path/to/gpt2 --family=gpt2 --workdir=/tmp/gpt2
   python -m eval.generate --workdir=/tmp/gpt2 --prompt="Hello"
-  python -m model.convert --to_hf=/tmp/run --out=/tmp/run_hf      # loads in transformers
+  python -m eval.convert --to_hf=/tmp/run --out=/tmp/run_hf      # loads in transformers
 
 --from_hf takes a directory with config.json + *.safetensors and the tokenizer files
 (GPT2LMHeadModel, BertForPreTraining, BertForMaskedLM, RobertaForMaskedLM,
 T5ForConditionalGeneration for T5 and T5.1.1). Mapping:
-model/hf.py; workdir reading/writing: model/hf_workdir.py.
+model/hf.py; workdir reading/writing: eval/hf_workdir.py.
 """
 from absl import app
 from absl import flags
@@ -26,7 +26,7 @@ _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to export; default t
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from model import hf_workdir
+  from eval import hf_workdir
   if bool(_FROM_HF.value) == bool(_TO_HF.value):
     raise app.UsageError("give exactly one of --from_hf=DIR --workdir=W or --to_hf=W --out=DIR")
   if _FROM_HF.value:

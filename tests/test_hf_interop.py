@@ -22,7 +22,7 @@ from eval import sampling
 from experiments.configs import base
 from experiments.configs import encoder_decoder_base
 from model import hf
-from model import hf_workdir
+from eval import hf_workdir
 from tests import tiny
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "hf")

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from model import hf
-from model import hf_workdir
+from eval import hf_workdir
 from tests import tiny
 from train import experiment
 from train import loop
