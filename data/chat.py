@@ -88,16 +88,16 @@ def dialogue_turns(record: Any, cfg) -> list[Turn]:
                      "data.turns_key to the feature holding the utterances") from None
   if isinstance(value, (bytes, str)):
     text = value.decode("utf-8") if isinstance(value, bytes) else value
-    utterances = [u.strip() for u in text.split(cfg.get("turn_separator", "\n"))]
+    utterances = [u.strip() for u in text.split(cfg.turn_separator)]
   else:
     utterances = [sources.record_text({"u": u}, "u").strip() for u in value]
   turns = [(ROLES[1 + i % 2], u) for i, u in enumerate(u for u in utterances if u)]
-  system = cfg.get("chat_system", "")
+  system = cfg.chat_system
   return ([("system", system)] if system else []) + turns
 
 
 def turns_key(cfg) -> str:
-  return "turns" if cfg.dataset == "dialogue_files" else cfg.get("turns_key", "turns")
+  return "turns" if cfg.dataset == "dialogue_files" else cfg.turns_key
 
 
 class _Encode(grain.transforms.Map):

@@ -52,9 +52,9 @@ class _EncodePair(grain.transforms.MapWithIndex):
     self._tok = tokenizer
     self._keys = keys
     self._src_len = cfg.seq_len
-    self._tgt_len = cfg.get("max_target_len", cfg.seq_len)
-    self._policy = cfg.get("long_examples", "truncate")
-    self._packing = cfg.get("packing", False)
+    self._tgt_len = cfg.max_target_len
+    self._policy = cfg.long_examples
+    self._packing = cfg.packing
 
   def map_with_index(self, index: int, record: Any) -> dict[str, np.ndarray]:
     tok = self._tok
@@ -73,11 +73,11 @@ class _EncodePair(grain.transforms.MapWithIndex):
 
 def check_lengths(cfg) -> None:
   """data.long_examples and data.max_target_len (the dataset is checked by check())."""
-  policy = cfg.get("long_examples", "truncate")
+  policy = cfg.long_examples
   if policy not in LONG_EXAMPLES:
     raise ValueError(f"unknown data.long_examples={policy!r}; choose one of "
                      f"{', '.join(LONG_EXAMPLES)}")
-  if cfg.get("max_target_len", cfg.seq_len) <= 0:
+  if cfg.max_target_len <= 0:
     raise ValueError(f"data.max_target_len={cfg.max_target_len} must be a positive integer; "
                      "it is the target length in tokens, EOS included")
 
@@ -105,8 +105,8 @@ def make_seq2seq_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
       sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
       process_count=process_count, train=train)
   examples = records.map_with_index(_EncodePair(cfg, tokenizer, sources.pair_keys(cfg)))
-  if cfg.get("packing", False):
-    return pack_examples(examples, cfg, local_batch, cfg.get("max_target_len", cfg.seq_len),
+  if cfg.packing:
+    return pack_examples(examples, cfg, local_batch, cfg.max_target_len,
                          seed=seed, train=train, pad_id=tokenizer.pad_id)
   return pipeline.batch_rows(examples, local_batch, tokenizer.pad_id, train)
 
@@ -137,8 +137,8 @@ def pack_examples(examples: grain.MapDataset, cfg, local_batch: int, targets_len
 
 def span_lengths(cfg) -> tuple[int, int]:
   """(raw tokens per example, targets length) for inputs of data.seq_len (T5's helper)."""
-  density = cfg.get("noise_density", span_corruption.NOISE_DENSITY)
-  mean_span = cfg.get("mean_noise_span_length", span_corruption.MEAN_NOISE_SPAN_LENGTH)
+  density = cfg.noise_density
+  mean_span = cfg.mean_noise_span_length
   span_corruption.check(density, mean_span)
   return span_corruption.random_spans_helper(cfg.seq_len, density, mean_span)
 
@@ -158,8 +158,8 @@ class _CorruptBatch(grain.transforms.MapWithIndex):
     self._seed = pipeline._derive_seed(seed, f"span_corruption:{process_index}")
     self._inputs_len = cfg.seq_len
     self._targets_len = span_lengths(cfg)[1]
-    self._density = cfg.get("noise_density", span_corruption.NOISE_DENSITY)
-    self._mean_span = cfg.get("mean_noise_span_length", span_corruption.MEAN_NOISE_SPAN_LENGTH)
+    self._density = cfg.noise_density
+    self._mean_span = cfg.mean_noise_span_length
 
   def map_with_index(self, index: int, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     tok = self._tok
@@ -192,7 +192,7 @@ def make_span_corruption_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed:
   data.packing, each document is an example of its own instead (see
   _packed_span_corruption), so no example spans two documents.
   """
-  if cfg.get("packing", False):
+  if cfg.packing:
     return _packed_span_corruption(cfg, tokenizer, split, seed=seed,
                                    process_index=process_index,
                                    process_count=process_count, train=train)
@@ -216,8 +216,8 @@ class _CorruptDocument(grain.transforms.RandomMap):
     self._tok = tokenizer
     self._raw_len, self._targets_len = span_lengths(cfg)
     self._inputs_len = cfg.seq_len
-    self._density = cfg.get("noise_density", span_corruption.NOISE_DENSITY)
-    self._mean_span = cfg.get("mean_noise_span_length", span_corruption.MEAN_NOISE_SPAN_LENGTH)
+    self._density = cfg.noise_density
+    self._mean_span = cfg.mean_noise_span_length
 
   def random_map(self, tokens: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     chunks = -(-len(tokens) // self._raw_len)

@@ -34,7 +34,7 @@ def pair_keys(cfg) -> tuple[str, str] | None:
   """
   if cfg.dataset in _PAIR_DATASETS:
     return "source", "target"
-  if cfg.get("source_lang") and cfg.get("target_lang"):
+  if cfg.source_lang and cfg.target_lang:
     return cfg.source_lang, cfg.target_lang
   return None
 

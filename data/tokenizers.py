@@ -382,10 +382,10 @@ def load_tokenizer(directory: str) -> Tokenizer:
 
 def _train_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
   tokenizer = _train_base_tokenizer(cfg, train_texts)
-  tokenizer = WithMaskToken(tokenizer) if cfg.get("mask_token", False) else tokenizer
-  if cfg.get("num_sentinels", 0):
+  tokenizer = WithMaskToken(tokenizer) if cfg.mask_token else tokenizer
+  if cfg.num_sentinels:
     tokenizer = WithSentinels(tokenizer, cfg.num_sentinels)
-  return WithChatTokens(tokenizer) if cfg.get("chat_tokens", False) else tokenizer
+  return WithChatTokens(tokenizer) if cfg.chat_tokens else tokenizer
 
 
 def _train_base_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Tokenizer:
@@ -426,14 +426,14 @@ def build_tokenizer(
           f"{directory} holds a {tokenizer.kind!r} tokenizer but the config asks for "
           f"{cfg.tokenizer!r}; use a new workdir or set data.tokenizer={tokenizer.kind!r}."
       )
-    if cfg.get("mask_token", False) and tokenizer.mask_id is None:
+    if cfg.mask_token and tokenizer.mask_id is None:
       raise ValueError(f"{directory} holds a tokenizer without [MASK] but the config sets "
                        "data.mask_token=True; use a new workdir.")
-    if cfg.get("num_sentinels", 0) != getattr(tokenizer, "num_sentinels", 0):
+    if cfg.num_sentinels != getattr(tokenizer, "num_sentinels", 0):
       raise ValueError(f"{directory} holds a tokenizer with "
                        f"{getattr(tokenizer, 'num_sentinels', 0)} sentinels but the config "
                        f"asks for data.num_sentinels={cfg.num_sentinels}; use a new workdir.")
-    if cfg.get("chat_tokens", False) and not isinstance(tokenizer, WithChatTokens):
+    if cfg.chat_tokens and not isinstance(tokenizer, WithChatTokens):
       # e.g. a pretrained run's tokenizer copied by init_from: append the role markers
       # (every existing id stays) and save, so later loads agree.
       tokenizer = WithChatTokens(tokenizer)

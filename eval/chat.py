@@ -119,9 +119,10 @@ def session_from_workdir(workdir: str, step: Optional[int] = None, **overrides) 
   """A ChatSession over a trained run; settings default to its config's `chat` section."""
   restored = restore_lib.restore_params(workdir, step)
   config = restored.exp.config
-  defaults = dict(system=config.data.get("chat_system", ""), max_new_tokens=64,
-                  temperature=0.7, top_p=0.9, repetition_penalty=1.0)
-  defaults.update({k: v for k, v in (config.get("chat") or {}).items() if k in defaults})
+  ch = config.chat
+  defaults = dict(system=config.data.chat_system, max_new_tokens=ch.max_new_tokens,
+                  temperature=ch.temperature, top_p=ch.top_p,
+                  repetition_penalty=ch.repetition_penalty)
   defaults.update({k: v for k, v in overrides.items() if v is not None})
   strategy = defaults.pop("strategy", "top_p")
   t, k, p = sampling.strategy_settings(strategy, defaults.pop("temperature"),

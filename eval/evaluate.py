@@ -32,7 +32,7 @@ def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
   ds = exp.task.make_dataset(
       config.data, exp.tokenizer, split, seed=config.seed,
       process_index=jax.process_index(), process_count=jax.process_count(), train=False,
-      task_cfg=config.get("task"))
+      task_cfg=config.task)
   batches = iter(ds)
   first = next(batches, None)
   if first is not None:  # where data meets the loss: the task's batch keys, once

@@ -85,7 +85,7 @@ def translate_split(exp: Any, params: Any, split: str, *, beam_size: int = 4,
   if keys is None:
     raise ValueError(f"data.dataset={cfg.dataset!r} has no (source, target) pairs to "
                      "translate; generation metrics need a seq2seq run")
-  max_len = max_len or cfg.get("max_target_len", cfg.seq_len)
+  max_len = max_len or cfg.max_target_len
   if beam_size < 1 or batch_size < 1:
     raise ValueError(f"decode.beam_size and decode.batch_size must be >= 1, got "
                      f"{beam_size}, {batch_size}")
@@ -115,14 +115,14 @@ def evaluate_generation(exp: Any, params: Any, split: str, step: int | None = No
   """BLEU/chrF/exact match of config.decode's search on `split`; writes
   `<workdir>/generate_<split>.json` and `translations_<split>.txt` (decode.num_samples
   examples: source, reference, output)."""
-  d = exp.config.get("decode", {})
-  beam, alpha = d.get("beam_size", 4), d.get("alpha", 0.6)
+  d = exp.config.decode
+  beam, alpha = d.beam_size, d.alpha
   srcs, refs, hyps = translate_split(
-      exp, params, split, beam_size=beam, alpha=alpha, max_len=d.get("max_len", 0),
-      batch_size=d.get("batch_size", 64), max_examples=d.get("max_examples", 0))
+      exp, params, split, beam_size=beam, alpha=alpha, max_len=d.max_len,
+      batch_size=d.batch_size, max_examples=d.max_examples)
   # Synthetic tasks (char tokenizer) are one "word" per line: 13a BLEU would be 0 even
   # for perfect output (no 2-4-grams), so their BLEU counts characters.
-  tokenize = d.get("bleu_tokenize", "") or (
+  tokenize = d.bleu_tokenize or (
       "char" if exp.config.data.tokenizer == "char" else "13a")
   report = {"step": step, "split": split, **text_scores(hyps, refs, tokenize),
             "examples": len(refs), "beam_size": beam, "alpha": alpha,
@@ -132,11 +132,11 @@ def evaluate_generation(exp: Any, params: Any, split: str, step: int | None = No
     with open(os.path.join(exp.workdir, f"generate_{name}.json"), "w") as f:
       json.dump(report, f, indent=2)
     with open(os.path.join(exp.workdir, f"translations_{name}.txt"), "w") as f:
-      for i in range(min(d.get("num_samples", 10), len(refs))):
+      for i in range(min(d.num_samples, len(refs))):
         f.write(f"=== {i} ===\nsource:    {srcs[i]}\nreference: {refs[i]}\n"
                 f"output:    {hyps[i]}\n\n")
   report["samples"] = [{"source": s, "reference": r, "output": h}
-                       for s, r, h in list(zip(srcs, refs, hyps))[:d.get("num_samples", 10)]]
+                       for s, r, h in list(zip(srcs, refs, hyps))[:d.num_samples]]
   return report
 
 

@@ -31,7 +31,7 @@ def build(model_config: Any) -> nn.Module:
   if model_config.family == "bert":  # also RoBERTa / ALBERT (config choices)
     return encoder.Encoder(cfg, encoder.EncoderOptions.from_config(model_config))
   if model_config.family == "electra":
-    ratio = model_config.get("generator_ratio", 0.25)
+    ratio = model_config.generator_ratio
     if not 0.0 < ratio <= 1.0:
       raise ValueError(f"model.generator_ratio must be in (0, 1], got {ratio}")
     return encoder.Electra(cfg, encoder.EncoderOptions.from_config(model_config), ratio)

@@ -33,21 +33,21 @@ class EncoderOptions:
 
   @classmethod
   def from_config(cls, m: Any) -> "EncoderOptions":
-    layers.check(0 <= m.get("embed_dim", 0) <= m.d_model, "model.embed_dim", m.get("embed_dim"),
+    layers.check(0 <= m.embed_dim <= m.d_model, "model.embed_dim", m.embed_dim,
                  f"must be in [0, model.d_model={m.d_model}]",
                  "0 means d_model; less factorizes the embeddings (ALBERT)")
-    embed_dim = m.get("embed_dim", 0) or m.d_model
-    type_vocab = m.get("type_vocab_size", 2)
+    embed_dim = m.embed_dim or m.d_model
+    type_vocab = m.type_vocab_size
     if type_vocab <= 0:
       raise ValueError(f"model.type_vocab_size must be positive, got {type_vocab}")
-    heads = tuple(h for h in m.get("encoder_heads", ",".join(HEADS)).split(",") if h)
+    heads = tuple(h for h in m.encoder_heads.split(",") if h)
     unknown = [h for h in heads if h not in HEADS]
     if unknown or not heads:
       raise ValueError(f"model.encoder_heads={m.encoder_heads!r}: choose a comma-separated "
                        f"subset of {','.join(HEADS)}")
     return cls(embed_dim=embed_dim, type_vocab_size=type_vocab,
-               share_layers=bool(m.get("share_layers", False)), heads=heads,
-               pad_id=m.get("pad_id", 0))
+               share_layers=bool(m.share_layers), heads=heads,
+               pad_id=m.pad_id)
 
 
 class Embeddings(nn.Module):

@@ -41,21 +41,21 @@ class EncDecOptions:
 
   @classmethod
   def from_config(cls, m: Any) -> "EncDecOptions":
-    layers.check(m.get("num_decoder_layers", 0) >= 0, "model.num_decoder_layers",
-                 m.get("num_decoder_layers"), "must be >= 0", "0 means model.num_layers")
-    dec_layers = m.get("num_decoder_layers", 0) or m.num_layers
-    buckets = m.get("relative_buckets", 32)
-    max_distance = m.get("relative_max_distance", 128)
+    layers.check(m.num_decoder_layers >= 0, "model.num_decoder_layers",
+                 m.num_decoder_layers, "must be >= 0", "0 means model.num_layers")
+    dec_layers = m.num_decoder_layers or m.num_layers
+    buckets = m.relative_buckets
+    max_distance = m.relative_max_distance
     if buckets < 4 or max_distance <= buckets // 4:
       raise ValueError(
           f"model.relative_buckets={buckets} must be >= 4 and model.relative_max_distance="
           f"{max_distance} larger than the exact range ({buckets // 4}, T5 uses 32 / 128)")
     return cls(num_decoder_layers=dec_layers,
-               share_embeddings=bool(m.get("share_embeddings", True)),
-               scale_embeddings=bool(m.get("scale_embeddings", False)),
-               scale_tied_logits=bool(m.get("scale_tied_logits", False)),
+               share_embeddings=bool(m.share_embeddings),
+               scale_embeddings=bool(m.scale_embeddings),
+               scale_tied_logits=bool(m.scale_tied_logits),
                relative_buckets=buckets, relative_max_distance=max_distance,
-               decoder_start_id=m.get("decoder_start_id", DECODER_START_ID))
+               decoder_start_id=m.decoder_start_id)
 
 
 def shift_right(targets_BxT: jax.Array, start_id: int,

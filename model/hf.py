@@ -154,7 +154,7 @@ def hf_config(m: Any, family: str) -> dict:
   arch = _EXPORT_ARCH.get((family, m.encoder_heads if family in ("bert", "roberta") else ""))
   if arch is None:
     raise ValueError(f"cannot export a {family} model with encoder_heads="
-                     f"{m.get('encoder_heads')!r}; HF classes: {sorted(_EXPORT_ARCH.values())}")
+                     f"{m.encoder_heads!r}; HF classes: {sorted(_EXPORT_ARCH.values())}")
   problems = _export_problems(m, family)
   if problems:
     raise ValueError(f"this model has no {arch} equivalent: " + "; ".join(problems))
@@ -214,7 +214,7 @@ def _export_problems(m: Any, family: str) -> list[str]:
                (m.position_offset == 0, "position_offset != 0")]
   else:
     checks += [(m.norm_placement == "post", "norm_placement=pre (BERT is post-norm)"),
-               (not m.get("share_layers") and m.get("embed_dim", 0) in (0, m.d_model),
+               (not m.share_layers and m.embed_dim in (0, m.d_model),
                 "ALBERT sharing/factorized embeddings"),
                (family != "roberta" or m.position_offset == m.pad_id + 1,
                 "RoBERTa needs position_offset = pad_id + 1")]
@@ -226,7 +226,7 @@ def export_family(m: Any) -> str:
   if m.family == "gpt":
     return "gpt2"
   if m.family == "bert":
-    return "roberta" if m.get("position_offset", 0) > 0 else "bert"
+    return "roberta" if m.position_offset > 0 else "bert"
   if m.family == "encoder_decoder":
     return "t5"
   raise ValueError(f"model.family={m.family!r} has no Hugging Face export; gpt, bert and "
@@ -477,7 +477,7 @@ def write_hf(directory: str, config: dict, tensors: dict) -> None:
 def _unscan(params: dict, m: Any) -> dict:
   """Scanned layers ('layers' with a leading layer axis) as layers_0..layers_{L-1}, in the
   model and in an encoder-decoder's encoder/decoder stacks."""
-  if not m.get("scan_layers"):
+  if not m.scan_layers:
     return params
 
   def split(tree: dict) -> dict:

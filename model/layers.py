@@ -83,7 +83,7 @@ class TransformerConfig:
     head_dim = m.head_dim or m.d_model // m.num_heads
     if m.position == "rope" and head_dim % 2:
       raise ValueError(f"position='rope' needs an even head_dim, got {head_dim}")
-    if m.get("position_offset", 0) < 0:
+    if m.position_offset < 0:
       raise ValueError(f"model.position_offset must be >= 0, got {m.position_offset}")
     if m.attention_impl != "xla" and m.attention_dropout > 0:
       raise ValueError("model.attention_dropout > 0 needs model.attention_impl='xla'")
@@ -91,8 +91,8 @@ class TransformerConfig:
         vocab_size=m.vocab_size, d_model=m.d_model, num_layers=m.num_layers,
         num_heads=m.num_heads, num_kv_heads=kv_heads, head_dim=head_dim,
         mlp_dim=m.mlp_dim, max_len=m.max_len, position=m.position,
-        rope_base=m.rope_base, position_offset=m.get("position_offset", 0),
-        attention_scale=m.get("attention_scale", 0.0), norm=m.norm,
+        rope_base=m.rope_base, position_offset=m.position_offset,
+        attention_scale=m.attention_scale, norm=m.norm,
         norm_placement=m.norm_placement,
         norm_eps=m.norm_eps, activation=m.activation, use_bias=m.use_bias,
         tie_embeddings=m.tie_embeddings, dropout=m.dropout,

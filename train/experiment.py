@@ -89,7 +89,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"data.seq_len={config.data.seq_len} is longer than model.max_len="
         f"{config.model.max_len}; raise model.max_len or lower data.seq_len")
   mesh = partitioning.make_mesh(config.mesh)
-  partitioning.axis_rules(config.mesh.get("rules", ""))
+  partitioning.axis_rules(config.mesh.rules)
   partitioning.batch_size_per_step_check(config.data.batch_size, mesh)
 
 
@@ -213,7 +213,7 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   task = tasks_lib.get(config.objective)
   model = task.wrap(model_lib.build(config.model), config)  # + fine-tuning head
   mesh = partitioning.make_mesh(config.mesh)
-  rules = partitioning.axis_rules(config.mesh.get("rules", ""))
+  rules = partitioning.axis_rules(config.mesh.rules)
   tx = optimizer_lib.make_optimizer(config.train)
   abstract, shardings = state_lib.state_shardings(
       model, tx, config.data.seq_len, config.seed, mesh, rules)

@@ -100,7 +100,7 @@ def prepare_workdir(config: ml_collections.ConfigDict,
   A resumed run (the workdir has a checkpoint) reads neither the source nor its params
   again; it keeps the tokenizer settings it started with (its config.json).
   """
-  if not config.get("init_from"):
+  if not config.init_from:
     return config
   if has_checkpoint(workdir):
     return _tokenizer_settings(config, experiment_lib.load_config(workdir))
@@ -231,7 +231,7 @@ def _plan_for(exp: experiment_lib.Experiment) -> tuple[Source, str, Plan]:
 
 def summary(exp: experiment_lib.Experiment) -> Optional[Plan]:
   """The plan load_into follows for this experiment (None without init_from)."""
-  return _plan_for(exp)[2] if exp.config.get("init_from") else None
+  return _plan_for(exp)[2] if exp.config.init_from else None
 
 
 def load_into(exp: experiment_lib.Experiment, state: TrainState) -> TrainState:
@@ -239,7 +239,7 @@ def load_into(exp: experiment_lib.Experiment, state: TrainState) -> TrainState:
 
   The optimizer state is re-initialised for the new params; step and RNG stay fresh.
   """
-  if not exp.config.get("init_from"):
+  if not exp.config.init_from:
     return state
   source, directory, plan = _plan_for(exp)
   _check(plan, source, exp.config)

@@ -75,8 +75,8 @@ def _scale_by(freeze_backbone: bool, layer_decay: float,
 
 def wrap(opt: optax.GradientTransformation, train_config: Any) -> optax.GradientTransformation:
   """opt with the frozen backbone / layer decay of train_config (unchanged by default)."""
-  freeze = bool(train_config.get("freeze_backbone", False))
-  decay = float(train_config.get("layer_decay", 1.0))
+  freeze = bool(train_config.freeze_backbone)
+  decay = float(train_config.layer_decay)
   if not 0.0 < decay <= 1.0:
     raise ValueError(f"train.layer_decay must be in (0, 1], got {decay}")
   if not freeze and decay == 1.0:

@@ -172,7 +172,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   train_ds = exp.task.make_dataset(
       config.data, exp.tokenizer, config.data.train_split, seed=data_seed,
       process_index=jax.process_index(), process_count=jax.process_count(), train=True,
-      task_cfg=config.get("task"))
+      task_cfg=config.task)
   train_iter = iter(train_ds)
   selector = model_selection.ModelSelector.from_config(workdir, t)  # best checkpoint
   train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
@@ -261,7 +261,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   writer.close()
   selector.update(end, state, final, config.to_dict())
   selector.close()
-  if config.sample.get("decode_speed_tokens", 0) > 0 and exp.task.lm_samples:
+  if config.sample.decode_speed_tokens > 0 and exp.task.lm_samples:
     final["decode_tokens_per_sec"] = measure_decode_speed(exp, state.params)
   report = {"step": end, "split": config.data.eval_split, **final,
             "params": state.param_count,

@@ -61,9 +61,9 @@ class ModelSelector:
 
   @classmethod
   def from_config(cls, workdir: str, train_config: Any) -> "ModelSelector":
-    return cls(workdir, train_config.get("best_metric", ""),
-               train_config.get("best_mode", "max"),
-               train_config.get("early_stop_patience", 0))
+    return cls(workdir, train_config.best_metric,
+               train_config.best_mode,
+               train_config.early_stop_patience)
 
   def _better(self, value: float) -> bool:
     if self.best_value is None:

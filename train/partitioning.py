@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 MESH_AXES = ("data", "fsdp", "tensor")
 
@@ -73,11 +73,16 @@ def mesh_shape(mesh_config: Any, num_devices: int) -> tuple[int, int, int]:
 
 def make_mesh(mesh_config: Any, devices: Any = None) -> Mesh:
   """A Mesh(('data', 'fsdp', 'tensor')) over all devices, or the first data*fsdp*tensor
-  of them when the config asks for fewer (e.g. mesh.data=1 for a one-device baseline)."""
+  of them when the config asks for fewer (e.g. mesh.data=1 for a one-device baseline).
+
+  jax.make_mesh orders the devices by the physical topology (e.g. a TPU ring), where a
+  plain reshape of jax.devices() would not. Axis types stay Auto (jax.make_mesh's default
+  is Explicit), as the logical-axis shardings of flax.linen expect.
+  """
   devices = jax.devices() if devices is None else list(devices)
   shape = mesh_shape(mesh_config, len(devices))
-  used = devices[:int(np.prod(shape))]
-  return Mesh(np.asarray(used).reshape(shape), MESH_AXES)
+  return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES),
+                       devices=devices)
 
 
 def batch_size_per_step_check(global_batch: int, mesh: Mesh) -> None:

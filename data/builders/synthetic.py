@@ -80,6 +80,6 @@ class Synthetic(LocalBuilder):
 def synthetic_builder(cfg, data_dir: str) -> Synthetic:
   """The builder for config.data's task, lengths, sizes and seed."""
   return Synthetic(config=SyntheticConfig(
-      task=cfg.get("task", "reverse"), min_len=cfg.get("min_len", 4),
-      max_len=cfg.get("max_len", 12), num_train=cfg.get("num_train", 20000),
-      num_eval=cfg.get("num_eval", 500), seed=cfg.get("data_seed", 0)), data_dir=data_dir)
+      task=cfg.task, min_len=cfg.min_len,
+      max_len=cfg.max_len, num_train=cfg.num_train,
+      num_eval=cfg.num_eval, seed=cfg.data_seed), data_dir=data_dir)

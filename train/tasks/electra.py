@@ -9,7 +9,7 @@ from train.tasks.mlm import MASKED_KEYS
 def make_loss_fn(config, model):
   return objectives.make_electra(
       model, config.data.packing_mask,
-      config.train.get("electra_disc_weight", objectives.ELECTRA_DISC_WEIGHT))
+      config.train.electra_disc_weight)
 
 
 TASK = Task(

@@ -8,7 +8,7 @@ SEQ2SEQ_KEYS = ("inputs", "targets", "weights")
 
 
 def make_loss_fn(config, model):
-  return objectives.make_seq2seq(model, config.train.get("label_smoothing", 0.0))
+  return objectives.make_seq2seq(model, config.train.label_smoothing)
 
 
 TASK = Task(
