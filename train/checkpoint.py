@@ -56,7 +56,12 @@ class Checkpointer:
 
   def has_data_position(self, step: int) -> bool:
     """Whether `step` saved a data position for this process layout (a run saved by a
-    different number of processes, or one whose file was lost, has none)."""
+    different number of processes, or one whose file was lost, has none).
+
+    This one check reads Grain's file name: Grain's handler records no Orbax metadata
+    (its `metadata()` is None), and its restore opens exactly this per-process file, so
+    its existence is the only answer to "can this process layout restore the position".
+    """
     return os.path.exists(self.data_position_file(step))
 
   def saved_config(self, step: int) -> ml_collections.ConfigDict:
@@ -144,11 +149,12 @@ class Checkpointer:
 
 
 def finished_steps(directory: str) -> list[int]:
-  """Steps whose save completed (an interrupted save's temporary directory is not a digit)."""
+  """Steps whose save completed, as Orbax lists them (the same step-name format and
+  finalization check as CheckpointManager.all_steps, without opening a manager on the
+  directory; an interrupted save's temporary directory is not listed)."""
   if not os.path.isdir(directory):
     return []
-  return sorted(int(n) for n in os.listdir(directory)
-                if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
+  return sorted(m.step for m in ocp.path.step.standard_name_format().find_all(directory))
 
 
 class DiskFullError(ValueError):
