@@ -13,7 +13,6 @@ import numpy as np
 from eval import metrics as metrics_lib
 from eval import restore as restore_lib
 from eval import task_report
-from train import objectives
 from train import partitioning
 from train import step as step_lib
 from train import task_objectives
@@ -57,7 +56,7 @@ def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
 
 def summarize(exp: Any, totals: dict, collected: dict) -> dict:
   """The scalar metrics of an accumulated pass (entity-level F1 for token tagging)."""
-  return {**objectives.summarize(totals),
+  return {**exp.task.summarize(totals),
           **task_report.sequence_summary(exp.config, collected)}
 
 

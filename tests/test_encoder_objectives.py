@@ -17,7 +17,7 @@ def test_discriminator_metrics_on_hand_made_logits():
   weights = jnp.array([[1.0, 1.0, 1.0, 1.0, 1.0, 0.0]])  # last position is padding
   sums = objectives.discriminator_metrics(logits, replaced, weights)
   sums.update(loss_sum=0.0, weight=sums["disc/weight"])
-  out = objectives.summarize(sums)
+  out = objectives.electra_metrics(sums)
   # predicted replaced: 3.0, 0.5, 4.0 -> TP 2 (3.0, 4.0), FP 1 (0.5), FN 1 (-0.1), TN 1
   assert out["disc/accuracy"] == pytest.approx(3 / 5)
   assert out["disc/precision"] == pytest.approx(2 / 3)

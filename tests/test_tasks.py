@@ -24,7 +24,8 @@ def test_every_objective_is_registered_with_families_and_batch_keys():
     assert task.name == name
     assert task.families and set(task.families) <= set(model_lib.FAMILIES), name
     assert "inputs" in task.batch_keys and len(set(task.batch_keys)) == len(task.batch_keys)
-    for hook in (task.make_loss_fn, task.make_dataset, task.check_data_config, task.wrap):
+    for hook in (task.make_loss_fn, task.make_dataset, task.check_data_config, task.wrap,
+                 task.summarize):
       assert callable(hook), name
     with pytest.raises(dataclasses.FrozenInstanceError):
       task.name = "other"  # type: ignore[misc]

@@ -10,7 +10,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import ml_collections
@@ -30,7 +30,6 @@ from train import flops as flops_lib
 from train import graceful_stop
 from train import init_from as init_from_lib
 from train import model_selection
-from train import objectives
 from train import partitioning
 from train import state as state_lib
 from train import step as step_lib
@@ -41,11 +40,11 @@ from train.metrics_writer import MetricsWriter
 _STEP_MEANS = ("loss", "grad_norm", "learning_rate")  # per-step values, not sums
 
 
-def _mean_of(sums_list: list[dict]) -> dict:
+def _mean_of(sums_list: list[dict], summarize: Callable[[dict], dict]) -> dict:
   """Average a window of per-step metrics: token-weighted loss/accuracy, plain means else."""
   host = jax.device_get(sums_list)
   total = {k: np.sum([m[k] for m in host], axis=0) for k in host[-1] if k not in _STEP_MEANS}
-  out = objectives.summarize(total)
+  out = summarize(total)
   out.pop("tokens")
   for key in ("grad_norm", "learning_rate"):
     if key in host[-1]:
@@ -217,7 +216,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
         pending.append(metrics)
         done = step + 1
         if done % t.log_every == 0 or done == t.steps:
-          row = _mean_of(pending)
+          row = _mean_of(pending, exp.task.summarize)
           pending = []
           _check_finite(row, done, last_saved)
           elapsed = time.perf_counter() - tick
@@ -234,7 +233,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
         stopping = done == stop_after or early_stop or signalled
         if done % t.checkpoint_every == 0 or done == t.steps or stopping:
           if pending:  # never save a state whose loss went bad since the last log
-            _check_finite(_mean_of(pending[-1:]), done, last_saved)
+            _check_finite(_mean_of(pending[-1:], exp.task.summarize), done, last_saved)
           ckpt.save(done, state, train_iter, config.to_dict())
           last_saved = done
         bar.update(1)

@@ -15,8 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from train import task_objectives
-
 from model import encoder_decoder
 
 ELECTRA_DISC_WEIGHT = 50.0  # lambda of Clark et al. 2020
@@ -214,13 +212,9 @@ def make_seq2seq(model: nn.Module, label_smoothing: float = 0.0) -> LossFn:
 _NAMES = {"loss": "loss", "correct": "accuracy"}
 
 
-def summarize(sums: dict) -> dict:
-  """Turn summed metrics into means.
-
-  Every `[prefix/]name_sum` is divided by its `[prefix/]weight` (loss, accuracy, ...);
-  token-level LM sums (with a top-level correct_sum) also give perplexity; the
-  discriminator's counts give precision, recall and AUC.
-  """
+def mean_metrics(sums: dict) -> dict:
+  """Every `[prefix/]name_sum` divided by its `[prefix/]weight`, loss first (`correct` is
+  reported as accuracy). What every task's summary starts from."""
   out = {}
   for key, value in sums.items():
     if not key.endswith("_sum"):
@@ -229,21 +223,28 @@ def summarize(sums: dict) -> dict:
     prefix = f"{prefix}/" if prefix else ""
     weight = max(float(sums[f"{prefix}weight"]), 1.0)
     out[prefix + _NAMES.get(name, name)] = float(value) / weight
-  out = {"loss": out.pop("loss"), **out}  # loss first in printed reports
-  if "correct_sum" in sums and "confusion_count" not in sums:  # token LMs
-    out["perplexity"] = float(np.exp(min(out["loss"], 80.0)))
+  return {"loss": out.pop("loss"), **out}  # loss first in printed reports
+
+
+def lm_metrics(sums: dict) -> dict:
+  """A token-level LM's metrics: the means, perplexity and the token count."""
+  out = mean_metrics(sums)
+  out["perplexity"] = float(np.exp(min(out["loss"], 80.0)))
   out["tokens"] = float(sums["weight"])
-  if "disc/true_pos_count" in sums:
-    tp = float(sums["disc/true_pos_count"])
-    out["disc/precision"] = tp / max(float(sums["disc/pred_pos_count"]), 1.0)
-    out["disc/recall"] = tp / max(float(sums["disc/pos_count"]), 1.0)
-    # An all-"original" guess scores 1 - replaced_rate: the accuracy to beat.
-    out["disc/replaced_rate"] = float(sums["disc/pos_count"]) / max(
-        float(sums["disc/weight"]), 1.0)
-    out["disc/auc"] = binned_auc(np.asarray(sums["disc/pos_hist_count"]),
-                                 np.asarray(sums["disc/neg_hist_count"]))
-  if "confusion_count" in sums:  # classification heads: class-averaged F1 too
-    out.update(task_objectives.confusion_summary(sums["confusion_count"]))
+  return out
+
+
+def electra_metrics(sums: dict) -> dict:
+  """The generator's LM metrics plus the discriminator's precision, recall and AUC."""
+  out = lm_metrics(sums)
+  tp = float(sums["disc/true_pos_count"])
+  out["disc/precision"] = tp / max(float(sums["disc/pred_pos_count"]), 1.0)
+  out["disc/recall"] = tp / max(float(sums["disc/pos_count"]), 1.0)
+  # An all-"original" guess scores 1 - replaced_rate: the accuracy to beat.
+  out["disc/replaced_rate"] = float(sums["disc/pos_count"]) / max(
+      float(sums["disc/weight"]), 1.0)
+  out["disc/auc"] = binned_auc(np.asarray(sums["disc/pos_hist_count"]),
+                               np.asarray(sums["disc/neg_hist_count"]))
   return out
 
 

@@ -3,7 +3,7 @@
 The losses of train/tasks/classification.py and token_classification.py. Like every
 objective they return summed metrics; a `confusion_count` [C, C] sum (true x predicted,
 weighted) gives accuracy and the macro/micro/weighted F1 at every log and eval
-(objectives.summarize). In eval mode
+(class_metrics). In eval mode
 (deterministic) token classification also returns its per-token predictions under
 `pred/` keys, which evaluation concatenates instead of summing, for entity-level F1.
 """
@@ -18,6 +18,7 @@ import numpy as np
 import optax
 
 from eval import metrics as metrics_lib
+from train import objectives
 
 PRED_PREFIX = "pred/"  # per-example outputs: concatenated over eval batches, not summed
 
@@ -82,6 +83,13 @@ def make_token_classification(model: nn.Module, weights_C: Optional[np.ndarray])
                    f"{PRED_PREFIX}num_words": batch["num_words"]})
     return loss, sums
   return loss_fn
+
+
+def class_metrics(sums: dict) -> dict:
+  """A classifier's metrics: the means, the example (or token) count, class-averaged F1."""
+  out = objectives.mean_metrics(sums)
+  out["tokens"] = float(sums["weight"])
+  return {**out, **confusion_summary(sums["confusion_count"])}
 
 
 def confusion_summary(confusion: np.ndarray) -> dict:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import flax.linen as nn
 import grain
 
+from train import objectives
 from train.objectives import LossFn
 
 # make_dataset(cfg, tokenizer, split, *, seed, process_index=0, process_count=1,
@@ -51,6 +52,8 @@ class Task:
   make_dataset: DatasetFn  # which data/ builder (see DatasetFn)
   check_data_config: Callable[[Any], None] = no_data_check  # its config.data keys, no data read
   wrap: Callable[[nn.Module, Any], nn.Module] = backbone_only  # (backbone, config) -> model
+  # Summed metrics (the loss's, over steps, devices and eval batches) -> the reported ones.
+  summarize: Callable[[dict], dict] = objectives.lm_metrics
   # (prefix of the pretrained model's params inside this task's tree, top-level names of
   # the heads this task adds): what train/init_from.py copies and what starts fresh.
   param_layout: ParamLayout = ((), ())

@@ -27,4 +27,5 @@ TASK = Task(
     wrap=wrap,
     param_layout=FINETUNE_LAYOUT,
     class_report="sequence",
+    summarize=task_objectives.class_metrics,
 )

@@ -19,4 +19,5 @@ TASK = Task(
     make_loss_fn=make_loss_fn,
     make_dataset=without_task_cfg(pipeline.make_mlm_dataset),
     check_data_config=masking.check_config,
+    summarize=objectives.electra_metrics,
 )

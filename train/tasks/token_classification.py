@@ -26,4 +26,5 @@ TASK = Task(
     wrap=wrap,
     param_layout=FINETUNE_LAYOUT,
     class_report="token (first sub-token of each word)",
+    summarize=task_objectives.class_metrics,
 )
