@@ -24,7 +24,7 @@ from typing import Any
 import grain
 import numpy as np
 
-from data import pipeline
+from data import grain_ops
 from data import sources
 from data.tokenizers import Tokenizer, encode_array
 
@@ -131,9 +131,9 @@ def make_chat_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
                       train: bool = True) -> grain.IterDataset:
   """Batches of one dialogue per row [B, seq_len]: inputs, targets, weights (float32, 1 on
   assistant tokens). Training shuffles dialogues per epoch; eval pads its last batch."""
-  local_batch = pipeline._check(cfg, process_index, process_count)
-  records = pipeline.record_shard(
+  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
+  records = grain_ops.record_shard(
       sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
       process_count=process_count, train=train, what="dialogues")
-  return pipeline.batch_rows(records.map(_Encode(cfg, tokenizer)), local_batch,
-                             tokenizer.pad_id, train)
+  return grain_ops.batch_rows(records.map(_Encode(cfg, tokenizer)), local_batch,
+                              tokenizer.pad_id, train)

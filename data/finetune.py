@@ -19,102 +19,16 @@ Each row is [CLS] ... [SEP] padded with 0; eval batches are padded with weight-0
 """
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import grain
 import numpy as np
 
-from data import pipeline
+from data import grain_ops
 from data import sources
+from data.labelled_files import LOCAL_FORMATS, read_conll, read_glue_tsv, split_file
 from data.tokenizers import Tokenizer, encode_array
-
-LOCAL_FORMATS = ("glue_tsv", "conll")
-_SPLIT_FILES = {
-    "glue_tsv": {"train": ("train.tsv",), "validation": ("dev.tsv", "validation.tsv"),
-                 "test": ("test.tsv",)},
-    "conll": {"train": ("train.txt",), "validation": ("valid.txt", "dev.txt", "validation.txt"),
-              "test": ("test.txt",)},
-}
-_BIO = re.compile(r"^(O|[BI]-.+)$")
-_DOCSTART = "-DOCSTART-"
-
-
-def read_glue_tsv(path: str, text_column: str = "sentence",
-                  label_column: str = "label") -> list[dict]:
-  """GLUE-style TSV rows -> [{"text", "label"}]; a bad row names the file and line."""
-  with open(path, encoding="utf-8") as f:
-    lines = f.read().split("\n")
-  if not lines or not lines[0].strip():
-    raise ValueError(f"{path}:1: empty file; a GLUE TSV starts with a header line "
-                     f"naming its columns ({text_column}, {label_column})")
-  header = lines[0].rstrip("\r").split("\t")
-  for name in (text_column, label_column):
-    if name not in header:
-      raise ValueError(f"{path}:1: no column {name!r} in the header {header}; set "
-                       "data.text_key / data.label_key to the right column names")
-  text_i, label_i = header.index(text_column), header.index(label_column)
-  rows = []
-  for lineno, line in enumerate(lines[1:], start=2):
-    line = line.rstrip("\r")
-    if not line:
-      continue
-    cols = line.split("\t")
-    if len(cols) != len(header):
-      raise ValueError(f"{path}:{lineno}: expected {len(header)} tab-separated columns "
-                       f"({', '.join(header)}), got {len(cols)}: {line[:80]!r}")
-    label = cols[label_i].strip()
-    if not re.fullmatch(r"-?\d+", label):
-      raise ValueError(f"{path}:{lineno}: label {label!r} is not an integer class id")
-    rows.append({"text": cols[text_i].strip(), "label": int(label), "line": lineno})
-  return rows
-
-
-def read_conll(path: str) -> list[dict]:
-  """CoNLL column file -> [{"words", "tags" (strings), "line"}], one per sentence.
-
-  The first column is the word and the last the BIO tag; blank lines end sentences and
-  `-DOCSTART-` lines are skipped.
-  """
-  sentences, words, tags, start = [], [], [], 0
-  with open(path, encoding="utf-8") as f:
-    for lineno, line in enumerate(f, start=1):
-      cols = line.split()
-      if not cols or cols[0] == _DOCSTART:
-        if words:
-          sentences.append({"words": words, "tags": tags, "line": start})
-        words, tags = [], []
-        continue
-      if len(cols) < 2:
-        raise ValueError(f"{path}:{lineno}: expected 'word ... TAG' (at least 2 "
-                         f"whitespace-separated columns), got {line.rstrip()!r}")
-      if not _BIO.match(cols[-1]):
-        raise ValueError(f"{path}:{lineno}: tag {cols[-1]!r} is not BIO (O, B-X or I-X)")
-      if not words:
-        start = lineno
-      words.append(cols[0])
-      tags.append(cols[-1])
-  if words:
-    sentences.append({"words": words, "tags": tags, "line": start})
-  return sentences
-
-
-def split_file(cfg, split: str) -> str:
-  """The local file of `split` under the directory data.files."""
-  names = _SPLIT_FILES[cfg.dataset].get(split)
-  if names is None:
-    raise ValueError(f"data.dataset={cfg.dataset!r} has splits "
-                     f"{sorted(_SPLIT_FILES[cfg.dataset])}, not {split!r}")
-  directory = os.path.expanduser(cfg.files)
-  if not os.path.isdir(directory):
-    raise ValueError(f"data.files={cfg.files!r} must be the directory holding "
-                     f"{cfg.dataset} files ({', '.join(names)} for {split})")
-  for name in names:
-    if os.path.isfile(os.path.join(directory, name)):
-      return os.path.join(directory, name)
-  raise ValueError(f"no {' or '.join(names)} in {directory} for split {split!r}")
 
 
 def label_names(cfg, task_cfg: Any, split: str = "train") -> list[str]:
@@ -216,14 +130,6 @@ def _str(value: Any) -> str:
   return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def local_source(cfg, split: str) -> list[dict]:
-  """Records of a local split with a "text" field (what tokenizer training reads)."""
-  path = split_file(cfg, split)
-  if cfg.dataset == "conll":
-    return [{"text": " ".join(s["words"])} for s in read_conll(path)]
-  return read_glue_tsv(path, cfg.text_key, cfg.label_key)
-
-
 def encode_sentence(tokenizer: Tokenizer, text: str, seq_len: int) -> np.ndarray:
   """[CLS] tokens [SEP] truncated and padded to seq_len."""
   ids = encode_array(tokenizer, text)[:seq_len - 2]
@@ -277,10 +183,10 @@ def make_finetune_dataset(cfg, tokenizer: Tokenizer, split: str, *, tags: bool,
                           process_count: int = 1, train: bool = True) -> grain.IterDataset:
   """Batches of labelled examples (module doc): sentence labels, or with `tags` BIO word
   tags (token_classification); cfg is config.data, task_cfg config.task."""
-  local_batch = pipeline._check(cfg, process_index, process_count)
-  records = pipeline.record_shard(
+  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
+  records = grain_ops.record_shard(
       _Records(cfg, task_cfg, split, tags), cfg, split, seed=seed,
       process_index=process_index, process_count=process_count, train=train,
       what="examples")
-  return pipeline.batch_rows(records.map(_Encode(tokenizer, cfg.seq_len, tags)),
-                             local_batch, tokenizer.pad_id, train)
+  return grain_ops.batch_rows(records.map(_Encode(tokenizer, cfg.seq_len, tags)),
+                              local_batch, tokenizer.pad_id, train)

@@ -6,46 +6,22 @@ epoch, repeats forever and shuffles packed windows; evaluation is one pass in or
 with the last batch padded (weights 0) to a static shape. The iterator of the
 returned dataset checkpoints with get_state()/set_state() (a small JSON dict).
 """
-import hashlib
 from typing import Any
 
 import grain
 import numpy as np
 
+from data import grain_ops
 from data import masking
 from data import pairs
 from data import sources
 from data.packing import PackedWindowsIterDataset
 from data.tokenizers import Tokenizer, encode_array
 
-# Records are read and tokenized ahead in a few threads; order stays deterministic.
-_READ_THREADS = 2
-_READ_BUFFER = 32
 # A pair reads at most seq_len * 8 characters of a document: more than seq_len tokens at
 # the 1 (byte, char) to ~4 (SentencePiece) characters per token of our tokenizers.
 _PAIR_CHARS_PER_TOKEN = 8
 _OTHER_DOC_DRAWS = 16  # tries to find an NSP negative document different from the current one
-
-
-def _derive_seed(seed: int, purpose: str) -> int:
-  """Independent, stable seeds for the record and window shuffles."""
-  digest = hashlib.sha256(f"{int(seed)}:{purpose}".encode()).digest()
-  return int.from_bytes(digest[:4], "big") >> 1  # < 2**31, so seed + window stays small.
-
-
-class _Tokenize(grain.transforms.Map):
-  """Record -> int32 tokens of its text, EOS appended when documents are marked."""
-
-  def __init__(self, tokenizer: Tokenizer, key: str, add_eos: bool):
-    self._tokenizer = tokenizer
-    self._key = key
-    self._add_eos = add_eos
-
-  def map(self, record: Any) -> np.ndarray:
-    tokens = encode_array(self._tokenizer, sources.record_text(record, self._key))
-    if self._add_eos:
-      tokens = np.append(tokens, np.int32(self._tokenizer.eos_id)).astype(np.int32)
-    return tokens
 
 
 class _RandomStart(grain.transforms.RandomMap):
@@ -63,52 +39,11 @@ class _RandomStart(grain.transforms.RandomMap):
     return tokens[int(rng.integers(0, self._seq_len)):]
 
 
-class _PadBatch(grain.transforms.Map):
-  """Pads a short last eval batch with all-zero rows (weights 0) to the full size."""
-
-  def __init__(self, batch_size: int, pad_id: int):
-    self._batch_size = batch_size
-    self._pad_id = pad_id
-
-  def map(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    missing = self._batch_size - len(batch["inputs"])
-    if missing <= 0:
-      return batch
-    out = {}
-    for key, value in batch.items():
-      fill = self._pad_id if key in ("inputs", "targets") else 0
-      pad = np.full((missing,) + value.shape[1:], fill, dtype=value.dtype)
-      out[key] = np.concatenate([value, pad])
-    return out
-
-
 def check_config(cfg, process_count: int) -> None:
   """The config.data values every pipeline reads (rows), checked without data; each task's
   check_data_config adds its own (train/experiment.py's validate() runs both before any
   tokenizer or data work)."""
-  _check_rows(cfg, process_count)
-
-
-def _check_rows(cfg, process_count: int) -> None:
-  """data.seq_len and data.batch_size (the global batch, split evenly over processes)."""
-  if cfg.seq_len <= 0:
-    raise ValueError(f"data.seq_len={cfg.seq_len} must be a positive integer; it is the "
-                     "number of tokens in a row")
-  if cfg.batch_size <= 0:
-    raise ValueError(f"data.batch_size={cfg.batch_size} must be a positive integer; it is "
-                     "the global batch (rows per step over all processes and devices)")
-  if cfg.batch_size % process_count:
-    raise ValueError(f"data.batch_size={cfg.batch_size} is not divisible by the "
-                     f"{process_count} processes; each needs the same local batch, so pick "
-                     "a multiple of the process count")
-
-
-def _check(cfg, process_index: int, process_count: int) -> int:
-  """Validates the batch settings; returns the local (per-process) batch size."""
-  if process_count <= 0 or not 0 <= process_index < process_count:
-    raise ValueError(f"Bad process_index={process_index} for process_count={process_count}.")
-  _check_rows(cfg, process_count)
-  return cfg.batch_size // process_count
+  grain_ops.check_rows(cfg, process_count)
 
 
 def make_lm_dataset(
@@ -128,7 +63,7 @@ def make_lm_dataset(
   1.. per document in the row, 0 on padding) and positions (int32, within the
   document piece). See data/packing.py for the exact layout.
   """
-  local_batch = _check(cfg, process_index, process_count)
+  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
   source = sources.get_source(cfg, split)
   records = grain.MapDataset.source(source)[process_index::process_count]
   if len(records) == 0:
@@ -137,13 +72,12 @@ def make_lm_dataset(
         f"process {process_index} of {process_count} to get any."
     )
   if train:
-    records = records.shuffle(seed=_derive_seed(seed, "records")).repeat()
-  docs = records.map(_Tokenize(tokenizer, sources.text_key(cfg), cfg.add_eos))
+    records = records.shuffle(seed=grain_ops.derive_seed(seed, "records")).repeat()
+  docs = records.map(grain_ops.Tokenize(tokenizer, sources.text_key(cfg), cfg.add_eos))
   if train and not cfg.add_eos and cfg.random_offset:
-    docs = docs.random_map(_RandomStart(cfg.seq_len), seed=_derive_seed(seed, "offsets"))
-  docs = docs.to_iter_dataset(
-      grain.ReadOptions(num_threads=_READ_THREADS, prefetch_buffer_size=_READ_BUFFER)
-  )
+    docs = docs.random_map(_RandomStart(cfg.seq_len),
+                           seed=grain_ops.derive_seed(seed, "offsets"))
+  docs = grain_ops.read_ahead(docs)
   windows = PackedWindowsIterDataset(
       docs,
       seq_len=cfg.seq_len,
@@ -153,10 +87,10 @@ def make_lm_dataset(
   )
   if not train:
     batches = windows.batch(local_batch, drop_remainder=False)
-    return batches.map(_PadBatch(local_batch, tokenizer.pad_id))
+    return batches.map(grain_ops.PadBatch(local_batch, tokenizer.pad_id))
   if cfg.shuffle_buffer > 1:
     windows = grain.experimental.WindowShuffleIterDataset(
-        windows, window_size=cfg.shuffle_buffer, seed=_derive_seed(seed, "windows")
+        windows, window_size=cfg.shuffle_buffer, seed=grain_ops.derive_seed(seed, "windows")
     )
   return windows.batch(local_batch, drop_remainder=True)
 
@@ -171,7 +105,7 @@ class _MaskBatch(grain.transforms.MapWithIndex):
     masking.check_config(cfg)
     self._cfg = cfg
     self._tokenizer = tokenizer
-    self._seed = _derive_seed(seed, f"masking:{process_index}")
+    self._seed = grain_ops.derive_seed(seed, f"masking:{process_index}")
     self._word_starts = (masking.word_start_table(tokenizer) if cfg.whole_word_masking
                          else None)
 
@@ -243,34 +177,6 @@ class _Pair(grain.transforms.MapWithIndex):
                            sep_id=tok.sep_id, pad_id=tok.pad_id)
 
 
-def record_shard(source: Any, cfg, split: str, *, seed: int, process_index: int,
-                 process_count: int, train: bool, what: str = "records") -> grain.MapDataset:
-  """This process's records of a split (one per row, not packed); training shuffles them
-  per epoch and repeats forever, evaluation is one pass in stored order."""
-  records = grain.MapDataset.source(source)[process_index::process_count]
-  if len(records) == 0:
-    raise ValueError(f"Split {split!r} of {cfg.dataset!r} has too few {what} for "
-                     f"process {process_index} of {process_count}.")
-  if train:
-    records = records.shuffle(seed=_derive_seed(seed, "records")).repeat()
-  return records
-
-
-def read_ahead(rows: grain.MapDataset) -> grain.IterDataset:
-  """The rows as an IterDataset, read ahead in threads."""
-  return rows.to_iter_dataset(
-      grain.ReadOptions(num_threads=_READ_THREADS, prefetch_buffer_size=_READ_BUFFER))
-
-
-def batch_rows(rows: grain.MapDataset | grain.IterDataset, local_batch: int, pad_id: int,
-               train: bool) -> grain.IterDataset:
-  """Encoded rows -> batches (read ahead); eval pads its last batch (weights 0)."""
-  if isinstance(rows, grain.MapDataset):
-    rows = read_ahead(rows)
-  batches = rows.batch(local_batch, drop_remainder=train)
-  return batches if train else batches.map(_PadBatch(local_batch, pad_id))
-
-
 def make_pair_dataset(cfg, tokenizer: Tokenizer, split: str, *, task: str, seed: int,
                       process_index: int = 0, process_count: int = 1,
                       train: bool = True) -> grain.IterDataset:
@@ -280,16 +186,17 @@ def make_pair_dataset(cfg, tokenizer: Tokenizer, split: str, *, task: str, seed:
   make_mlm_dataset's keys. Training shuffles records per epoch and draws new pairs
   each visit; eval gives the same pairs every pass.
   """
-  local_batch = _check(cfg, process_index, process_count)
+  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
   pairs.check_seq_len(cfg.seq_len)
   source = sources.get_source(cfg, split)
   if task == "nsp" and len(source) < 2:
     raise ValueError(f"NSP draws negatives from another document, but split {split!r} of "
                      f"{cfg.dataset!r} has {len(source)} record(s); use more text or "
                      "objective='sop'")
-  records = record_shard(source, cfg, split, seed=seed, process_index=process_index,
-                         process_count=process_count, train=train)
-  pair_seed = _derive_seed(seed, f"pairs:{process_index}")
+  records = grain_ops.record_shard(source, cfg, split, seed=seed,
+                                   process_index=process_index,
+                                   process_count=process_count, train=train)
+  pair_seed = grain_ops.derive_seed(seed, f"pairs:{process_index}")
   examples = records.map_with_index(_Pair(cfg, tokenizer, source, task, pair_seed))
-  batches = batch_rows(examples, local_batch, tokenizer.pad_id, train)
+  batches = grain_ops.batch_rows(examples, local_batch, tokenizer.pad_id, train)
   return batches.map_with_index(_MaskBatch(cfg, tokenizer, seed, process_index))

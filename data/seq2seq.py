@@ -25,6 +25,7 @@ from typing import Any
 import grain
 import numpy as np
 
+from data import grain_ops
 from data import pipeline
 from data import sources
 from data import span_corruption
@@ -100,15 +101,15 @@ def make_seq2seq_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
   record order with the last batch padded (weights 0).
   """
   check(cfg)
-  local_batch = pipeline._check(cfg, process_index, process_count)
-  records = pipeline.record_shard(
+  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
+  records = grain_ops.record_shard(
       sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
       process_count=process_count, train=train)
   examples = records.map_with_index(_EncodePair(cfg, tokenizer, sources.pair_keys(cfg)))
   if cfg.packing:
     return pack_examples(examples, cfg, local_batch, cfg.max_target_len,
                          seed=seed, train=train, pad_id=tokenizer.pad_id)
-  return pipeline.batch_rows(examples, local_batch, tokenizer.pad_id, train)
+  return grain_ops.batch_rows(examples, local_batch, tokenizer.pad_id, train)
 
 
 class _TargetWeights(grain.transforms.Map):
@@ -128,11 +129,11 @@ def pack_examples(examples: grain.MapDataset, cfg, local_batch: int, targets_len
   checkpointed with the rest of the pipeline, so a resumed run packs the same rows.
   """
   rows = grain.experimental.FirstFitPackIterDataset(
-      pipeline.read_ahead(examples),
+      grain_ops.read_ahead(examples),
       length_struct={"inputs": cfg.seq_len, "targets": targets_len},
       num_packing_bins=local_batch, shuffle_bins=train,
-      seed=pipeline._derive_seed(seed, "packing"))
-  return pipeline.batch_rows(rows.map(_TargetWeights()), local_batch, pad_id, train)
+      seed=grain_ops.derive_seed(seed, "packing"))
+  return grain_ops.batch_rows(rows.map(_TargetWeights()), local_batch, pad_id, train)
 
 
 def span_lengths(cfg) -> tuple[int, int]:
@@ -155,7 +156,7 @@ class _CorruptBatch(grain.transforms.MapWithIndex):
   def __init__(self, cfg, tokenizer: Tokenizer, seed: int, process_index: int):
     _check_sentinels(tokenizer)
     self._tok = tokenizer
-    self._seed = pipeline._derive_seed(seed, f"span_corruption:{process_index}")
+    self._seed = grain_ops.derive_seed(seed, f"span_corruption:{process_index}")
     self._inputs_len = cfg.seq_len
     self._targets_len = span_lengths(cfg)[1]
     self._density = cfg.noise_density
@@ -234,13 +235,13 @@ def _packed_span_corruption(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
                             train: bool) -> grain.IterDataset:
   """One span-corrupted example per document (one chunk of long ones), packed per row."""
   _check_sentinels(tokenizer)
-  local_batch = pipeline._check(cfg, process_index, process_count)
-  records = pipeline.record_shard(
+  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
+  records = grain_ops.record_shard(
       sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
       process_count=process_count, train=train)
-  docs = records.map(pipeline._Tokenize(tokenizer, sources.text_key(cfg), add_eos=False))
+  docs = records.map(grain_ops.Tokenize(tokenizer, sources.text_key(cfg), add_eos=False))
   docs = docs.filter(lambda tokens: len(tokens) >= 2)  # nothing to corrupt in fewer
   examples = docs.random_map(_CorruptDocument(cfg, tokenizer),
-                             seed=pipeline._derive_seed(seed, f"span_corruption:{split}"))
+                             seed=grain_ops.derive_seed(seed, f"span_corruption:{split}"))
   return pack_examples(examples, cfg, local_batch, span_lengths(cfg)[1], seed=seed,
                        train=train, pad_id=tokenizer.pad_id)

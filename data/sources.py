@@ -8,9 +8,10 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from data import builders
+from data import labelled_files
 from data import tokenizers
 
-_LOCAL_LABELLED = ("glue_tsv", "conll")  # labelled local files, data/finetune.py
+_LOCAL_LABELLED = labelled_files.LOCAL_FORMATS  # GLUE TSV, CoNLL
 _PROJECT_DATASETS = ("python_stdlib", "text_files", "synthetic", "parallel_text",
                      "dialogue_files")
 _PAIR_DATASETS = ("synthetic", "parallel_text")  # records {"source", "target"}
@@ -102,8 +103,7 @@ def get_source(cfg, split: str) -> Sequence[Mapping[str, Any]]:
   already be prepared as array_record in the data_dir.
   """
   if cfg.dataset in _LOCAL_LABELLED:  # parsed in memory; errors name file and line
-    from data import finetune  # imports this module
-    return finetune.local_source(cfg, split)
+    return labelled_files.local_source(cfg, split)
   data_dir = builders.resolve_data_dir(cfg.data_dir)
   if cfg.dataset in _PROJECT_DATASETS:
     builder = _project_builder(cfg, data_dir)
