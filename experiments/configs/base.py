@@ -34,13 +34,14 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "train.label_smoothing": (FAMILY, ("encoder_decoder",)),
     "decode": (FAMILY, ("encoder_decoder",)),
     "chat": (OBJECTIVE, ("chat_sft",)),
+    "task": (OBJECTIVE, ("classification", "token_classification")),
 }
 
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.objective = "causal_lm"
+  c.seed = 0  # params init, dropout and the data order derive from it
+  c.objective = "causal_lm"  # the task trained: a module in train/tasks/ (its registry lists all)
   # A pretrained attnlab workdir to start a fresh run from: DIR (latest step) or DIR@STEP.
   # Its tokenizer is copied, its params fill the model (heads absent there start fresh),
   # train/init_from.py. Ignored when the run resumes from its own checkpoint.
@@ -52,30 +53,30 @@ def get_config() -> ml_collections.ConfigDict:
   #                   other keys are Transformer-only. bert also covers RoBERTa/ALBERT,
   #                   model/encoder.py; encoder_decoder: configs/encoder_decoder_base.py)
   m.vocab_size = 0  # 0: taken from the tokenizer at run time
-  m.d_model = 128
-  m.num_layers = 2
-  m.num_heads = 4
+  m.d_model = 128  # residual stream width (lstm: hidden size)
+  m.num_layers = 2  # blocks (encoder_decoder: the encoder's)
+  m.num_heads = 4  # query heads
   m.num_kv_heads = 0  # 0: same as num_heads (MHA); fewer gives GQA, 1 gives MQA
   m.head_dim = 0  # 0: d_model // num_heads
-  m.mlp_dim = 512
+  m.mlp_dim = 512  # hidden width of each block's MLP
   m.max_len = 256  # positions the model supports (learned table size)
   m.position = "learned"  # learned | sinusoidal | rope | none | relative (T5 buckets)
-  m.rope_base = 10000.0
+  m.rope_base = 10000.0  # rope: wavelength base of the rotary frequencies
   m.position_offset = 0  # learned: table row of position 0 (RoBERTa: 2; Hugging Face import)
   m.attention_scale = 0.0  # attention logits scale; 0: 1/sqrt(head_dim) (T5 uses 1.0)
   m.norm = "layernorm"  # layernorm | rmsnorm
   m.norm_placement = "pre"  # pre | post
-  m.norm_eps = 1e-5
+  m.norm_eps = 1e-5  # epsilon of every norm layer
   m.activation = "gelu"  # gelu (tanh approx.) | gelu_exact (erf) | relu | swiglu | geglu
-  m.use_bias = False
-  m.tie_embeddings = True
-  m.dropout = 0.0
-  m.attention_dropout = 0.0
+  m.use_bias = False  # biases in dense layers and norms
+  m.tie_embeddings = True  # output layer = the token embedding, transposed
+  m.dropout = 0.0  # residual/embedding dropout rate, in [0, 1)
+  m.attention_dropout = 0.0  # on attention weights, in [0, 1) (attention_impl=xla only)
   m.attention_impl = "xla"  # xla (reference) | jax (jax.nn.dot_product_attention) | cudnn (GPU)
-  m.scan_layers = False
+  m.scan_layers = False  # True: one nn.scan over layers (faster compile; params stacked)
   m.remat = "none"  # none | full | dots_saveable
   m.dtype = "float32"  # compute dtype; params stay float32
-  m.init_std = 0.02
+  m.init_std = 0.02  # std of the normal init of weights and embeddings
   # Encoder families (bert, electra) only:
   m.embed_dim = 0  # bert/electra only; 0: d_model; smaller factorizes the embeddings (ALBERT)
   m.type_vocab_size = 2  # bert/electra only: token-type (segment A/B) embeddings
@@ -98,14 +99,14 @@ def get_config() -> ml_collections.ConfigDict:
   d.data_dir = ""  # TFDS data_dir; "" uses $TFDS_DATA_DIR or ~/tensorflow_datasets
   d.text_key = "text"  # feature holding the text in TFDS catalog datasets
   d.label_key = "label"  # fine-tuning: feature/column with the class id (conll2003: "ner")
-  d.train_split = "train"
-  d.eval_split = "validation"
+  d.train_split = "train"  # split trained on
+  d.eval_split = "validation"  # split evaluated on (and the final report's)
   d.val_fraction = 0.1  # text_files: last fraction of each file is validation
   d.tokenizer = "sentencepiece"  # sentencepiece | byte | char
   d.vocab_size = 2048  # sentencepiece only
   d.spm_model_type = "bpe"  # bpe | unigram
   d.spm_max_chars = 5_000_000  # characters of training text fed to the SentencePiece trainer
-  d.seq_len = 128
+  d.seq_len = 128  # tokens per row (encoder_decoder: the source length)
   d.batch_size = 32  # global batch, split over processes and devices
   d.add_eos = True  # EOS between documents when packing
   d.random_offset = True  # add_eos=False streams: chunks start at a random offset per epoch
@@ -142,26 +143,26 @@ def get_config() -> ml_collections.ConfigDict:
   d.turn_separator = "\n"  # chat_sft only: splits that feature when it is one string
 
   c.train = t = ml_collections.ConfigDict()
-  t.steps = 1000
+  t.steps = 1000  # optimizer updates in the whole run
   t.optimizer = "adamw"  # adamw | adafactor | sgd | lion
-  t.learning_rate = 1e-3
-  t.end_learning_rate = 1e-4
+  t.learning_rate = 1e-3  # peak, reached after warmup_steps
+  t.end_learning_rate = 1e-4  # cosine/linear: the rate at the last step
   t.schedule = "cosine"  # cosine | linear | rsqrt | constant
-  t.warmup_steps = 100
-  t.b1 = 0.9
-  t.b2 = 0.99
-  t.eps = 1e-8
+  t.warmup_steps = 100  # linear warmup from 0
+  t.b1 = 0.9  # adamw/lion first-moment decay (sgd: momentum; 0 none)
+  t.b2 = 0.99  # adamw/lion second-moment decay
+  t.eps = 1e-8  # adamw denominator epsilon
   t.weight_decay = 0.1  # applied to matrices only (not norms, biases, embeddings)
   t.decay_embeddings = False  # True decays the embedding matrix too (as nanoGPT does)
   t.grad_clip = 1.0  # global norm; 0 disables
   t.grad_accum_steps = 1  # optax.MultiSteps microbatches per update
   t.electra_disc_weight = 50.0  # electra only: loss = generator MLM + this x discriminator RTD
   t.label_smoothing = 0.0  # encoder_decoder only: of the target cross-entropy, in [0, 1)
-  t.log_every = 50
-  t.eval_every = 500
+  t.log_every = 50  # steps between logged train metrics
+  t.eval_every = 500  # steps between evaluations
   t.eval_batches = 20  # 0: the whole eval split
-  t.checkpoint_every = 500
-  t.keep_checkpoints = 2
+  t.checkpoint_every = 500  # steps between checkpoints
+  t.keep_checkpoints = 2  # latest checkpoints kept (a rerun resumes from the last)
   # A checkpoint with no data position for this process layout (saved by another number of
   # processes, or its data/ file lost) stops the resume unless this is True: then params,
   # optimizer and RNG restore exactly and the data order is drawn afresh from (seed, step).
@@ -178,29 +179,29 @@ def get_config() -> ml_collections.ConfigDict:
   t.freeze_backbone = False  # fine-tuning: train only the head
   t.layer_decay = 1.0  # <1: layer i of L gets lr * layer_decay**(L - i) (embeddings: L+1)
 
-  # Fine-tuning tasks (objective classification | token_classification), model/heads.py:
+  # classification and token_classification objectives only (fine-tuning, model/heads.py):
   c.task = tk = ml_collections.ConfigDict()
-  tk.num_classes = 2
-  tk.label_names = ""  # comma-separated, one per class id; "" takes them from the data
-  tk.pooling = "cls"  # cls (encoders) | last | mean (last non-pad token / mean: decoders)
-  tk.class_weights = ""  # comma-separated loss weight per class; "" weighs all 1
-  tk.head_dropout = 0.1
+  tk.num_classes = 2  # fine-tuning only: label ids 0..n-1
+  tk.label_names = ""  # fine-tuning only: comma-separated, one per class id; "": the data's
+  tk.pooling = "cls"  # classification only: cls (encoders) | last | mean (decoders)
+  tk.class_weights = ""  # fine-tuning only: comma-separated loss weight per class; "" weighs all 1
+  tk.head_dropout = 0.1  # fine-tuning only: before the head
 
   c.mesh = ms = ml_collections.ConfigDict()
   ms.data = -1  # -1: all devices not used by fsdp/tensor
-  ms.fsdp = 1
-  ms.tensor = 1
+  ms.fsdp = 1  # devices params and optimizer state are sharded over
+  ms.tensor = 1  # devices each matmul is split over (Megatron-style)
   ms.rules = ""  # overrides of train/partitioning.py's axis table, e.g. "embed=,vocab=fsdp"
 
   c.sample = s = ml_collections.ConfigDict()
-  s.num_samples = 3
-  s.prompt = ""
-  s.max_new_tokens = 200
-  s.temperature = 0.8
-  s.top_k = 0
-  s.top_p = 1.0
+  s.num_samples = 3  # causal LMs: samples written at the end of the run (0: none)
+  s.prompt = ""  # text the samples continue ("": start from EOS)
+  s.max_new_tokens = 200  # tokens generated per sample
+  s.temperature = 0.8  # 0: greedy
+  s.top_k = 0  # 0: off
+  s.top_p = 1.0  # nucleus mass in (0, 1]; 1: off
   s.decode_speed_tokens = 0  # > 0: final.json gets decode_tokens_per_sec (causal LMs)
-  s.decode_speed_batch = 8
+  s.decode_speed_batch = 8  # rows decoded at once for decode_tokens_per_sec
 
   # encoder_decoder family only: eval.main and the final report (eval/seq2seq.py).
   c.decode = dc = ml_collections.ConfigDict()
@@ -215,8 +216,8 @@ def get_config() -> ml_collections.ConfigDict:
   # chat_sft objective only: python -m eval.chat's reply settings (eval/chat.py).
   c.chat = ch = ml_collections.ConfigDict()
   ch.max_new_tokens = 64  # chat_sft only: reply budget; history is cut from the oldest turn
-  ch.temperature = 0.7  # chat_sft only
-  ch.top_p = 0.9  # chat_sft only
+  ch.temperature = 0.7  # chat_sft only; 0: greedy
+  ch.top_p = 0.9  # chat_sft only: nucleus mass in (0, 1]
   ch.repetition_penalty = 1.1  # chat_sft only: >1 discourages repeating generated tokens
   return c
 
