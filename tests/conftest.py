@@ -1,11 +1,14 @@
 """Test setup: 8 simulated CPU devices, set before jax is imported anywhere."""
 import os
+import tempfile
 
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Per-machine measurements (train/flops.py's peak) go to a fresh directory, never ~/.cache.
+os.environ["ATTNLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="attnlab-test-cache-")
 
 import pathlib
 

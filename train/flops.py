@@ -1,6 +1,13 @@
-"""Model FLOPs per token and a peak measured on the spot, for MFU (never a hard-coded peak)."""
+"""Model FLOPs per token and a measured peak, for MFU (never a hard-coded peak).
+
+A run's peak is measured once per machine: `system_peak_flops` caches it per (backend,
+device kind, device count, dtype) in $ATTNLAB_CACHE_DIR/peak_flops.json (default
+~/.cache/attnlab); delete that file to measure again, or set train.peak_flops.
+"""
 from __future__ import annotations
 
+import json
+import os
 import time
 
 import jax
@@ -8,6 +15,7 @@ import jax.numpy as jnp
 
 from model.layers import TransformerConfig
 from model.rnn import LSTMConfig
+from train import workdir as workdir_lib
 
 
 def flops_per_token(cfg: TransformerConfig | LSTMConfig, seq_len: int) -> float:
@@ -49,3 +57,33 @@ def measure_system_peak_flops(dtype=jnp.float32) -> float:
   if jax.default_backend() == "cpu":
     return peak
   return peak * jax.device_count()
+
+
+def cache_dir() -> str:
+  """Where attnlab keeps per-machine measurements: $ATTNLAB_CACHE_DIR or ~/.cache/attnlab."""
+  return os.environ.get("ATTNLAB_CACHE_DIR") or os.path.join(
+      os.path.expanduser("~"), ".cache", "attnlab")
+
+
+def system_peak_flops(dtype=jnp.float32) -> float:
+  """measure_system_peak_flops(dtype), measured once per machine and then read from
+  <cache_dir>/peak_flops.json; an unreadable or unwritable cache only costs a measurement."""
+  key = (f"{jax.default_backend()}/{jax.devices()[0].device_kind}/"
+         f"{jax.device_count()}/{jnp.dtype(dtype).name}")
+  path = os.path.join(cache_dir(), "peak_flops.json")
+  try:
+    with open(path) as f:
+      cached = json.load(f)
+  except (OSError, ValueError):
+    cached = {}
+  if not isinstance(cached, dict):
+    cached = {}
+  if isinstance(cached.get(key), (int, float)) and cached[key] > 0:
+    return float(cached[key])
+  peak = measure_system_peak_flops(dtype)
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    workdir_lib.atomic_write(path, json.dumps({**cached, key: peak}, indent=2, sort_keys=True))
+  except OSError:
+    pass
+  return peak

@@ -197,8 +197,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
 
   tokens_per_step = config.data.batch_size * config.data.seq_len
   model_flops = flops_lib.flops_per_token(exp.model_config, config.data.seq_len)
-  peak = t.peak_flops or flops_lib.measure_system_peak_flops(
-      model_layers.DTYPES[config.model.dtype])  # the dtype the run computes in
+  peak = t.peak_flops or flops_lib.system_peak_flops(  # measured once per machine
+      model_layers.DTYPES[config.model.dtype])  # in the dtype the run computes in
   pending: list[dict] = []
   last_saved = latest
   early_stop = False
