@@ -9,6 +9,7 @@ from model import decoder
 from model import encoder
 from model import encoder_decoder
 from model import layers
+from model import positions
 from model import rnn
 
 FAMILIES = ("gpt", "lstm", "bert", "electra", "encoder_decoder")
@@ -22,11 +23,7 @@ def build(model_config: Any) -> nn.Module:
         f"unknown model.family={model_config.family!r}; choose one of {', '.join(FAMILIES)}")
   if model_config.family == "lstm":
     return rnn.LSTMLanguageModel(rnn.LSTMConfig.from_config(model_config))
-  if model_config.position == "relative" and model_config.family != "encoder_decoder":
-    raise ValueError(
-        f"model.position='relative' is T5's bucketed attention bias, which only the "
-        f"encoder_decoder family computes; model.family={model_config.family!r} would train "
-        "with no positional signal. Use learned, sinusoidal, rope or none.")
+  positions.check(model_config.position, model_config.family)
   cfg = layers.TransformerConfig.from_config(model_config)
   if model_config.family == "bert":  # also RoBERTa / ALBERT (config choices)
     return encoder.Encoder(cfg, encoder.EncoderOptions.from_config(model_config))

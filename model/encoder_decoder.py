@@ -72,27 +72,6 @@ def shift_right(targets_BxT: jax.Array, start_id: int,
   return shifted
 
 
-class RelativePositionBias(nn.Module):
-  """T5's learned per-head scalar for each relative-position bucket -> bias [B, N, T, S]."""
-  num_heads: int
-  bidirectional: bool
-  num_buckets: int = 32
-  max_distance: int = 128
-  init_std: float = 0.02
-
-  @nn.compact
-  def __call__(self, q_positions_BxT: jax.Array, k_positions_BxS: jax.Array) -> jax.Array:
-    table_RxN = self.param(  # HF T5: relative_attention_bias.weight [buckets, heads]
-        "relative_attention_bias",
-        nn.with_logical_partitioning(nn.initializers.normal(self.init_std), (None, "heads")),
-        (self.num_buckets, self.num_heads))
-    rel_BxTxS = k_positions_BxS[:, None, :] - q_positions_BxT[:, :, None]
-    buckets_BxTxS = positions_lib.relative_position_bucket(
-        rel_BxTxS, bidirectional=self.bidirectional, num_buckets=self.num_buckets,
-        max_distance=self.max_distance)
-    return jnp.take(table_RxN, buckets_BxTxS, axis=0).transpose(0, 3, 1, 2)
-
-
 class _Stack(nn.Module):
   """block_stack + final norm (pre-norm) as a compact submodule of the setup-style model."""
   cfg: layers.TransformerConfig
@@ -124,21 +103,19 @@ class EncoderDecoder(nn.Module):
 
   def setup(self):
     cfg, opts = self.cfg, self.opts
-    # The Embedder adds learned or sinusoidal positions (at the token embeddings' scale, as
-    # in every family); RoPE and relative positions act in attention.
-    embed_cfg = (cfg if cfg.position in ("learned", "sinusoidal")
-                 else dataclasses.replace(cfg, position="none"))
+    # Positions as in every family (model/positions.py): the Embedder adds learned or
+    # sinusoidal ones, RoPE acts in attention, relative ones are this model's bias.
     if opts.share_embeddings:
-      self.shared_embed = layers.Embedder(embed_cfg)
+      self.shared_embed = layers.Embedder(cfg)
     else:
-      self.encoder_embed = layers.Embedder(embed_cfg)
-      self.decoder_embed = layers.Embedder(embed_cfg)
+      self.encoder_embed = layers.Embedder(cfg)
+      self.decoder_embed = layers.Embedder(cfg)
     self.dec_cfg = dataclasses.replace(cfg, num_layers=opts.num_decoder_layers)
-    if cfg.position == "relative":
+    if positions_lib.attention_bias(cfg.position):
       kw = dict(num_heads=cfg.num_heads, num_buckets=opts.relative_buckets,
                 max_distance=opts.relative_max_distance, init_std=cfg.init_std)
-      self.encoder_relative_bias = RelativePositionBias(bidirectional=True, **kw)
-      self.decoder_relative_bias = RelativePositionBias(bidirectional=False, **kw)
+      self.encoder_relative_bias = positions_lib.RelativePositionBias(bidirectional=True, **kw)
+      self.decoder_relative_bias = positions_lib.RelativePositionBias(bidirectional=False, **kw)
     self.encoder = _Stack(cfg, causal=False)
     self.decoder = _Stack(self.dec_cfg, causal=True)
     if not cfg.tie_embeddings:
@@ -152,7 +129,7 @@ class EncoderDecoder(nn.Module):
 
   def _embed(self, side: str, tokens_BxT, positions_BxT, deterministic: bool):
     cfg = self.cfg
-    if tokens_BxT.shape[1] > cfg.max_len and cfg.position in ("learned", "sinusoidal"):
+    if tokens_BxT.shape[1] > cfg.max_len and positions_lib.adds_embedding(cfg.position):
       raise ValueError(f"{side} length {tokens_BxT.shape[1]} exceeds model.max_len="
                        f"{cfg.max_len}; raise model.max_len or shorten the data")
     x = self._embedder(side)(tokens_BxT, positions_BxT)
@@ -183,7 +160,7 @@ class EncoderDecoder(nn.Module):
       segment_ids = (inputs_BxS != 0).astype(jnp.int32)
     mask = attention.make_attention_mask(segment_ids)
     bias = None
-    if cfg.position == "relative":
+    if positions_lib.attention_bias(cfg.position):
       bias = self._relative_bias("encoder", positions, positions, packed)
     x = self.encoder(x, mask, positions, bias=bias, deterministic=deterministic)
     return self.dropout(x, deterministic=deterministic)
@@ -218,7 +195,7 @@ class EncoderDecoder(nn.Module):
       self_mask = None
       cross_mask = attention.make_attention_mask(kv_padding=inputs_BxS != 0)
     bias = None
-    if cfg.position == "relative":  # rows share positions unless packed (no left padding)
+    if positions_lib.attention_bias(cfg.position):  # rows share positions unless packed (no left padding)
       k_positions = positions
       if decode and self.has_variable("cache", "cache_length"):  # slot j holds position j
         k_positions = jnp.arange(self.get_variable("cache", "cache_length").shape[0])[None]

@@ -17,7 +17,7 @@ from model import attention
 from model import matmul
 from model import positions as positions_lib
 
-POSITIONS = ("learned", "sinusoidal", "rope", "none", "relative")  # relative: T5 (enc-dec)
+POSITIONS = positions_lib.TYPES  # what each gives a stack: model/positions.py
 NORMS = ("layernorm", "rmsnorm")
 NORM_PLACEMENTS = ("pre", "post")
 ACTIVATIONS = ("gelu", "gelu_exact", "relu", "swiglu", "geglu")
@@ -81,7 +81,7 @@ class TransformerConfig:
           f"model.num_heads={m.num_heads} must be a multiple of "
           f"model.num_kv_heads={kv_heads} (GQA groups query heads per kv head)")
     head_dim = m.head_dim or m.d_model // m.num_heads
-    if m.position == "rope" and head_dim % 2:
+    if positions_lib.rotary(m.position) and head_dim % 2:
       raise ValueError(f"position='rope' needs an even head_dim, got {head_dim}")
     if m.position_offset < 0:
       raise ValueError(f"model.position_offset must be >= 0, got {m.position_offset}")
@@ -224,7 +224,7 @@ class TransformerBlock(nn.Module):
       cross_mask: Optional[jax.Array] = None,
       deterministic: bool = True,
   ) -> jax.Array:
-    rope = self.cfg.position == "rope"
+    rope = positions_lib.rotary(self.cfg.position)
     x = self._residual(
         x_BxTxD,
         lambda h: self._attention("self_attention", rope)(

@@ -1,8 +1,53 @@
-"""Positional encodings that are functions, not modules: sinusoidal tables and RoPE."""
+"""Positions, in one place: what each model.position gives a stack, and the encodings.
+
+A position type acts at exactly one point of a Transformer stack:
+- "embedding": a table added to the token embeddings (learned, sinusoidal; layers.Embedder),
+- "rotary": RoPE on queries and keys inside attention (rope; attention.MultiHeadAttention),
+- "bias": an additive attention-logits bias computed once per stack (relative: T5's
+  buckets, RelativePositionBias; the encoder-decoder passes it to every layer),
+- nothing (none).
+`check(position, family)` rejects at config time a type the family cannot use.
+"""
 from __future__ import annotations
 
+from typing import Optional
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+# model.position -> where it acts (None: no positional signal)
+ACTS_AT: dict[str, Optional[str]] = {
+    "learned": "embedding", "sinusoidal": "embedding", "rope": "rotary", "none": None,
+    "relative": "bias"}
+TYPES = tuple(ACTS_AT)
+# Types only some families compute; the rest work in every Transformer family.
+_ONLY_FOR = {"relative": ("encoder_decoder",)}
+
+
+def check(position: str, family: str) -> None:
+  """ValueError unless `family` gives model.position=`position` a positional signal."""
+  if position not in ACTS_AT:
+    raise ValueError(f"unknown model.position={position!r}; choose one of {', '.join(TYPES)}")
+  families = _ONLY_FOR.get(position)
+  if families and family not in families:
+    others = ", ".join(p for p in TYPES if p not in _ONLY_FOR)
+    raise ValueError(
+        f"model.position={position!r} is an attention bias that only the "
+        f"{' and '.join(families)} family computes; model.family={family!r} would train "
+        f"with no positional signal. Use one of {others}.")
+
+
+def adds_embedding(position: str) -> bool:
+  return ACTS_AT[position] == "embedding"
+
+
+def rotary(position: str) -> bool:
+  return ACTS_AT[position] == "rotary"
+
+
+def attention_bias(position: str) -> bool:
+  return ACTS_AT[position] == "bias"
 
 
 def sinusoidal(positions_BxT: jax.Array, dim: int, base: float = 10000.0) -> jax.Array:
@@ -56,3 +101,24 @@ def relative_position_bucket(relative_position: jax.Array, *, bidirectional: boo
       / jnp.log(max_distance / max_exact) * (num_buckets - max_exact)).astype(n.dtype)
   val_if_large = jnp.minimum(val_if_large, num_buckets - 1)
   return ret + jnp.where(is_small, n, val_if_large)
+
+
+class RelativePositionBias(nn.Module):
+  """T5's learned per-head scalar for each relative-position bucket -> bias [B, N, T, S]."""
+  num_heads: int
+  bidirectional: bool
+  num_buckets: int = 32
+  max_distance: int = 128
+  init_std: float = 0.02
+
+  @nn.compact
+  def __call__(self, q_positions_BxT: jax.Array, k_positions_BxS: jax.Array) -> jax.Array:
+    table_RxN = self.param(  # HF T5: relative_attention_bias.weight [buckets, heads]
+        "relative_attention_bias",
+        nn.with_logical_partitioning(nn.initializers.normal(self.init_std), (None, "heads")),
+        (self.num_buckets, self.num_heads))
+    rel_BxTxS = k_positions_BxS[:, None, :] - q_positions_BxT[:, :, None]
+    buckets_BxTxS = relative_position_bucket(
+        rel_BxTxS, bidirectional=self.bidirectional, num_buckets=self.num_buckets,
+        max_distance=self.max_distance)
+    return jnp.take(table_RxN, buckets_BxTxS, axis=0).transpose(0, 3, 1, 2)

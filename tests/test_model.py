@@ -123,3 +123,39 @@ def test_position_signal_is_the_size_of_the_token_signal_at_init(position):
   token_only = embedder.apply(variables, tokens, positions, method=lambda m, t, p: m.token(t))
   ratio = jnp.std(with_positions - token_only) / jnp.std(token_only)
   assert 0.5 < float(ratio) < 2.0, ratio
+
+
+def _last_outputs(family, position, rows):
+  """Each per-token output of a one-layer model at the last position of each row.
+
+  One layer: deeper causal stacks learn order from the causal mask alone. init_std 0.3
+  makes attention far from uniform, so RoPE and biases move the output clearly.
+  """
+  cfg = tiny_model_config(family=family, position=position, num_layers=1, init_std=0.3)
+  m = model.build(cfg)
+  tokens = jnp.asarray(rows, jnp.int32)
+  args = (tokens, tokens) if family == "encoder_decoder" else (tokens,)
+  params = flax.linen.meta.unbox(m.init(jax.random.key(0), *args)["params"])
+  out = m.apply({"params": params}, *args)
+  return [np.asarray(x)[:, -1] for x in jax.tree.leaves(out) if x.shape[:2] == tokens.shape]
+
+
+@pytest.mark.parametrize("family", ["gpt", "bert", "electra", "encoder_decoder"])
+@pytest.mark.parametrize("position", model.positions.TYPES)
+def test_every_accepted_position_type_reaches_the_model(family, position):
+  """Attention alone is blind to order: with no positions, swapping two earlier tokens
+  leaves the last position's output as it was. Every type a family accepts must change
+  it; a type the family would ignore (T5's relative bias outside the encoder-decoder,
+  which once trained with no positional signal) is refused when the model is built."""
+  rows = [[3, 9, 4, 7, 11, 6, 8, 5], [7, 9, 4, 3, 11, 6, 8, 5]]  # tokens 0 and 3 swapped
+  try:
+    outputs = _last_outputs(family, position, rows)
+  except ValueError as e:
+    assert "no positional signal" in str(e)
+    assert model.positions.attention_bias(position) and family != "encoder_decoder"
+    return
+  change = max(float(np.abs(x[0] - x[1]).max() / np.abs(x).mean()) for x in outputs)
+  if position == "none":
+    assert change < 1e-4  # float rounding only (measured <= 2e-6)
+  else:
+    assert change > 1e-2, (family, position, change)  # measured 0.17-2.6
