@@ -96,6 +96,13 @@ def dialogue_turns(record: Any, cfg) -> list[Turn]:
   return ([("system", system)] if system else []) + turns
 
 
+def check_config(cfg) -> None:
+  """data.turn_separator (chat_sft), before any dialogue is read."""
+  if not cfg.turn_separator:
+    raise ValueError("data.turn_separator='' cannot split a dialogue held as one string; set "
+                     "it to the text between utterances (default: a newline)")
+
+
 def turns_key(cfg) -> str:
   return "turns" if cfg.dataset == "dialogue_files" else cfg.turns_key
 

@@ -29,6 +29,7 @@ from data import grain_ops
 from data import pipeline
 from data import sources
 from data import span_corruption
+from data.builders import synthetic
 from data.tokenizers import Tokenizer, encode_array
 
 LONG_EXAMPLES = ("truncate", "error")
@@ -73,7 +74,8 @@ class _EncodePair(grain.transforms.MapWithIndex):
 
 
 def check_lengths(cfg) -> None:
-  """data.long_examples and data.max_target_len (the dataset is checked by check())."""
+  """data.long_examples, data.max_target_len and a synthetic dataset's keys (the dataset
+  is checked by check())."""
   policy = cfg.long_examples
   if policy not in LONG_EXAMPLES:
     raise ValueError(f"unknown data.long_examples={policy!r}; choose one of "
@@ -81,6 +83,8 @@ def check_lengths(cfg) -> None:
   if cfg.max_target_len <= 0:
     raise ValueError(f"data.max_target_len={cfg.max_target_len} must be a positive integer; "
                      "it is the target length in tokens, EOS included")
+  if cfg.dataset == "synthetic":  # its generator's keys
+    synthetic.check_config(cfg)
 
 
 def check(cfg) -> None:

@@ -44,6 +44,8 @@ class EncDecOptions:
     layers.check(m.num_decoder_layers >= 0, "model.num_decoder_layers",
                  m.num_decoder_layers, "must be >= 0", "0 means model.num_layers")
     dec_layers = m.num_decoder_layers or m.num_layers
+    layers.check(m.decoder_start_id >= 0, "model.decoder_start_id", m.decoder_start_id,
+                 "must be a token id >= 0", "BOS is 2; T5 checkpoints start from pad (0)")
     buckets = m.relative_buckets
     max_distance = m.relative_max_distance
     if buckets < 4 or max_distance <= buckets // 4:

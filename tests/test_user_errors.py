@@ -72,6 +72,11 @@ BAD_VALUES = [
      "model.num_decoder_layers=-1 must be >= 0"),
     ({"objective": "chat_sft", "chat.top_p": 0.0},
      "chat.top_p=0.0 must be in (0, 1] (chat_sft replies)"),
+    ({"objective": "chat_sft", "data.turn_separator": ""}, "data.turn_separator='' cannot"),
+    ({"objective": "seq2seq", "model.family": "encoder_decoder", "data.dataset": "synthetic",
+      "data.task": "bogus"}, "unknown data.task='bogus'; choose one of reverse"),
+    ({"objective": "seq2seq", "model.family": "encoder_decoder", "model.decoder_start_id": -1},
+     "model.decoder_start_id=-1 must be a token id >= 0"),
 ]
 
 

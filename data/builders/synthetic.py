@@ -36,6 +36,12 @@ def make_example(task: str, rng: np.random.Generator, min_len: int,
   return source, source
 
 
+def check_config(cfg) -> None:
+  """data.task, min_len, max_len, num_train, num_eval (data.dataset=synthetic), before any
+  example is generated (train/experiment.py validate, through the seq2seq tasks)."""
+  check_task(cfg.task, cfg.min_len, cfg.max_len, {"train": cfg.num_train, "eval": cfg.num_eval})
+
+
 def check_task(task: str, min_len: int, max_len: int, sizes: dict) -> None:
   if task not in TASKS:
     raise ValueError(f"unknown data.task={task!r}; choose one of {', '.join(TASKS)}")

@@ -168,8 +168,8 @@ def get_config() -> ml_collections.ConfigDict:
   # optimizer and RNG restore exactly and the data order is drawn afresh from (seed, step).
   t.restart_data_order = False
   t.progress = True  # tqdm bar
-  # FLOP/s of all devices the run uses, the denominator of the logged MFU; 0: measured at
-  # start-up with a large matmul in model.dtype (train/flops.py).
+  # FLOP/s of all devices the run uses, the denominator of the logged MFU; 0: a large matmul
+  # in model.dtype, measured once per machine (cached: train/flops.py system_peak_flops).
   t.peak_flops = 0.0
   # Model selection (train/checkpoint.py): also keep the checkpoint with the best eval
   # value of this metric (e.g. "accuracy", "macro_f1", "loss"); "" keeps only the latest.

@@ -15,4 +15,5 @@ TASK = Task(
     batch_keys=("inputs", "targets", "weights"),
     make_loss_fn=make_loss_fn,
     make_dataset=without_task_cfg(chat.make_chat_dataset),
+    check_data_config=chat.check_config,
 )
