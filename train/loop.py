@@ -10,7 +10,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import jax
 import ml_collections
@@ -18,11 +18,9 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from eval import decode_speed
+from eval import end_of_run
 from eval import evaluate as evaluate_lib
 from eval import plots
-from eval import sampling
-from eval import seq2seq as seq2seq_eval
 from model import layers as model_layers
 from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
@@ -60,33 +58,6 @@ def _check_finite(metrics: dict, step: int, last_good: Optional[int]) -> None:
         "keep train.grad_clip > 0, or add warmup (train.warmup_steps), then rerun.")
 
 
-def write_samples(exp: experiment_lib.Experiment, params: Any, path: str) -> list[str]:
-  """Generate config.sample.num_samples continuations and write them to `path`."""
-  s = exp.config.sample
-  outs = sampling.generate_text(
-      exp, params, s.prompt, max_new_tokens=s.max_new_tokens, num_samples=s.num_samples,
-      seed=exp.config.seed, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
-  texts = [s.prompt + o for o in outs]
-  if jax.process_index() == 0:
-    with open(path, "w") as f:
-      for i, text in enumerate(texts):
-        f.write(f"=== sample {i} (temperature={s.temperature}, top_k={s.top_k}, "
-                f"top_p={s.top_p}) ===\n{text}\n\n")
-  return texts
-
-
-def measure_decode_speed(exp: experiment_lib.Experiment, params: Any) -> float:
-  """Greedy KV-cache decode tokens/s of the trained model (config.sample.decode_speed_*)."""
-  s, max_len = exp.config.sample, exp.model_config.max_len
-  prompt_len = max(1, min(16, max_len // 4))
-  with partitioning.mesh_context(exp.mesh, exp.rules):
-    speed, _ = decode_speed.decode_tokens_per_sec(
-        exp.model, params, batch=s.decode_speed_batch, prompt_len=prompt_len,
-        new_tokens=min(s.decode_speed_tokens, max_len - prompt_len), max_len=max_len,
-        vocab_size=exp.model_config.vocab_size, seed=exp.config.seed)
-  return speed
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        stop_after: Optional[int] = None) -> Optional[dict]:
   """Train config.train.steps steps (resuming if the workdir has a checkpoint).
@@ -98,7 +69,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   A run that already finished returns its final.json and writes nothing.
   """
   experiment_lib.validate(config)  # before the workdir is created or locked
-  _check_sample_config(config.sample)
+  end_of_run.check_config(config)  # sample.*
   os.makedirs(workdir, exist_ok=True)
   directory = os.path.join(workdir, "checkpoints")
   with workdir_lib.WorkdirLock(workdir), graceful_stop.StopOnSignal() as stop:
@@ -110,14 +81,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if not checkpoint_lib.is_disk_full(e):
         raise
       raise checkpoint_lib.DiskFullError(directory) from None
-
-
-def _check_sample_config(s: ml_collections.ConfigDict) -> None:
-  """sample.* (end-of-run samples) checked before any work, not after training."""
-  sampling.check_settings(sampling.Settings(s.temperature, s.top_k, s.top_p), "sample.")
-  if s.num_samples < 0 or (s.num_samples and s.max_new_tokens < 1):
-    raise ValueError(f"sample.num_samples={s.num_samples} must be >= 0 (0: no samples) "
-                     f"and sample.max_new_tokens={s.max_new_tokens} >= 1 when it is not")
 
 
 def _resumed_config(config: ml_collections.ConfigDict, workdir: str,
@@ -253,15 +216,13 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
 
   end = int(jax.device_get(state.step))  # t.steps, or where early stopping left off
   final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0)
-  if exp.task.generation_eval:  # decode the split: BLEU, chrF, exact match, samples
-    gen = seq2seq_eval.evaluate_generation(exp, state.params, config.data.eval_split, t.steps)
-    final.update({f"generate/{k}": gen[k] for k in ("bleu", "chrf", "exact_match")})
+  # what the task reports beyond the evaluation (eval/end_of_run.py), e.g. BLEU
+  final.update(end_of_run.final_metrics(exp, state.params, config.data.eval_split, t.steps))
   writer.write(end, "final_eval", final)
   writer.close()
   selector.update(end, state, final, config.to_dict())
   selector.close()
-  if config.sample.decode_speed_tokens > 0 and exp.task.lm_samples:
-    final["decode_tokens_per_sec"] = measure_decode_speed(exp, state.params)
+  final.update(end_of_run.report_metrics(exp, state.params))  # final.json only
   report = {"step": end, "split": config.data.eval_split, **final,
             "params": state.param_count,
             "non_embedding_params": state.non_embedding_param_count, **selector.summary()}
@@ -270,6 +231,5 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
       json.dump(report, f, indent=2)
     plots.plot_loss_curve(os.path.join(workdir, "metrics.jsonl"),
                           os.path.join(workdir, "loss.png"))
-  if config.sample.num_samples > 0 and exp.task.lm_samples:  # LMs only
-    write_samples(exp, state.params, os.path.join(workdir, "samples.txt"))
+  end_of_run.write_outputs(exp, state.params, workdir)  # e.g. samples.txt
   return report

@@ -57,7 +57,8 @@ class Task:
   # (prefix of the pretrained model's params inside this task's tree, top-level names of
   # the heads this task adds): what train/init_from.py copies and what starts fresh.
   param_layout: ParamLayout = ((), ())
-  # End of a run (train/loop.py, eval/): which reports this task's outputs support.
+  # End of a run (eval/end_of_run.py, asked by train/loop.py; eval/evaluate.py): which
+  # reports this task's outputs support.
   lm_samples: bool = False  # samples.txt and decode tokens/s (sample.*): a causal LM
   generation_eval: bool = False  # decode the eval split: BLEU, chrF, exact match
   class_report: Optional[str] = None  # per-class report at this level; None: no report
