@@ -1,10 +1,11 @@
-"""Tokenizers: byte, char and SentencePiece, with the same ids for the specials.
+"""Tokenizers: byte, char, word and SentencePiece, with the same ids for the specials.
 
 Every tokenizer uses pad 0, eos 1, bos 2, so batches and models need not care which
 one a run uses. Encoders read bos as [CLS] and eos as [SEP] (RoBERTa's <s> and </s>);
 `data.mask_token=True` appends one [MASK] id after the vocabulary (`WithMaskToken`). A run's tokenizer is saved in `<workdir>/tokenizer/` and loaded from
 there on resume, so a resumed run never retrains a (possibly different) vocabulary.
 """
+import collections
 import io
 import json
 import logging
@@ -21,7 +22,7 @@ PAD_ID, EOS_ID, BOS_ID = 0, 1, 2
 _NUM_SPECIALS = 3
 _CONFIG_FILE = "tokenizer.json"
 _SPM_FILE = "spm.model"
-KINDS = ("sentencepiece", "byte", "char", "hf")  # hf: data/hf_tokenizer.py (converted models)
+KINDS = ("sentencepiece", "byte", "char", "word", "hf")  # hf: data/hf_tokenizer.py
 
 
 @runtime_checkable
@@ -157,6 +158,66 @@ class CharTokenizer(_Specials):
 
   def save(self, directory: str) -> None:
     _write_config(directory, {"kind": self.kind, "chars": "".join(self.chars)})
+
+
+class WordTokenizer(_Specials):
+  """Whitespace-separated words, the word-level LM convention (Mikolov's PTB, Zaremba et al.).
+
+  Every line ends in EOS (`<eos>`); a word outside the vocabulary is `<unk>` (id 3, so
+  PTB's literal `<unk>` is the same id). decode joins words with spaces and EOS with
+  newlines, so decode(encode(t)) == t for single-spaced text of known words.
+  """
+
+  kind = "word"
+  UNK = "<unk>"
+  unk_id = _NUM_SPECIALS
+
+  def __init__(self, words: Iterable[str]):
+    words = [w for w in dict.fromkeys(words) if w != self.UNK]
+    if any(not w or w.split() != [w] for w in words):
+      raise ValueError("WordTokenizer: words must be non-empty and contain no whitespace.")
+    self.words = [self.UNK] + words
+    self.vocab_size = len(self.words) + _NUM_SPECIALS
+    self._ids = {w: i + _NUM_SPECIALS for i, w in enumerate(self.words)}
+
+  @classmethod
+  def train(cls, texts: Iterable[str], vocab_size: int = 0) -> "WordTokenizer":
+    """The most frequent words of texts (ties: first seen first), so that the vocabulary
+    holds at most vocab_size ids in all (specials and <unk> included); 0: every word."""
+    counts = collections.Counter(w for text in texts for w in text.split())
+    if not counts:
+      raise ValueError("WordTokenizer: no words in the training text.")
+    if vocab_size and vocab_size < _NUM_SPECIALS + 2:
+      raise ValueError(f"data.vocab_size={vocab_size} leaves no room for words (the word "
+                       f"tokenizer has {_NUM_SPECIALS + 1} special ids); use 0 for every word")
+    keep = vocab_size - _NUM_SPECIALS - 1 if vocab_size else len(counts)
+    return cls(w for w, _ in counts.most_common(keep + (cls.UNK in counts)))
+
+  def encode_array(self, text: str) -> np.ndarray:
+    ids = []
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+      ids += [self._ids.get(w, self.unk_id) for w in line.split()]
+      if i < len(lines) - 1:  # a line ended by a newline
+        ids.append(EOS_ID)
+    return np.asarray(ids, np.int32)
+
+  def encode(self, text: str) -> list[int]:
+    return self.encode_array(text).tolist()
+
+  def decode(self, ids: Sequence[int]) -> str:
+    """Words of ids joined by spaces, EOS as a newline; ids past the vocab are U+FFFD."""
+    lines, line = [], []
+    for i in np.asarray(ids, np.int64).reshape(-1).tolist():
+      if i == EOS_ID:
+        lines.append(" ".join(line))
+        line = []
+      elif i >= _NUM_SPECIALS:
+        line.append(self.words[i - _NUM_SPECIALS] if i < self.vocab_size else "\ufffd")
+    return "\n".join(lines + [" ".join(line)])
+
+  def save(self, directory: str) -> None:
+    _write_config(directory, {"kind": self.kind, "words": self.words})
 
 
 class SentencePieceTokenizer(_Specials):
@@ -366,6 +427,8 @@ def load_tokenizer(directory: str) -> Tokenizer:
     tokenizer = ByteTokenizer()
   elif kind == "char":
     tokenizer = CharTokenizer(config["chars"])
+  elif kind == "word":
+    tokenizer = WordTokenizer(config["words"])
   elif kind == "sentencepiece":
     with open(os.path.join(directory, config["model"]), "rb") as f:
       tokenizer = SentencePieceTokenizer(f.read())
@@ -397,6 +460,8 @@ def _train_base_tokenizer(cfg, train_texts: Callable[[], Iterable[str]]) -> Toke
     return ByteTokenizer()
   if kind == "char":
     return CharTokenizer.train(train_texts())
+  if kind == "word":
+    return WordTokenizer.train(train_texts(), vocab_size=cfg.vocab_size)
   return SentencePieceTokenizer.train(
       train_texts(),
       vocab_size=cfg.vocab_size,

@@ -102,8 +102,8 @@ def get_config() -> ml_collections.ConfigDict:
   d.train_split = "train"  # split trained on
   d.eval_split = "validation"  # split evaluated on (and the final report's)
   d.val_fraction = 0.1  # text_files: last fraction of each file is validation
-  d.tokenizer = "sentencepiece"  # sentencepiece | byte | char
-  d.vocab_size = 2048  # sentencepiece only
+  d.tokenizer = "sentencepiece"  # sentencepiece | byte | char | word (<eos> at line ends)
+  d.vocab_size = 2048  # sentencepiece; word: at most this many ids, 0 = every train word
   d.spm_model_type = "bpe"  # bpe | unigram
   d.spm_max_chars = 5_000_000  # characters of training text fed to the SentencePiece trainer
   d.seq_len = 128  # tokens per row (encoder_decoder: the source length)

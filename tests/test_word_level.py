@@ -1,0 +1,48 @@
+"""Word-level language modelling: the word tokenizer and the PTB conventions."""
+import os
+
+import pytest
+
+import data
+from data import tokenizers
+from experiments.configs import base
+
+PTB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
+                   "ptb")
+
+
+def test_words_unk_and_one_eos_per_line():
+  tok = tokenizers.WordTokenizer.train(["the cat sat\nthe dog <unk> sat\n"])
+  assert tok.words == ["<unk>", "the", "sat", "cat", "dog"]  # by count, then first seen
+  ids = tok.encode("the cat  sat\nthe bird\n")
+  assert ids == [4, 6, 5, tokenizers.EOS_ID, 4, tok.unk_id, tokenizers.EOS_ID]
+  assert tok.decode(ids) == "the cat sat\nthe <unk>\n"
+  assert tok.encode("no newline") == [tok.unk_id, tok.unk_id]  # a piece of a line: no EOS
+
+
+def test_vocab_size_keeps_the_most_frequent_words():
+  tok = tokenizers.WordTokenizer.train(["a a a b b c d\n"], vocab_size=6)
+  assert tok.vocab_size == 6 and tok.words == ["<unk>", "a", "b"]
+  with pytest.raises(ValueError, match="leaves no room for words"):
+    tokenizers.WordTokenizer.train(["a\n"], vocab_size=4)
+
+
+def test_saved_in_the_workdir_and_reloaded(tmp_path):
+  cfg = base.get_config().data
+  cfg.tokenizer, cfg.vocab_size = "word", 0
+  first = data.build_tokenizer(cfg, str(tmp_path), lambda: iter(["x y z\n"]))
+  again = data.build_tokenizer(cfg, str(tmp_path), lambda: iter(["other words\n"]))
+  assert again.kind == "word" and again.encode("z y x\n") == first.encode("z y x\n")
+
+
+@pytest.mark.skipif(not os.path.isdir(PTB), reason=f"PTB data not found at {PTB}")
+def test_ptb_vocabulary_and_counts_match_the_papers():
+  """Mikolov's PTB: 10k types with <eos> (here 9,999 words with <unk>, EOS an id of its
+  own); 929,589 train and 73,760 valid words counting one <eos> per line."""
+  read = lambda split: open(os.path.join(PTB, f"ptb.{split}.txt"), encoding="utf-8").read()
+  train = read("train")
+  tok = tokenizers.WordTokenizer.train([train])
+  assert len(tok.words) + 1 == 10_000
+  assert len(tok.encode(train)) == 929_589
+  valid = tok.encode(read("valid"))
+  assert len(valid) == 73_760 and valid.count(tok.unk_id) == read("valid").count("<unk>")
