@@ -31,12 +31,27 @@ def length_penalty(length: jax.Array, alpha: float) -> jax.Array:
   return ((5.0 + length.astype(jnp.float32)) / 6.0) ** alpha
 
 
+def greedy_token(scores_NxV: jax.Array) -> jax.Array:
+  """THE greedy choice, int32 argmax over the vocabulary (first index on ties): used by
+  greedy_search here and by eval/sampling.py's temperature-0 path (sample_token, which its
+  compiled decode loop calls), so every greedy decoder picks tokens by this one rule."""
+  return jnp.argmax(scores_NxV, axis=-1).astype(jnp.int32)
+
+
 def greedy_search(step_fn: StepFn, cache: Any, batch_size: int, *, max_len: int,
                   start_id: int, eos_id: int, pad_id: int = 0
                   ) -> tuple[jax.Array, jax.Array]:
   """(tokens [B, max_len], log-prob sums [B]): argmax each step; rows stop after EOS.
 
   Tokens after a row's EOS are pad_id; the score counts the tokens up to EOS included.
+
+  Two greedy loops remain, sharing greedy_token: this one (a step function from a start
+  token, e.g. the encoder-decoder's cross-attention cache, with log-prob scores) and
+  eval/sampling.py's compiled loop (prefill of left-padded prompts, context shift, stop
+  sequences, streaming), whose state neither needs nor fits the other. beam_search with
+  beam_size=1 gives the same tokens but is not used for greedy: each step it ranks 2
+  candidates and gathers every cache leaf to reorder beams, and with alpha > 0 its score
+  is length-penalised, where this one returns the plain log-prob sum.
   """
   def cond(state):
     i, _, done, _, _ = state
@@ -46,7 +61,7 @@ def greedy_search(step_fn: StepFn, cache: Any, batch_size: int, *, max_len: int,
     i, tokens, done, scores, cache = state
     logits, cache = step_fn(tokens[:, i], cache)
     logp_BxV = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    nxt = jnp.argmax(logp_BxV, axis=-1).astype(jnp.int32)
+    nxt = greedy_token(logp_BxV)
     scores = scores + jnp.where(done, 0.0, jnp.take_along_axis(logp_BxV, nxt[:, None], 1)[:, 0])
     tokens = tokens.at[:, i + 1].set(jnp.where(done, pad_id, nxt))
     return i + 1, tokens, done | (nxt == eos_id), scores, cache

@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eval import beam_search
+
 STRATEGIES = ("greedy", "sample", "top_k", "top_p")
 
 
@@ -74,10 +76,14 @@ def penalize_repeats(logits_BxV: jax.Array, seen_BxV: jax.Array, penalty: float)
 
 def sample_token(rng: jax.Array, logits_BxV: jax.Array, temperature: float, top_k: int,
                  top_p: float) -> jax.Array:
-  """Greedy when temperature == 0, else a draw from the filtered distribution."""
+  """The next token of each row (int32 [B]), as the decode loop chooses it: greedy
+  (beam_search.greedy_token, the one greedy rule) when temperature == 0, else a draw from
+  the filtered distribution with the key fold_in(rng, row)."""
   if temperature == 0.0:
-    return jnp.argmax(logits_BxV, axis=-1)
-  return jax.random.categorical(rng, filter_logits(logits_BxV, temperature, top_k, top_p))
+    return beam_search.greedy_token(logits_BxV)
+  keys = jax.vmap(lambda r: jax.random.fold_in(rng, r))(jnp.arange(logits_BxV.shape[0]))
+  filtered = filter_logits(logits_BxV, temperature, top_k, top_p)
+  return jax.vmap(jax.random.categorical)(keys, filtered).astype(jnp.int32)
 
 
 def strategy_settings(strategy: str, temperature: float = 1.0, top_k: int = 0,
@@ -194,11 +200,7 @@ def _compiled_loop(fns: DecodeFns, prompt_len: int, cache_len: int, num_new: int
 
   def choose(key, logits_BxV, seen_BxV):
     logits_BxV = penalize_repeats(logits_BxV, seen_BxV, settings.repetition_penalty)
-    if settings.temperature == 0.0:
-      return jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
-    keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(logits_BxV.shape[0]))
-    filtered = filter_logits(logits_BxV, settings.temperature, settings.top_k, settings.top_p)
-    return jax.vmap(jax.random.categorical)(keys, filtered).astype(jnp.int32)
+    return sample_token(key, logits_BxV, settings.temperature, settings.top_k, settings.top_p)
 
   def run(params, prompt_BxP, pad_B, rng):
     b = prompt_BxP.shape[0]
