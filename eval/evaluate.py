@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 from typing import Any, Callable, Optional
@@ -10,6 +11,7 @@ from typing import Any, Callable, Optional
 import jax
 import numpy as np
 
+from data import sources
 from eval import metrics as metrics_lib
 from eval import restore as restore_lib
 from eval import task_report
@@ -54,16 +56,41 @@ def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
   return totals, {k: np.concatenate(v) for k, v in collected.items()}
 
 
-def summarize(exp: Any, totals: dict, collected: dict) -> dict:
-  """The scalar metrics of an accumulated pass (entity-level F1 for token tagging)."""
-  return {**exp.task.summarize(totals),
-          **task_report.sequence_summary(exp.config, collected)}
+def text_metrics(cfg: Any, split: str, loss_sum: float) -> dict:
+  """Scores that do not depend on the tokenizer, for a loss summed (in nats) over every
+  token of `split`'s text: bits per byte (UTF-8) and per character, and per-word
+  perplexity, words being whitespace words plus one <eos> per line (the convention of the
+  PTB papers). cfg is config.data. Tokens the pipeline adds (data.add_eos) are scored too.
+  """
+  chars = utf8_bytes = words = 0
+  for text in sources.iter_texts(cfg, split):
+    chars += len(text)
+    utf8_bytes += len(text.encode("utf-8"))
+    words += len(text.split()) + text.count("\n")
+  bits = float(loss_sum) / math.log(2)
+  return {"bits_per_byte": bits / max(utf8_bytes, 1), "bits_per_char": bits / max(chars, 1),
+          "word_perplexity": math.exp(min(float(loss_sum) / max(words, 1), 80.0)),
+          "words": float(words)}
+
+
+def summarize(exp: Any, totals: dict, collected: dict, split: Optional[str] = None) -> dict:
+  """The scalar metrics of an accumulated pass (entity-level F1 for token tagging).
+
+  Given the `split` of a whole-split pass, tasks that score every token also report
+  text_metrics.
+  """
+  out = {**exp.task.summarize(totals), **task_report.sequence_summary(exp.config, collected)}
+  if split is not None and exp.task.scores_every_token:
+    out.update(text_metrics(exp.config.data, split, totals["loss_sum"]))
+  return out
 
 
 def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
              split: Optional[str] = None) -> dict:
   """Scalar metrics of one pass over `split` (see accumulate)."""
-  return summarize(exp, *accumulate(exp, params, eval_fn, max_batches, split))
+  split = split or exp.config.data.eval_split
+  totals, collected = accumulate(exp, params, eval_fn, max_batches, split)
+  return summarize(exp, totals, collected, split if max_batches == 0 else None)
 
 
 def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[int] = None,
@@ -79,7 +106,7 @@ def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[i
   _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
   with partitioning.mesh_context(exp.mesh, exp.rules):
     totals, collected = accumulate(exp, restored.params, eval_fn, max_batches, split)
-  metrics = summarize(exp, totals, collected)
+  metrics = summarize(exp, totals, collected, split if max_batches == 0 else None)
   report = {"step": restored.step, "split": split, **metrics, "max_batches": max_batches}
   if jax.process_index() == 0:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", split)  # e.g. "train[:10%]"

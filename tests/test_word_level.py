@@ -46,3 +46,50 @@ def test_ptb_vocabulary_and_counts_match_the_papers():
   assert len(tok.encode(train)) == 929_589
   valid = tok.encode(read("valid"))
   assert len(valid) == 73_760 and valid.count(tok.unk_id) == read("valid").count("<unk>")
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+  """The tiny GPT for 10 steps with the byte and the word tokenizer: (config, final.json)."""
+  from tests import tiny
+  from train import loop
+  root = tmp_path_factory.mktemp("word_level")
+  corpus = tiny.write_corpus(str(root))
+  runs = {}
+  for kind in ("byte", "word"):
+    c = tiny.tiny_config(corpus, str(root / "tfds"), steps=10)
+    c.data.tokenizer, c.data.vocab_size, c.sample.num_samples = kind, 0, 0
+    runs[kind] = (c, loop.train_and_evaluate(c, str(root / kind)))
+  return runs
+
+
+def _split_counts(cfg):
+  from data import sources
+  texts = list(sources.iter_texts(cfg.data, cfg.data.eval_split))
+  return (sum(len(t.encode("utf-8")) for t in texts),
+          sum(len(t.split()) + t.count("\n") for t in texts))
+
+
+def test_bits_per_byte_counts_every_byte_of_the_split_once(tiny_runs):
+  """Byte tokens: the whole-split pass predicts every byte but the first, so the token
+  count and bits per byte pin the coverage exactly."""
+  import math
+  c, final = tiny_runs["byte"]
+  n_bytes, _ = _split_counts(c)
+  assert final["tokens"] == n_bytes - 1
+  assert final["bits_per_byte"] == pytest.approx(
+      final["loss"] * final["tokens"] / math.log(2) / n_bytes, rel=1e-6)
+  assert final["bits_per_char"] == pytest.approx(final["bits_per_byte"])  # ASCII corpus
+
+
+def test_per_word_perplexity_is_the_word_tokenizer_perplexity(tiny_runs):
+  """Word tokens are the papers' words (one <eos> per line), so per-word perplexity is
+  the token perplexity up to the one unpredicted first word."""
+  import math
+  c, final = tiny_runs["word"]
+  _, words = _split_counts(c)
+  assert final["words"] == words and final["tokens"] == words - 1
+  assert final["word_perplexity"] == pytest.approx(
+      math.exp(final["loss"] * (words - 1) / words), rel=1e-6)
+  # The byte run's per-word figure is the same kind of number, comparable across tokenizers.
+  assert tiny_runs["byte"][1]["words"] == words

@@ -62,6 +62,9 @@ class Task:
   lm_samples: bool = False  # samples.txt and decode tokens/s (sample.*): a causal LM
   generation_eval: bool = False  # decode the eval split: BLEU, chrF, exact match
   class_report: Optional[str] = None  # per-class report at this level; None: no report
+  # Its loss predicts every token of the split's text once, so a whole-split evaluation
+  # also reports bits per byte/char and per-word perplexity (eval/evaluate.py).
+  scores_every_token: bool = False
 
   def check_family(self, family: str) -> None:
     if family not in self.families:

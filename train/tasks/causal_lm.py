@@ -15,4 +15,5 @@ TASK = Task(
     make_loss_fn=make_loss_fn,
     make_dataset=without_task_cfg(pipeline.make_lm_dataset),
     lm_samples=True,
+    scores_every_token=True,
 )
