@@ -67,9 +67,9 @@ def _project_builder(cfg, data_dir: str) -> Any:
     return builders.prepare(builders.parallel_text_builder(cfg, data_dir))
   if cfg.dataset == "dialogue_files":
     return builders.prepare(builders.dialogue_files_builder(cfg.files, data_dir))
+  fixed = {split: cfg[f"{split}_files"] for split in builders.text_files.FIXED_SPLITS}
   return builders.prepare(
-      builders.text_files_builder(cfg.files, cfg.val_fraction, data_dir)
-  )
+      builders.text_files_builder(cfg.files, cfg.val_fraction, data_dir, fixed))
 
 
 def _catalog_builder(name: str, data_dir: str) -> Any:

@@ -1,6 +1,7 @@
 """Loss / perplexity / accuracy of params on a split, summed over batches then averaged."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -93,23 +94,45 @@ def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
   return summarize(exp, totals, collected, split if max_batches == 0 else None)
 
 
+def on_files(exp: Any, files: str) -> Any:
+  """`exp` reading `files` (comma-separated paths/globs) as text_files' test split; the
+  run's own config and workdir stay as they are."""
+  if not exp.task.scores_every_token:
+    raise ValueError(f"--files scores a language model on plain text; objective="
+                     f"{exp.config.objective!r} reads its own kind of data, so evaluate "
+                     "its splits with --split instead")
+  config = exp.config.copy_and_resolve_references()
+  config.data.update(dataset="text_files", files="", train_files="", validation_files="",
+                     test_files=files)
+  return dataclasses.replace(exp, config=config)
+
+
 def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[int] = None,
-                     max_batches: int = 0, best: bool = False) -> dict:
+                     max_batches: int = 0, best: bool = False,
+                     files: Optional[str] = None) -> dict:
   """Evaluate a trained run's checkpoint and write `<workdir>/eval_<split>.json`.
 
   With the defaults (eval split, latest step, whole split) this recomputes the run's
-  `final_eval` row, so a workdir can be rescored on any split after training.
+  `final_eval` row, so a workdir can be rescored on any split after training. `files`
+  scores other text instead (on_files), written to `eval_files.json`.
   """
   restored = restore_lib.restore_params(workdir, step, best)  # best: train.best_metric's
   exp = restored.exp
+  if files:
+    if split:
+      raise ValueError(f"--files and --split={split} both given; --files evaluates the "
+                       "files alone")
+    exp, split = on_files(exp, files), "test"
   split = split or exp.config.data.eval_split
   _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
   with partitioning.mesh_context(exp.mesh, exp.rules):
     totals, collected = accumulate(exp, restored.params, eval_fn, max_batches, split)
   metrics = summarize(exp, totals, collected, split if max_batches == 0 else None)
   report = {"step": restored.step, "split": split, **metrics, "max_batches": max_batches}
+  if files:
+    report["files"] = files
   if jax.process_index() == 0:
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", split)  # e.g. "train[:10%]"
+    name = "files" if files else re.sub(r"[^A-Za-z0-9_.-]+", "_", split)  # "train[:10%]"
     with open(os.path.join(exp.workdir, f"eval_{name}.json"), "w") as f:
       json.dump(report, f, indent=2)
     if exp.task.class_report:  # per-class report + heatmap

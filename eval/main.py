@@ -1,5 +1,5 @@
 """Evaluate a trained run: python -m eval.main --workdir=DIR [--split=validation] [--step=N]
-[--best].
+[--best] [--files=PATHS].
 
 Restores the latest (or --step) checkpoint onto the run's own mesh, prints the objective's
 metrics (loss, perplexity, accuracy for LMs) on the split and writes them to
@@ -16,6 +16,9 @@ _SPLIT = flags.DEFINE_string("split", None, "Split to evaluate; default the run'
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
 _BEST = flags.DEFINE_bool("best", False, "Evaluate the checkpoint kept by train.best_metric.")
 _MAX_BATCHES = flags.DEFINE_integer("max_batches", 0, "Stop after this many batches; 0: all.")
+_FILES = flags.DEFINE_string(
+    "files", None, "Score these text files (comma-separated paths/globs) instead of a split "
+    "of the run's data; written to <workdir>/eval_files.json (language models).")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -29,7 +32,7 @@ def main(argv):
   from eval import evaluate
 
   report = evaluate.evaluate_workdir(_WORKDIR.value, _SPLIT.value, _STEP.value,
-                                     _MAX_BATCHES.value, _BEST.value)
+                                     _MAX_BATCHES.value, _BEST.value, _FILES.value)
   if jax.process_index() == 0:
     scores = ", ".join(f"{k} {v:.4f}" for k, v in report.items()  # per objective
                        if isinstance(v, float) and k not in ("tokens", "max_batches"))

@@ -59,8 +59,17 @@ def tiny_runs(tmp_path_factory):
   for kind in ("byte", "word"):
     c = tiny.tiny_config(corpus, str(root / "tfds"), steps=10)
     c.data.tokenizer, c.data.vocab_size, c.sample.num_samples = kind, 0, 0
+    if kind == "word":  # fixed splits: train on the corpus, validate and test on others
+      c.data.files, c.data.train_files = "", corpus
+      for split, text in SPLIT_TEXTS.items():
+        (root / f"{split}.txt").write_text(text)
+        c.data[f"{split}_files"] = str(root / f"{split}.txt")
     runs[kind] = (c, loop.train_and_evaluate(c, str(root / kind)))
   return runs
+
+
+SPLIT_TEXTS = {"validation": "the quick brown fox is not gold.\nto be or not to be.\n" * 3,
+               "test": "a stitch in time saves the lazy dog.\n" * 4}
 
 
 def _split_counts(cfg):
@@ -91,5 +100,41 @@ def test_per_word_perplexity_is_the_word_tokenizer_perplexity(tiny_runs):
   assert final["words"] == words and final["tokens"] == words - 1
   assert final["word_perplexity"] == pytest.approx(
       math.exp(final["loss"] * (words - 1) / words), rel=1e-6)
-  # The byte run's per-word figure is the same kind of number, comparable across tokenizers.
-  assert tiny_runs["byte"][1]["words"] == words
+
+
+def test_fixed_splits_are_the_files_given(tiny_runs):
+  from data import sources
+  c, final = tiny_runs["word"]
+  for split, text in SPLIT_TEXTS.items():
+    assert "".join(sources.iter_texts(c.data, split)) == text
+  assert final["words"] == len(SPLIT_TEXTS["validation"].split()) + 6
+
+
+def test_files_and_fixed_splits_together_are_refused(tmp_path):
+  from data import sources
+  from tests import tiny
+  c = tiny.tiny_config(tiny.write_corpus(str(tmp_path)), str(tmp_path / "tfds"))
+  c.data.test_files = c.data.files
+  with pytest.raises(ValueError, match="use data.files .* or fixed splits"):
+    sources.get_source(c.data, "train")
+
+
+def test_a_finished_run_scores_its_test_split_and_other_files(tiny_runs, tmp_path):
+  """eval.main --split=test, and --files: other text, scored without touching the run."""
+  import json
+  from eval import evaluate
+  c, _ = tiny_runs["word"]
+  workdir = os.path.join(os.path.dirname(c.data.test_files), "word")
+  saved = open(os.path.join(workdir, "config.json")).read()
+  test = evaluate.evaluate_workdir(workdir, split="test")
+  assert test["words"] == len(SPLIT_TEXTS["test"].split()) + 4
+  other = tmp_path / "other.txt"
+  other.write_text(SPLIT_TEXTS["test"])
+  on_files = evaluate.evaluate_workdir(workdir, files=str(other))
+  assert on_files["loss"] == pytest.approx(test["loss"], rel=1e-6)
+  assert on_files["files"] == str(other)
+  assert json.load(open(os.path.join(workdir, "eval_files.json")))["words"] == test["words"]
+  assert open(os.path.join(workdir, "config.json")).read() == saved
+  byte_workdir = os.path.join(os.path.dirname(workdir), "byte")
+  with pytest.raises(ValueError, match="--files and --split=test both given"):
+    evaluate.evaluate_workdir(byte_workdir, split="test", files=str(other))

@@ -111,9 +111,12 @@ def check_owned_keys(config: ml_collections.ConfigDict) -> None:
       if selector == config_schema.FAMILY:
         whose = f"the {names} famil{'ies' if len(owners) > 1 else 'y'}"
         fix = f"train a model of that family ({selector}={owners[0]}, ...)"
-      else:
+      elif selector == config_schema.OBJECTIVE:
         whose = f"the {names} objective{'s' if len(owners) > 1 else ''}"
         fix = f"set {selector}={owners[0]}" if len(owners) == 1 else f"set {selector} to one"
+      else:
+        whose = f"{selector}={' or '.join(owners)}"
+        fix = f"set {selector}={owners[0]}"
       raise ValueError(
           f"{k}={value!r} is for {whose} only ({selector}={chosen!r} here); drop the "
           f"override to keep its default {default!r}, or {fix}")

@@ -1,7 +1,9 @@
 """Local UTF-8 text files as a TFDS dataset (the nanoGPT tiny-Shakespeare recipe).
 
-Each file's first `1 - val_fraction` of characters is train and the rest validation.
-The cut moves forward to the next line start, so validation begins on a fresh line.
+Either fixed splits (files given per split: train, validation, test, any of them) or one
+set of files cut by position: each file's first `1 - val_fraction` of characters is train
+and the rest validation, the cut moved forward to the next line start, so validation
+begins on a fresh line.
 Each split is stored as records of whole lines of at most `_CHUNK_CHARS` characters
 (a longer line is cut), so record shuffling and per-process sharding have something
 to work on; the records of a split, in order, concatenate back to its text exactly.
@@ -16,6 +18,7 @@ from data.builders.common import HashedConfig, LocalBuilder
 
 _CHUNK_CHARS = 4096
 _SPLITS = ("train", "validation")
+FIXED_SPLITS = ("train", "validation", "test")
 
 
 def expand_files(files: str | Sequence[str]) -> list[str]:
@@ -79,25 +82,33 @@ def chunk_lines(text: str, max_chars: int = _CHUNK_CHARS) -> Iterator[str]:
     start = end
 
 
+def _file_stats(paths: list[str]) -> list[dict]:
+  return [{"path": p, "size": os.stat(p).st_size, "mtime_ns": os.stat(p).st_mtime_ns}
+          for p in paths]
+
+
 def _fingerprint(paths: list[str], val_fraction: float) -> dict:
   """What the prepared data depends on; a changed file gives a new config name."""
-  files = []
-  for p in paths:
-    st = os.stat(p)
-    files.append({"path": p, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-  return {"files": files, "val_fraction": val_fraction, "chunk_chars": _CHUNK_CHARS}
+  return {"files": _file_stats(paths), "val_fraction": val_fraction,
+          "chunk_chars": _CHUNK_CHARS}
 
 
 class TextFilesConfig(HashedConfig):
-  """A set of files + val_fraction; the name is a hash of paths, sizes and mtimes."""
+  """Files + val_fraction, or files per split; the name hashes paths, sizes and mtimes."""
 
-  def __init__(self, *, paths: list[str], val_fraction: float):
+  def __init__(self, *, paths: Sequence[str] = (), val_fraction: float = 0.0,
+               split_paths: dict[str, list[str]] | None = None):
     if not 0.0 <= val_fraction < 1.0:
       raise ValueError(f"text_files: val_fraction must be in [0, 1), got {val_fraction}.")
-    fingerprint = _fingerprint(paths, val_fraction)
+    if split_paths:
+      fingerprint = {"splits": {k: _file_stats(v) for k, v in split_paths.items()},
+                     "chunk_chars": _CHUNK_CHARS}
+    else:
+      fingerprint = _fingerprint(list(paths), val_fraction)
     super().__init__(fingerprint)
     self.paths = list(paths)
     self.val_fraction = val_fraction
+    self.split_paths = dict(split_paths or {})
 
 
 class TextFiles(LocalBuilder):
@@ -109,6 +120,9 @@ class TextFiles(LocalBuilder):
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Local files only.
+    if self.builder_config.split_paths:
+      return {split: self._generate_examples([read_utf8(p) for p in paths])
+              for split, paths in self.builder_config.split_paths.items()}
     parts = {split: [] for split in _SPLITS}
     for path in self.builder_config.paths:
       text = read_utf8(path)
@@ -140,13 +154,25 @@ class TextFiles(LocalBuilder):
 
 
 def text_files_builder(
-    files: str | Sequence[str], val_fraction: float, data_dir: str
+    files: str | Sequence[str], val_fraction: float, data_dir: str,
+    split_files: dict[str, str] | None = None,
 ) -> TextFiles:
-  """A TextFiles builder for these files; checks them first to fail early on bad input."""
-  paths = expand_files(files)
-  builder = TextFiles(
-      config=TextFilesConfig(paths=paths, val_fraction=val_fraction), data_dir=data_dir
-  )
+  """A TextFiles builder for `files` cut by val_fraction, or for fixed splits
+  (split_files: split -> comma-separated paths/globs; empty values are left out).
+  Checks the files first to fail early on bad input."""
+  split_files = {k: v for k, v in (split_files or {}).items() if v}
+  if split_files and files:
+    raise ValueError(f"text_files: data.files={files!r} and data.{'/'.join(split_files)}_files "
+                     "both given; use data.files (cut by data.val_fraction) or fixed "
+                     "splits (data.train_files, data.validation_files, data.test_files)")
+  if split_files:
+    split_paths = {k: expand_files(v) for k, v in split_files.items()}
+    config = TextFilesConfig(split_paths=split_paths)
+    paths = [p for v in split_paths.values() for p in v]
+  else:
+    paths = expand_files(files)
+    config = TextFilesConfig(paths=paths, val_fraction=val_fraction)
+  builder = TextFiles(config=config, data_dir=data_dir)
   if not builder.is_prepared():  # Prepared data was checked when it was written.
     for p in paths:
       read_utf8(p)

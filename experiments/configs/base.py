@@ -9,7 +9,7 @@ from typing import Any
 
 import ml_collections
 
-FAMILY, OBJECTIVE = "model.family", "objective"
+FAMILY, OBJECTIVE, DATASET = "model.family", "objective", "data.dataset"
 _ENCODERS = ("bert", "electra")
 _MLM = ("mlm", "mlm_nsp", "sop", "electra")
 # key (or a whole section) -> (the key that selects its owners, the owners).
@@ -24,8 +24,9 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "mask_rate", "masking", "dupe_factor", "whole_word_masking")},
     **{f"data.{k}": (FAMILY, ("encoder_decoder",)) for k in (
         "max_target_len", "long_examples", "packing", "task", "min_len", "max_len",
-        "num_train", "num_eval", "data_seed", "train_files", "validation_files", "test_files",
-        "source_lang", "target_lang", "num_sentinels")},
+        "num_train", "num_eval", "data_seed", "source_lang", "target_lang", "num_sentinels")},
+    **{f"data.{split}_files": (DATASET, ("text_files", "parallel_text"))
+       for split in ("train", "validation", "test")},
     **{f"data.{k}": (OBJECTIVE, ("span_corruption",)) for k in (
         "noise_density", "mean_noise_span_length")},
     **{f"data.{k}": (OBJECTIVE, ("chat_sft",)) for k in (
@@ -95,7 +96,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.data = d = ml_collections.ConfigDict()
   d.dataset = "python_stdlib"  # python_stdlib | text_files | any TFDS catalog name
-  d.files = ""  # text_files: comma-separated paths (globs allowed)
+  d.files = ""  # text_files: comma-separated paths/globs, cut by val_fraction (or *_files)
   d.data_dir = ""  # TFDS data_dir; "" uses $TFDS_DATA_DIR or ~/tensorflow_datasets
   d.text_key = "text"  # feature holding the text in TFDS catalog datasets
   d.label_key = "label"  # fine-tuning: feature/column with the class id (conll2003: "ner")
@@ -128,9 +129,12 @@ def get_config() -> ml_collections.ConfigDict:
   d.num_train = 20_000  # encoder_decoder only, dataset synthetic: training examples
   d.num_eval = 500  # encoder_decoder only, dataset synthetic: validation and test examples each
   d.data_seed = 0  # encoder_decoder only, dataset synthetic: seed the examples are drawn from
-  d.train_files = ""  # encoder_decoder only, parallel_text: "src,tgt" or "dir/train.{en,de}"
-  d.validation_files = ""  # encoder_decoder only, parallel_text: as train_files
-  d.test_files = ""  # encoder_decoder only, parallel_text: as train_files
+  # text_files and parallel_text only: fixed splits. text_files: comma-separated paths/globs
+  # per split, any of them (instead of data.files); parallel_text: "src,tgt" or
+  # "dir/train.{en,de}".
+  d.train_files = ""  # text_files, parallel_text only: the train split's files
+  d.validation_files = ""  # text_files, parallel_text only: the validation split's files
+  d.test_files = ""  # text_files, parallel_text only: the test split's files
   d.source_lang = ""  # encoder_decoder only, TFDS translation datasets: source feature (e.g. de)
   d.target_lang = ""  # encoder_decoder only, TFDS translation datasets: target feature (e.g. en)
   d.num_sentinels = 0  # encoder_decoder only: <extra_id_i> tokens atop the vocab (T5: 100)
