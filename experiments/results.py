@@ -179,7 +179,9 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
     lines += ["", f"## Power law: {m} vs {x}", "",
               f"Least squares in log-log space over every finished run: {m} = "
               f"({x}_c / {x})^alpha with alpha = {fit.alpha:.4f}, {x}_c = {fit.n_c:.4g}, "
-              f"R² = {fit.r2:.3f} (power_law.png)."]
+              f"R² = {fit.r2:.3f} (power_law.png). Standard error of alpha "
+              f"{fit.alpha_stderr:.4f}, 95% CI {fit.alpha_ci95[0]:.4f} to "
+              f"{fit.alpha_ci95[1]:.4f} (t, {fit.dof} df; each run one point)."]
   failed = [r for r in results if not r.final]
   if failed:
     lines += ["", "## Runs without final.json (failed or not finished)", ""]

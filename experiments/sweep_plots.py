@@ -74,7 +74,8 @@ def plot_power_law(points: list[tuple[float, float]], fit, x_name: str, metric: 
   ax.scatter(n, [p[1] for p in points], color="k", s=14, label="runs", zorder=3)
   grid = np.geomspace(n.min(), n.max(), 50)
   ax.plot(grid, fit(grid), color="C3",
-          label=f"L = (N_c/N)^{fit.alpha:.3f}, N_c={fit.n_c:.3g}, R²={fit.r2:.3f}")
+          label=f"L = (N_c/N)^({fit.alpha:.3f} ± {fit.alpha_stderr:.3f}), N_c={fit.n_c:.3g}, "
+                f"R²={fit.r2:.3f}")
   ax.set_xscale("log")
   ax.set_yscale("log")
   ax.set_xlabel(x_name)
