@@ -364,17 +364,18 @@ def test_electra_vs_mlm_steps_give_equal_pretraining_flops():
   spec = importlib.util.spec_from_file_location("electra_vs_mlm", sweep_file)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  mlm, electra = (module.pretrain_flops_per_token(o) for o in ("mlm", "electra"))
+  sweep = sweep_spec.load_sweep(sweep_file)
+  assert sweep.axes["model.family"] == ["bert", "electra"]  # the mlm and electra arms
+  mlm, electra = (module.pretrain_flops_per_token(f) for f in sweep.axes["model.family"])
   # By hand (d 128, 4 layers, mlp 512, V 2049, T 128; generator d 32, mlp 128, 1 head):
   # MLM 6 * (4 * 196608 + 128 * 2049 + 128^2) + 12 * 4 * 128 * 128.
   assert mlm == 6 * (4 * 196608 + 128 * 2049 + 128 ** 2) + 12 * 4 * 128 * 128
   gen = 6 * (4 * 12288 + 128 * 2049 + 2 * 128 * 32) + 12 * 4 * 128 * 32
   assert electra == 6 * (4 * 196608 + 128 ** 2 + 128) + 12 * 4 * 128 * 128 + gen
   assert module.MLM_STEPS == round(module.ELECTRA_STEPS * electra / mlm)
-  sweep = sweep_spec.load_sweep(sweep_file)
   assert sweep.axes["train.steps"] == [module.MLM_STEPS, module.ELECTRA_STEPS]
-  with pytest.raises(ValueError, match="mlm or electra"):
-    module.pretrain_flops_per_token("mlm_nsp")
+  with pytest.raises(ValueError, match="bert or electra"):
+    module.pretrain_flops_per_token("gpt")
 
 
 def test_power_law_fit_recovers_a_known_law():
@@ -384,6 +385,14 @@ def test_power_law_fit_recovers_a_known_law():
   assert fit.alpha == pytest.approx(0.2) and fit.n_c == pytest.approx(5e7, rel=1e-6)
   assert fit.r2 == pytest.approx(1.0)
   np.testing.assert_allclose(fit(n), loss)
+  assert fit.dof == 3 and fit.alpha_stderr == pytest.approx(0.0, abs=1e-6)
+  noisy = loss * np.array([1.01, 0.99, 1.02, 0.98, 1.0])
+  noisy_fit = power_law.fit_power_law(n, noisy)  # stderr as scipy's linregress of log-log
+  line = scipy_stats.linregress(np.log(n), np.log(noisy))
+  assert noisy_fit.alpha_stderr == pytest.approx(line.stderr) and line.stderr > 0
+  lo, hi = noisy_fit.alpha_ci95
+  half = scipy_stats.t.ppf(0.975, 3) * line.stderr
+  assert (lo, hi) == pytest.approx((noisy_fit.alpha - half, noisy_fit.alpha + half))
   with pytest.raises(ValueError, match="2 distinct sizes"):
     power_law.fit_power_law([10, 10], [1.0, 2.0])
 
@@ -403,4 +412,5 @@ def test_report_fits_the_power_law_when_asked(tmp_path):
   assert "## Power law: loss vs non_embedding_params" in md
   alpha = float(md.split("alpha = ")[1].split(",")[0])
   assert alpha == pytest.approx(0.1, abs=1e-3)
+  assert "Standard error of alpha" in md and "95% CI" in md
   assert os.path.getsize(paths["power_law"]) > 5000
