@@ -35,7 +35,10 @@ class PackedWindowsIterDataset(grain.IterDataset):
   Yields dicts of numpy arrays [seq_len]: inputs, targets, weights, segment_ids,
   positions. With documents=False the stream is one document (segment ids all 1).
   When the parent ends, a last partial window is padded (weights 0) if pad_last,
-  else dropped.
+  else dropped. stride < seq_len gives strided sliding windows (evaluation): each window
+  starts `stride` tokens after the previous one and weights only the targets no earlier
+  window scored, so every pair is still scored once, each with >= seq_len - stride
+  tokens of context (the first window's targets excepted).
   """
 
   def __init__(
@@ -46,14 +49,18 @@ class PackedWindowsIterDataset(grain.IterDataset):
       documents: bool = True,
       pad_id: int = 0,
       pad_last: bool = False,
+      stride: int = 0,
   ):
     super().__init__(parent)
     if seq_len <= 0:
       raise ValueError(f"seq_len must be positive, got {seq_len}.")
+    if not 0 <= stride <= seq_len:
+      raise ValueError(f"stride must be in [1, seq_len={seq_len}] (0: seq_len), got {stride}.")
     self._seq_len = seq_len
     self._documents = documents
     self._pad_id = pad_id
     self._pad_last = pad_last
+    self._stride = stride or seq_len
 
   def __iter__(self) -> "_PackedWindowsIterator":
     return _PackedWindowsIterator(
@@ -62,6 +69,7 @@ class PackedWindowsIterDataset(grain.IterDataset):
         documents=self._documents,
         pad_id=self._pad_id,
         pad_last=self._pad_last,
+        stride=self._stride,
     )
 
   def __str__(self) -> str:
@@ -71,15 +79,17 @@ class PackedWindowsIterDataset(grain.IterDataset):
 class _PackedWindowsIterator(grain.DatasetIterator):
   """See PackedWindowsIterDataset."""
 
-  def __init__(self, parent, *, seq_len, documents, pad_id, pad_last):
+  def __init__(self, parent, *, seq_len, documents, pad_id, pad_last, stride):
     super().__init__(parent)
     self._seq_len = seq_len
     self._documents = documents
     self._pad_id = pad_id
     self._pad_last = pad_last
+    self._stride = stride
     self._reset(self._parent.get_state(), offset=0)
 
-  def _reset(self, parent_state: Any, offset: int) -> None:
+  def _reset(self, parent_state: Any, offset: int, scored: int = 0) -> None:
+    self._scored = scored  # leading targets of the next window an earlier one scored
     # Pending documents as (parent state before fetching it, tokens); the next
     # window starts at self._offset in the first one.
     self._docs: collections.deque = collections.deque()
@@ -111,8 +121,14 @@ class _PackedWindowsIterator(grain.DatasetIterator):
       self._fetch()
     if self._available < 2 or (self._available < need and not self._pad_last):
       raise StopIteration
-    window = self._window(min(need, self._available))
-    self._advance(min(self._seq_len, self._available - 1))
+    n = min(need, self._available)
+    window = self._window(n)
+    if self._scored >= n - 1:  # a last window with nothing new (strided windows only)
+      raise StopIteration
+    window["weights"][:self._scored] = 0.0
+    step = min(self._stride, self._available - 1)
+    self._scored = n - 1 - step
+    self._advance(step)
     return window
 
   def _window(self, n: int) -> dict[str, np.ndarray]:
@@ -155,11 +171,14 @@ class _PackedWindowsIterator(grain.DatasetIterator):
     self._start_state = self._docs[0][0]
 
   def get_state(self) -> dict[str, Any]:
-    return {"parent": _state_copy(self._start_state), "offset": int(self._offset)}
+    state = {"parent": _state_copy(self._start_state), "offset": int(self._offset)}
+    if self._scored:  # strided windows only: saved train states keep their old form
+      state["scored"] = int(self._scored)
+    return state
 
   def set_state(self, state: dict[str, Any]) -> None:
     self._parent.set_state(_state_copy(state["parent"]))
-    self._reset(state["parent"], offset=int(state["offset"]))
+    self._reset(state["parent"], offset=int(state["offset"]), scored=state.get("scored", 0))
 
   def __str__(self) -> str:
     return "PackedWindowsIterator"

@@ -84,6 +84,7 @@ def make_lm_dataset(
       documents=cfg.add_eos,
       pad_id=tokenizer.pad_id,
       pad_last=not train,
+      stride=0 if train else cfg.eval_stride,
   )
   if not train:
     batches = windows.batch(local_batch, drop_remainder=False)

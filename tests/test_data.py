@@ -285,6 +285,27 @@ def test_packing_without_eos_is_one_stream(tmp_path):
   np.testing.assert_array_equal(got["positions"], [[0, 1, 2, 3]] * 2)
 
 
+def test_strided_eval_windows_score_each_target_once_with_context(tmp_path):
+  """eval_stride=1 on "abcdefghi" (seq_len 4): windows start 1 token apart; after the
+  first, each scores only its last target, seen with 3 tokens of context."""
+  cfg = toy_cfg(tmp_path, ["abcdefghi"], add_eos=False, batch_size=8, eval_stride=1)
+  got = next(iter(data.make_lm_dataset(
+      cfg, tokenizers.ByteTokenizer(), "train", seed=0, train=False)))
+  windows = ["abcde", "bcdef", "cdefg", "defgh", "efghi"]
+  np.testing.assert_array_equal(got["inputs"][:5], [b(w[:4]) for w in windows])
+  np.testing.assert_array_equal(got["targets"][:5], [b(w[1:]) for w in windows])
+  np.testing.assert_array_equal(got["weights"], [[1, 1, 1, 1]] + [[0, 0, 0, 1]] * 4
+                                + [[0, 0, 0, 0]] * 3)
+  np.testing.assert_array_equal(got["positions"][:5], [[0, 1, 2, 3]] * 5)
+  # stride 3: windows "abcde", "defgh" (scores f, g, h), "ghi" (scores i).
+  cfg.eval_stride = 3
+  got = next(iter(data.make_lm_dataset(
+      cfg, tokenizers.ByteTokenizer(), "train", seed=0, train=False)))
+  np.testing.assert_array_equal(got["inputs"][:3], [b("abcd"), b("defg"), b("gh") + [0, 0]])
+  np.testing.assert_array_equal(got["weights"][:3], [[1, 1, 1, 1], [0, 1, 1, 1], [0, 1, 0, 0]])
+  assert got["weights"].sum() == len("abcdefghi") - 1
+
+
 def test_train_batches_cover_the_stream_and_shuffle_windows(tmp_path):
   docs = [chr(ord("A") + i) * 7 for i in range(6)]
   cfg = toy_cfg(tmp_path, docs, seq_len=4, batch_size=2, shuffle_buffer=16)

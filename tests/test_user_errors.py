@@ -17,6 +17,7 @@ BERT_MLM = {"objective": "mlm", "model.family": "bert", "data.mask_token": True}
 # (overrides of tiny.tiny_config, text the error must contain): each is the first error
 # validate() reaches.
 BAD_VALUES = [
+    ({"data.eval_stride": 33}, "data.eval_stride=33 must be in [0, data.seq_len=32]"),
     ({"train.steps": 0}, "train.steps=0 must be"),
     ({"train.steps": -3}, "train.steps=-3 must be"),
     ({"model.d_model": 0}, "model.d_model=0 must be"),

@@ -31,6 +31,7 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "noise_density", "mean_noise_span_length")},
     **{f"data.{k}": (OBJECTIVE, ("chat_sft",)) for k in (
         "chat_tokens", "chat_system", "turns_key", "turn_separator")},
+    "data.eval_stride": (OBJECTIVE, ("causal_lm",)),
     "train.electra_disc_weight": (OBJECTIVE, ("electra",)),
     "train.label_smoothing": (FAMILY, ("encoder_decoder",)),
     "decode": (FAMILY, ("encoder_decoder",)),
@@ -112,6 +113,9 @@ def get_config() -> ml_collections.ConfigDict:
   d.add_eos = True  # EOS between documents when packing
   d.random_offset = True  # add_eos=False streams: chunks start at a random offset per epoch
   d.packing_mask = False  # True: attention does not cross packed documents
+  d.eval_stride = 0  # causal_lm only: evaluation windows start this many tokens apart, each
+  #                    scoring only tokens no earlier window scored (sliding-window
+  #                    evaluation, >= seq_len - eval_stride tokens of context); 0 = seq_len
   d.shuffle_buffer = 1024  # packed sequences shuffled in windows of this size
   # Masked-LM objectives (mlm, mlm_nsp, sop, electra), data/masking.py:
   d.mask_token = False  # True: the tokenizer gets a [MASK] id after its vocab (MLM needs it)
