@@ -71,6 +71,12 @@ def make_lm_dataset(
         f"Split {split!r} of {cfg.dataset!r} has {len(source)} records, too few for "
         f"process {process_index} of {process_count} to get any."
     )
+  if train and cfg.random_windows:
+    stream = np.concatenate(list(records.map(
+        grain_ops.Tokenize(tokenizer, sources.text_key(cfg), add_eos=False))))
+    return grain.MapDataset.range(1 << 40).map_with_index(_RandomWindows(
+        stream, cfg.seq_len, local_batch,
+        grain_ops.derive_seed(seed, f"random_windows:{process_index}"))).to_iter_dataset()
   if train:
     records = records.shuffle(seed=grain_ops.derive_seed(seed, "records")).repeat()
   docs = records.map(grain_ops.Tokenize(tokenizer, sources.text_key(cfg), cfg.add_eos))
@@ -94,6 +100,28 @@ def make_lm_dataset(
         windows, window_size=cfg.shuffle_buffer, seed=grain_ops.derive_seed(seed, "windows")
     )
   return windows.batch(local_batch, drop_remainder=True)
+
+
+class _RandomWindows(grain.transforms.MapWithIndex):
+  """Batch `index` of windows at uniformly random offsets of one token stream, fresh per
+  (seed, index): nanoGPT's get_batch. The index is the step, so resume is exact."""
+
+  def __init__(self, stream: np.ndarray, seq_len: int, batch_size: int, seed: int):
+    if len(stream) < seq_len + 1:
+      raise ValueError(f"data.random_windows needs a train split of more than data.seq_len="
+                       f"{seq_len} tokens; it has {len(stream)}")
+    self._stream, self._seq_len, self._batch, self._seed = stream, seq_len, batch_size, seed
+
+  def map_with_index(self, index: int, _) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([self._seed, index])
+    starts_B = rng.integers(0, len(self._stream) - self._seq_len, size=self._batch)
+    rows_BxL1 = self._stream[starts_B[:, None] + np.arange(self._seq_len + 1)[None]]
+    shape = (self._batch, self._seq_len)
+    return {"inputs": rows_BxL1[:, :-1].astype(np.int32),
+            "targets": rows_BxL1[:, 1:].astype(np.int32),
+            "weights": np.ones(shape, np.float32),
+            "segment_ids": np.ones(shape, np.int32),
+            "positions": np.broadcast_to(np.arange(self._seq_len, dtype=np.int32), shape).copy()}
 
 
 class _MaskBatch(grain.transforms.MapWithIndex):

@@ -306,6 +306,32 @@ def test_strided_eval_windows_score_each_target_once_with_context(tmp_path):
   assert got["weights"].sum() == len("abcdefghi") - 1
 
 
+def test_random_windows_are_stream_slices_fresh_per_step_and_resume_exactly(tmp_path):
+  """data.random_windows: nanoGPT's get_batch, i.i.d. offsets into the train stream."""
+  text = "".join(chr(ord("a") + i % 26) for i in range(500))
+  cfg = toy_cfg(tmp_path, [text], add_eos=False, batch_size=4, seq_len=8,
+                random_windows=True)
+  tok = tokenizers.ByteTokenizer()
+  stream = np.asarray(b(text))
+  it = iter(data.make_lm_dataset(cfg, tok, "train", seed=0))
+  batches = [next(it) for _ in range(3)]
+  starts = set()
+  for got in batches:
+    for row_in, row_out in zip(got["inputs"], got["targets"]):
+      start = int(np.flatnonzero(np.all(np.lib.stride_tricks.sliding_window_view(
+          stream, 9)[:, :8] == row_in, axis=1))[0])
+      np.testing.assert_array_equal(row_out, stream[start + 1:start + 9])
+      starts.add(start)
+  assert len(starts) > 6  # offsets differ across rows and steps
+  state = it.get_state()
+  following = next(it)
+  again = iter(data.make_lm_dataset(cfg, tok, "train", seed=0))
+  again.set_state(state)
+  np.testing.assert_array_equal(next(again)["inputs"], following["inputs"])
+  other_seed = next(iter(data.make_lm_dataset(cfg, tok, "train", seed=1)))
+  assert not np.array_equal(other_seed["inputs"], batches[0]["inputs"])
+
+
 def test_train_batches_cover_the_stream_and_shuffle_windows(tmp_path):
   docs = [chr(ord("A") + i) * 7 for i in range(6)]
   cfg = toy_cfg(tmp_path, docs, seq_len=4, batch_size=2, shuffle_buffer=16)

@@ -18,6 +18,8 @@ BERT_MLM = {"objective": "mlm", "model.family": "bert", "data.mask_token": True}
 # validate() reaches.
 BAD_VALUES = [
     ({"data.eval_stride": 33}, "data.eval_stride=33 must be in [0, data.seq_len=32]"),
+    ({"data.random_windows": True, "data.add_eos": True},
+     "data.random_windows=True draws windows from one text stream; set data.add_eos=False"),
     ({"train.steps": 0}, "train.steps=0 must be"),
     ({"train.steps": -3}, "train.steps=-3 must be"),
     ({"model.d_model": 0}, "model.d_model=0 must be"),

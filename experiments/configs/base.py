@@ -32,6 +32,7 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     **{f"data.{k}": (OBJECTIVE, ("chat_sft",)) for k in (
         "chat_tokens", "chat_system", "turns_key", "turn_separator")},
     "data.eval_stride": (OBJECTIVE, ("causal_lm",)),
+    "data.random_windows": (OBJECTIVE, ("causal_lm",)),
     "train.electra_disc_weight": (OBJECTIVE, ("electra",)),
     "train.label_smoothing": (FAMILY, ("encoder_decoder",)),
     "decode": (FAMILY, ("encoder_decoder",)),
@@ -112,6 +113,9 @@ def get_config() -> ml_collections.ConfigDict:
   d.batch_size = 32  # global batch, split over processes and devices
   d.add_eos = True  # EOS between documents when packing
   d.random_offset = True  # add_eos=False streams: chunks start at a random offset per epoch
+  d.random_windows = False  # causal_lm only, add_eos=False: each row a window at a uniform
+  #                           random offset of the whole (in-memory) train stream, fresh
+  #                           every step (nanoGPT's get_batch), instead of packed windows
   d.packing_mask = False  # True: attention does not cross packed documents
   d.eval_stride = 0  # causal_lm only: evaluation windows start this many tokens apart, each
   #                    scoring only tokens no earlier window scored (sliding-window

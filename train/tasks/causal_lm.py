@@ -8,6 +8,9 @@ def check_data_config(cfg) -> None:
   if not 0 <= cfg.eval_stride <= cfg.seq_len:
     raise ValueError(f"data.eval_stride={cfg.eval_stride} must be in [0, data.seq_len="
                      f"{cfg.seq_len}]; 0 evaluates disjoint windows")
+  if cfg.random_windows and cfg.add_eos:
+    raise ValueError("data.random_windows=True draws windows from one text stream; set "
+                     "data.add_eos=False (documents with EOS between them are packed windows)")
 
 
 def make_loss_fn(config, model):
