@@ -34,7 +34,8 @@ class Tokenize(grain.transforms.Map):
 
   def map(self, record: Any) -> np.ndarray:
     tokens = encode_array(self._tokenizer, sources.record_text(record, self._key))
-    if self._add_eos:
+    # A record that is not its document's end (text_files' chunks) gets no EOS.
+    if self._add_eos and record.get("ends_file", True):
       tokens = np.append(tokens, np.int32(self._tokenizer.eos_id)).astype(np.int32)
     return tokens
 

@@ -306,6 +306,17 @@ def test_strided_eval_windows_score_each_target_once_with_context(tmp_path):
   assert got["weights"].sum() == len("abcdefghi") - 1
 
 
+def test_eos_ends_each_file_not_each_stored_chunk(tmp_path):
+  """Files longer than a record (4096 chars) are stored in chunks; EOS marks file ends."""
+  line = "all work and no play makes jack a dull boy\n"
+  cfg = toy_cfg(tmp_path, [line * 250, line * 120], batch_size=8, seq_len=64)
+  assert len(data.get_source(cfg, "train")) > 2  # several chunks per file
+  ids = [t for batch in data.make_lm_dataset(cfg, tokenizers.ByteTokenizer(), "train",
+                                             seed=0, train=False)
+         for t in batch["targets"][batch["weights"] > 0]]
+  assert ids.count(tokenizers.EOS_ID) == 2 and ids[-1] == tokenizers.EOS_ID
+
+
 def test_random_windows_are_stream_slices_fresh_per_step_and_resume_exactly(tmp_path):
   """data.random_windows: nanoGPT's get_batch, i.i.d. offsets into the train stream."""
   text = "".join(chr(ord("a") + i % 26) for i in range(500))

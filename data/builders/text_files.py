@@ -7,11 +7,14 @@ begins on a fresh line.
 Each split is stored as records of whole lines of at most `_CHUNK_CHARS` characters
 (a longer line is cut), so record shuffling and per-process sharding have something
 to work on; the records of a split, in order, concatenate back to its text exactly.
+`ends_file` marks each file's last record: data.add_eos puts EOS there, not after every
+chunk.
 """
 import glob
 import os
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import tensorflow_datasets as tfds
 
 from data.builders.common import HashedConfig, LocalBuilder
@@ -90,7 +93,7 @@ def _file_stats(paths: list[str]) -> list[dict]:
 def _fingerprint(paths: list[str], val_fraction: float) -> dict:
   """What the prepared data depends on; a changed file gives a new config name."""
   return {"files": _file_stats(paths), "val_fraction": val_fraction,
-          "chunk_chars": _CHUNK_CHARS}
+          "chunk_chars": _CHUNK_CHARS, "features": sorted(TextFiles.FEATURES)}
 
 
 class TextFilesConfig(HashedConfig):
@@ -102,7 +105,7 @@ class TextFilesConfig(HashedConfig):
       raise ValueError(f"text_files: val_fraction must be in [0, 1), got {val_fraction}.")
     if split_paths:
       fingerprint = {"splits": {k: _file_stats(v) for k, v in split_paths.items()},
-                     "chunk_chars": _CHUNK_CHARS}
+                     "chunk_chars": _CHUNK_CHARS, "features": sorted(TextFiles.FEATURES)}
     else:
       fingerprint = _fingerprint(list(paths), val_fraction)
     super().__init__(fingerprint)
@@ -116,7 +119,8 @@ class TextFiles(LocalBuilder):
 
   BUILDER_CONFIG_CLASS = TextFilesConfig
 
-  FEATURES = {"text": tfds.features.Text()}
+  # ends_file: the record is its file's last chunk, so data.add_eos puts EOS there only.
+  FEATURES = {"text": tfds.features.Text(), "ends_file": tfds.features.Scalar(np.bool_)}
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Local files only.
@@ -148,8 +152,9 @@ class TextFiles(LocalBuilder):
   def _generate_examples(self, texts: list[str]) -> Iterator[tuple[int, dict]]:
     key = 0  # Integer keys + disable_shuffling keep records in text order.
     for text in texts:
-      for chunk in chunk_lines(text):
-        yield key, {"text": chunk}
+      chunks = list(chunk_lines(text))
+      for i, chunk in enumerate(chunks):
+        yield key, {"text": chunk, "ends_file": i == len(chunks) - 1}
         key += 1
 
 
