@@ -1,7 +1,14 @@
 """LSTM language model: the recurrent baseline the Transformer families are compared against.
 
 Same call signature as decoder.Decoder, so the causal_lm objective, the train step,
-checkpointing and sampling use it unchanged. Built from flax's nn.RNN + OptimizedLSTMCell.
+checkpointing and sampling use it unchanged; `initial_carry` / `return_carry` add the
+state a stateful run carries from one window to the next (train.carry, data.contiguous).
+
+Fast on CPU: each layer projects the whole sequence's inputs with ONE [D, 4H] matmul
+before the time loop, and the loop (`lax.scan`, time-major) does one [H, 4H] recurrent
+matmul per step (its pre-activations kept for the backward); the weight gradients are single matmuls over all steps (custom VJP
+below), not a [H, 4H] accumulation per step. Gates in PyTorch/flax order i, f, g, o:
+c' = sig(f) c + sig(i) tanh(g), h' = sig(o) tanh(c').
 """
 from __future__ import annotations
 
@@ -11,8 +18,10 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from model import layers
+from model import matmul
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,39 +35,104 @@ class LSTMConfig:
   max_len: int = 256  # longest sequence trained on; sampling's context window
   dtype: Any = jnp.float32
   init_std: float = 0.02  # untied output layer only (embeddings are unit-variance)
+  init_uniform: float = 0.0  # > 0: every param ~ U(-v, v) (Zaremba et al.'s init_weight)
+  output_bias: bool = False  # a bias on the output layer (tied or not)
 
   @classmethod
   def from_config(cls, m: Any) -> "LSTMConfig":
     """Validate the `config.model` keys an LSTM uses; Transformer-only keys are ignored."""
     layers._check_choice("model.dtype", m.dtype, tuple(layers.DTYPES))
     layers.check_shared_keys(m)
+    layers.check(m.init_uniform >= 0, "model.init_uniform", m.init_uniform,
+                 "must be >= 0", "0 keeps the default init; Zaremba et al. use 0.1")
     return cls(vocab_size=m.vocab_size, d_model=m.d_model, num_layers=m.num_layers,
                dropout=m.dropout, tie_embeddings=m.tie_embeddings, max_len=m.max_len,
-               dtype=layers.DTYPES[m.dtype], init_std=m.init_std)
+               dtype=layers.DTYPES[m.dtype], init_std=m.init_std,
+               init_uniform=float(m.init_uniform), output_bias=bool(m.output_bias))
 
 
-class _ResettingLSTMCell(nn.RNNCellBase):
-  """An LSTM cell whose state restarts where the input's last feature (a flag) is 1.
+def zero_carry(cfg: LSTMConfig, batch: int) -> jax.Array:
+  """The state a window starts from without history: [layers, 2 (c, h), batch, hidden]."""
+  return jnp.zeros((cfg.num_layers, 2, batch, cfg.d_model), jnp.float32)
 
-  nn.RNN scans one array, so the document-start flag rides along as an extra feature;
-  with it, packed documents do not see each other (data.packing_mask), as in the decoder.
-  """
-  features: int
-  dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, carry, x_and_flag):
-    x, restart = x_and_flag[..., :-1], x_and_flag[..., -1:]
-    carry = jax.tree.map(lambda c: c * (1.0 - restart).astype(c.dtype), carry)
-    return nn.OptimizedLSTMCell(self.features, dtype=self.dtype, name="lstm")(carry, x)
+def _uniform(v: float):
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -v, v)
+  return init
 
-  def initialize_carry(self, rng, input_shape):
-    zeros = jnp.zeros(input_shape[:-1] + (self.features,), jnp.float32)
-    return zeros, zeros
 
-  @property
-  def num_feature_axes(self) -> int:
-    return 1
+def _blockwise(init, blocks: int):
+  """`init` applied to each of `blocks` [.., H] column blocks (a per-gate init, fused)."""
+  def block_init(key, shape, dtype=jnp.float32):
+    h = shape[-1] // blocks
+    keys = jax.random.split(key, blocks)
+    return jnp.concatenate([init(k, shape[:-1] + (h,), dtype) for k in keys], axis=-1)
+  return block_init
+
+
+def _cell(z_Bx4H: jax.Array, c_BxH: jax.Array) -> tuple[jax.Array, jax.Array]:
+  i, f, g, o = jnp.split(z_Bx4H, 4, axis=-1)
+  c = jax.nn.sigmoid(f) * c_BxH + jax.nn.sigmoid(i) * jnp.tanh(g)
+  return c, jax.nn.sigmoid(o) * jnp.tanh(c)
+
+
+def _forward(xw_TxBx4H, wh_Hx4H, keep_TxB, c0_BxH, h0_BxH):
+  """The time loop: (h_t for all t [T, B, H], and the (c, h) the gradient pass needs)."""
+  def step(carry, inp):
+    c, h = carry
+    xw, keep = inp
+    c, h = c * keep[:, None], h * keep[:, None]  # a new document: zero state
+    z = xw + jnp.dot(h, wh_Hx4H)
+    c_new, h_new = _cell(z, c)
+    return (c_new, h_new), (z, c_new, h_new, c, h)
+  (c_T, h_T), (zs, cs, hs, c_prev, h_prev) = lax.scan(step, (c0_BxH, h0_BxH),
+                                                      (xw_TxBx4H, keep_TxB))
+  return zs, cs, hs, c_prev, h_prev, c_T, h_T
+
+
+@jax.custom_vjp
+def lstm_layer(xw_TxBx4H, wh_Hx4H, keep_TxB, c0_BxH, h0_BxH):
+  """One LSTM layer over time (inputs already projected): (h [T, B, H], c_T, h_T)."""
+  _, _, hs, _, _, c_T, h_T = _forward(xw_TxBx4H, wh_Hx4H, keep_TxB, c0_BxH, h0_BxH)
+  return hs, c_T, h_T
+
+
+def _lstm_fwd(xw, wh, keep, c0, h0):
+  zs, cs, hs, c_prev, h_prev, c_T, h_T = _forward(xw, wh, keep, c0, h0)
+  return (hs, c_T, h_T), (zs, wh, keep, cs, c_prev, h_prev)
+
+
+def _lstm_bwd(res, grads):
+  """Backward through time; dWh = sum_t h_{t-1}^T dz_t as ONE matmul after the loop."""
+  zs, wh, keep, cs, c_prev, h_prev = res
+  dhs, dc_T, dh_T = grads
+
+  def step(carry, inp):
+    dc, dh = carry  # gradient w.r.t. c_t, h_t from later steps
+    z, keep_t, c_t, cp, dh_out = inp
+    i, f, g, o = jnp.split(z, 4, axis=-1)
+    si, sf, tg, so = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+    tc = jnp.tanh(c_t)
+    dh = dh + dh_out
+    do = dh * tc * so * (1 - so)
+    dc = dc + dh * so * (1 - tc * tc)
+    di = dc * tg * si * (1 - si)
+    dg = dc * si * (1 - tg * tg)
+    df = dc * cp * sf * (1 - sf)
+    dz = jnp.concatenate([di, df, dg, do], axis=-1)
+    k = keep_t[:, None]
+    dh_prev = jnp.dot(dz, wh.T) * k
+    dc_prev = dc * sf * k
+    return (dc_prev, dh_prev), dz
+
+  (dc0, dh0), dz = lax.scan(step, (dc_T, dh_T),
+                            (zs, keep, cs, c_prev, dhs), reverse=True)
+  dwh = lax.dot_general(h_prev, dz, (((0, 1), (0, 1)), ((), ()))).astype(wh.dtype)
+  return dz.astype(zs.dtype), dwh, jnp.zeros_like(keep), dc0, dh0
+
+
+lstm_layer.defvjp(_lstm_fwd, _lstm_bwd)
 
 
 class LSTMLanguageModel(nn.Module):
@@ -73,31 +147,56 @@ class LSTMLanguageModel(nn.Module):
       positions: Optional[jax.Array] = None,  # unused: recurrence orders the tokens
       segment_ids: Optional[jax.Array] = None,
       deterministic: bool = True,
-  ) -> jax.Array:
+      initial_carry: Optional[jax.Array] = None,  # [L, 2, B, H]; None: zeros
+      return_carry: bool = False,  # True: (logits, the final carry [L, 2, B, H])
+  ):
     del positions
     cfg = self.cfg
+    v = cfg.init_uniform
+    pick = lambda default: _uniform(v) if v > 0 else default
     # Unit-variance embeddings (PyTorch's nn.Embedding default): no norm rescales the
     # LSTM's input, and at std 0.02 its gates barely see the tokens (loss stalls ~unigram).
     embed = nn.Embed(
         cfg.vocab_size, cfg.d_model, dtype=cfg.dtype, name="embed",
         embedding_init=nn.with_logical_partitioning(
-            nn.initializers.normal(1.0), ("vocab", "embed")))
-    x_BxTxD = embed(tokens_BxT)
-    restart_BxT = jnp.zeros(tokens_BxT.shape, x_BxTxD.dtype)
+            pick(nn.initializers.normal(1.0)), ("vocab", "embed")))
+    batch, length = tokens_BxT.shape
+    x_TxBxD = embed(tokens_BxT.T)  # time-major through the layers
+    keep_TxB = jnp.ones((length, batch), cfg.dtype)
     if segment_ids is not None:  # a new document starts where the segment id changes
       changed = segment_ids[:, 1:] != segment_ids[:, :-1]
-      restart_BxT = restart_BxT.at[:, 1:].set(changed.astype(x_BxTxD.dtype))
+      keep_TxB = keep_TxB.at[1:].set((~changed).T.astype(cfg.dtype))
+    carry = zero_carry(cfg, batch) if initial_carry is None else initial_carry
+    finals = []
+    h4 = 4 * cfg.d_model
     for i in range(cfg.num_layers):
-      x_BxTxD = nn.Dropout(cfg.dropout)(x_BxTxD, deterministic=deterministic)
-      cell = _ResettingLSTMCell(cfg.d_model, dtype=cfg.dtype, name=f"layer_{i}")
-      x_BxTxD = nn.RNN(cell, name=f"rnn_{i}")(
-          jnp.concatenate([x_BxTxD, restart_BxT[..., None]], axis=-1))
-    x_BxTxD = nn.Dropout(cfg.dropout)(x_BxTxD, deterministic=deterministic)
+      x_TxBxD = nn.Dropout(cfg.dropout)(x_TxBxD, deterministic=deterministic)
+      # flax OptimizedLSTMCell's defaults, per gate: lecun_normal input, orthogonal
+      # recurrent kernels, zero bias (on the recurrent side only, as one bias here).
+      wi = self.param(f"layer_{i}_wi", pick(nn.initializers.lecun_normal()),
+                      (x_TxBxD.shape[-1], h4))
+      wh = self.param(f"layer_{i}_wh", pick(_blockwise(nn.initializers.orthogonal(), 4)),
+                      (cfg.d_model, h4))
+      b = self.param(f"layer_{i}_b", pick(nn.initializers.zeros), (h4,))
+      xw = matmul.dot_general(x_TxBxD, wi.astype(cfg.dtype), (((2,), (0,)), ((), ())))
+      xw = xw + b.astype(cfg.dtype)
+      c0, h0 = carry[i, 0].astype(cfg.dtype), carry[i, 1].astype(cfg.dtype)
+      x_TxBxD, c_T, h_T = lstm_layer(xw, wh.astype(cfg.dtype), keep_TxB, c0, h0)
+      finals.append(jnp.stack([c_T, h_T]).astype(jnp.float32))
+    x_BxTxD = nn.Dropout(cfg.dropout)(x_TxBxD.transpose(1, 0, 2), deterministic=deterministic)
     if cfg.tie_embeddings:
       logits_BxTxV = embed.attend(x_BxTxD)
     else:
       logits_BxTxV = nn.Dense(
           cfg.vocab_size, use_bias=False, dtype=cfg.dtype, name="lm_head",
+          dot_general=matmul.dot_general,
           kernel_init=nn.with_logical_partitioning(
-              nn.initializers.normal(cfg.init_std), ("embed", "vocab")))(x_BxTxD)
-    return logits_BxTxV.astype(jnp.float32)
+              pick(nn.initializers.normal(cfg.init_std)), ("embed", "vocab")))(x_BxTxD)
+    if cfg.output_bias:
+      bias = self.param("output_bias", nn.with_logical_partitioning(
+          pick(nn.initializers.zeros), ("vocab",)), (cfg.vocab_size,))
+      logits_BxTxV = logits_BxTxV + bias.astype(cfg.dtype)
+    logits_BxTxV = logits_BxTxV.astype(jnp.float32)
+    if return_carry:
+      return logits_BxTxV, jnp.stack(finals)
+    return logits_BxTxV

@@ -70,3 +70,50 @@ def test_lstm_trains_and_resumes_through_the_shared_loop(tmp_path):
   assert first > 3.0 and last < 1.5, (first, last)  # ln(vocab) -> well below the unigram ~2.9
   assert report["loss"] < 1.5
   assert losses(straight) == losses(resumed)  # the shared checkpointing resumes exactly
+
+
+def test_init_uniform_bounds_every_param_and_output_bias_is_added():
+  tokens = jnp.zeros((2, 4), jnp.int32)
+  _, default = _init(lstm_model_config(tie_embeddings=False), tokens)
+  assert "output_bias" not in default  # defaults: today's params
+  _, params = _init(lstm_model_config(tie_embeddings=False, init_uniform=0.1,
+                                      output_bias=True), tokens)
+  assert params["output_bias"].shape == (37,)
+  for path, x in jax.tree_util.tree_flatten_with_path(params)[0]:
+    assert np.abs(np.asarray(x)).max() <= 0.1, jax.tree_util.keystr(path)
+    assert np.asarray(x).std() > 0.04, jax.tree_util.keystr(path)  # U(-.1,.1): std .058
+
+
+def test_fused_layer_backward_matches_autodiff():
+  from model import rnn
+  k = jax.random.split(jax.random.key(0), 6)
+  T, B, H = 7, 3, 5
+  xw = jax.random.normal(k[0], (T, B, 4 * H))
+  wh = jax.random.normal(k[1], (H, 4 * H)) * 0.5
+  keep = jnp.ones((T, B)).at[3, 1].set(0.0)  # a document restarts mid-row
+  c0, h0 = jax.random.normal(k[2], (B, H)), jax.random.normal(k[3], (B, H))
+  weights = [jax.random.normal(k[4], (T, B, H)), jax.random.normal(k[5], (B, H)),
+             jnp.ones((B, H))]
+
+  def reference(xw, wh, keep, c0, h0):
+    _, _, hs, _, _, c, h = rnn._forward(xw, wh, keep, c0, h0)
+    return hs, c, h
+
+  def scalar(fn):
+    return lambda *a: sum(jnp.sum(o * w) for o, w in zip(fn(*a), weights))
+  want = jax.grad(scalar(reference), argnums=(0, 1, 3, 4))(xw, wh, keep, c0, h0)
+  got = jax.grad(scalar(rnn.lstm_layer), argnums=(0, 1, 3, 4))(xw, wh, keep, c0, h0)
+  for a, b in zip(want, got):
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+
+
+def test_carried_state_continues_a_window_exactly():
+  tokens = jnp.asarray(np.random.default_rng(2).integers(0, 37, (2, 12)), jnp.int32)
+  m, params = _init(lstm_model_config(), tokens)
+  whole, final = m.apply({"params": params}, tokens, return_carry=True)
+  first, carry = m.apply({"params": params}, tokens[:, :5], return_carry=True)
+  second, carry = m.apply({"params": params}, tokens[:, 5:], initial_carry=carry,
+                          return_carry=True)
+  np.testing.assert_allclose(jnp.concatenate([first, second], 1), whole, atol=1e-5)
+  np.testing.assert_allclose(carry, final, atol=1e-6)
+  assert final.shape == (2, 2, 2, 32)  # [layers, (c, h), batch, hidden]

@@ -17,6 +17,7 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     **{f"model.{k}": (FAMILY, _ENCODERS) for k in (
         "embed_dim", "type_vocab_size", "share_layers", "encoder_heads", "pad_id")},
     "model.generator_ratio": (FAMILY, ("electra",)),
+    **{f"model.{k}": (FAMILY, ("lstm",)) for k in ("init_uniform", "output_bias")},
     **{f"model.{k}": (FAMILY, ("encoder_decoder",)) for k in (
         "num_decoder_layers", "share_embeddings", "scale_embeddings", "scale_tied_logits",
         "relative_buckets", "relative_max_distance", "decoder_start_id")},
@@ -95,6 +96,9 @@ def get_config() -> ml_collections.ConfigDict:
   m.relative_buckets = 32  # encoder_decoder only (relative_attention_num_buckets)
   m.relative_max_distance = 128  # encoder_decoder only (relative_attention_max_distance)
   m.decoder_start_id = 2  # encoder_decoder only: first decoder input; BOS (T5 checkpoints: pad 0)
+  # lstm family only (model/rnn.py):
+  m.init_uniform = 0.0  # lstm only; > 0: every param ~ U(-v, v) (Zaremba et al. 2014: 0.1)
+  m.output_bias = False  # lstm only; True: the output layer (tied or not) has a bias
 
   c.data = d = ml_collections.ConfigDict()
   d.dataset = "python_stdlib"  # python_stdlib | text_files | any TFDS catalog name

@@ -1,0 +1,112 @@
+"""LSTM train-step throughput (forward + backward + SGD) at Zaremba's PTB shapes.
+
+  python -m experiments.bench.lstm [--steps=30] [--warmup=3] [--shapes=small,medium]
+
+small: 2 x 200, batch 20, unroll 20, vocab 10k (Zaremba et al. 2014 "small"); medium:
+2 x 650, batch 20, unroll 35, vocab 10k. The model is model.build's LSTM (untied output
+layer with a bias, uniform +-0.1 init, as the recipe), the loss the causal_lm objective's,
+the update plain SGD with the gradient clipped at global norm 5: the same jit step shape
+as train/step.py, on random tokens already on the device (no data time). PyTorch's
+word_language_model example does ~5,000 tokens/s at the small shape on an idle 2-core
+machine of this kind (issue 16). Prints one JSON object (tokens/s per shape) as the last
+stdout line; the machine's load average is in it, since the 2 cores are shared.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+from absl import app
+from absl import flags
+
+_STEPS = flags.DEFINE_integer("steps", 30, "Timed steps per shape (median is reported).")
+_WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after the compile.")
+_SHAPES = flags.DEFINE_list("shapes", ["small", "medium"], "Shapes to time.")
+
+# name -> (hidden size, layers, batch, unroll); vocabulary 10k (PTB).
+SHAPES = {"small": (200, 2, 20, 20), "medium": (650, 2, 20, 35)}
+VOCAB = 10_000
+
+
+def _model_config(hidden: int, layers: int, unroll: int):
+  from experiments.configs import base
+  m = base.get_config().model
+  m.family, m.vocab_size, m.d_model, m.num_layers, m.max_len = (
+      "lstm", VOCAB, hidden, layers, unroll)
+  m.tie_embeddings = False
+  for key, value in (("output_bias", True), ("init_uniform", 0.1)):  # the recipe's, where known
+    if key in m:
+      m[key] = value
+  return m
+
+
+def benchmark(shape: str, steps: int, warmup: int) -> dict:
+  """Compile and time the train step at `shape`; returns its result row."""
+  import flax.linen
+  import jax
+  import jax.numpy as jnp
+  import optax
+
+  import model as model_lib
+  from train import objectives
+  from train import step as step_lib
+  from train.state import TrainState
+
+  hidden, layers, batch, unroll = SHAPES[shape]
+  module = model_lib.build(_model_config(hidden, layers, unroll))
+  tx = optax.chain(optax.clip_by_global_norm(5.0), optax.sgd(1.0))
+  loss_fn = objectives.make_causal_lm(module, False)
+  params = module.init(jax.random.key(0), jnp.zeros((batch, unroll), jnp.int32))["params"]
+  params = flax.linen.meta.unbox(params)
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                     opt_state=tx.init(params), rng=jax.random.key_data(jax.random.key(1)))
+  train = jax.jit(lambda s, b: step_lib.train_step(s, b, loss_fn=loss_fn, tx=tx),
+                  donate_argnums=(0,))
+  keys = jax.random.split(jax.random.key(2), 1 + warmup + steps)
+  batches = []
+  for k in keys:
+    tokens = jax.random.randint(k, (batch, unroll + 1), 0, VOCAB, jnp.int32)
+    batches.append({"inputs": tokens[:, :-1], "targets": tokens[:, 1:],
+                    "weights": jnp.ones((batch, unroll), jnp.float32)})
+  jax.block_until_ready(batches)
+  t0 = time.perf_counter()
+  compiled = train.lower(state, batches[0]).compile()
+  compile_s = time.perf_counter() - t0
+  for b in batches[:1 + warmup]:
+    state, metrics = compiled(state, b)
+  jax.block_until_ready((state, metrics))
+  times = []
+  cpu0 = time.process_time()
+  for b in batches[1 + warmup:]:
+    t0 = time.perf_counter()
+    state, metrics = compiled(state, b)
+    jax.block_until_ready((state, metrics))
+    times.append(time.perf_counter() - t0)
+  cpu = (time.process_time() - cpu0) / steps
+  step_s = statistics.median(times)
+  return {"shape": shape, "hidden": hidden, "layers": layers, "batch": batch,
+          "unroll": unroll, "vocab": VOCAB, "compile_s": round(compile_s, 2),
+          "step_ms": round(step_s * 1e3, 2), "step_min_ms": round(min(times) * 1e3, 2),
+          "cpu_ms_per_step": round(cpu * 1e3, 1),
+          "tokens_per_sec": round(batch * unroll / step_s, 1),
+          "loss": float(jax.device_get(metrics["loss"]))}
+
+
+def main(argv):
+  del argv
+  import jax
+  out = {"backend": jax.default_backend(), "steps": _STEPS.value,
+         "load_avg_before": os.getloadavg()[0]}
+  for shape in _SHAPES.value:
+    row = benchmark(shape, _STEPS.value, _WARMUP.value)
+    print(f"{shape:7s} {row['step_ms']:8.2f} ms/step  {row['tokens_per_sec']:9,.0f} tokens/s "
+          f"(min {row['step_min_ms']:.2f} ms, compile {row['compile_s']:.1f} s)", flush=True)
+    out[shape] = row
+  out["load_avg_after"] = os.getloadavg()[0]
+  print(json.dumps(out, sort_keys=True), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
