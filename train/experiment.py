@@ -23,6 +23,7 @@ import data as data_lib
 from experiments.configs import base as config_schema
 import model as model_lib
 from model.layers import check
+from train import epochs as epochs_lib
 from train import objectives
 from train import optimizer as optimizer_lib
 from train import partitioning
@@ -47,6 +48,10 @@ class Experiment:
   loss_fn: objectives.LossFn
   abstract_state: state_lib.TrainState
   shardings: state_lib.TrainState
+  # train.epochs > 0 (train/epochs.py): the train split's tokens and the steps of one pass
+  # (config.train.steps is then epochs x steps_per_epoch); 0 when the budget is in steps.
+  epoch_tokens: int = 0
+  steps_per_epoch: int = 0
 
 
 # Counts in config.train that the loop reads: key, least value, what the value means.
@@ -81,7 +86,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
           f"must be an integer >= {least}", meaning)
   check(0 <= config.train.peak_flops < math.inf, "train.peak_flops", config.train.peak_flops,
         "must be a finite number >= 0", "0 measures the peak at start-up")
-  optimizer_lib.make_optimizer(config.train)  # the optimizer's train.* keys
+  check(0 <= config.train.epochs < math.inf, "train.epochs", config.train.epochs,
+        "must be a finite number >= 0", "0 gives the budget in train.steps")
+  # the optimizer's train.* keys (those that need the steps per epoch: in build)
+  optimizer_lib.make_optimizer(config.train, seq_len=config.data.seq_len)
   data_lib.check_config(config.data, jax.process_count())
   task.check_data_config(config.data)
   if config.data.seq_len > config.model.max_len:
@@ -208,6 +216,11 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   _process_0_first(lambda: [data_lib.get_source(config.data, split) for split in
                             (config.data.train_split, config.data.eval_split)])
   config = copy.deepcopy(config)
+  epoch_tokens = per_epoch = 0
+  if config.train.epochs > 0:  # the budget in epochs replaces train.steps (resolved here)
+    epoch_tokens = epochs_lib.split_tokens(config.data, tokenizer, config.data.train_split)
+    per_epoch = epochs_lib.steps_per_epoch(epoch_tokens, config.data)
+    config.train.steps = epochs_lib.total_steps(config.train.epochs, per_epoch)
   if not config.model.vocab_size:
     config.model.vocab_size = tokenizer.vocab_size
   elif config.model.vocab_size < tokenizer.vocab_size:
@@ -217,15 +230,15 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   model = task.wrap(model_lib.build(config.model), config)  # + fine-tuning head
   mesh = partitioning.make_mesh(config.mesh)
   rules = partitioning.axis_rules(config.mesh.rules)
-  tx = optimizer_lib.make_optimizer(config.train)
+  tx = optimizer_lib.make_optimizer(config.train, per_epoch, config.data.seq_len)
   abstract, shardings = state_lib.state_shardings(
       model, tx, config.data.seq_len, config.seed, mesh, rules)
   return Experiment(
       config=config, workdir=workdir, tokenizer=tokenizer, model=model,
       model_config=model.cfg, mesh=mesh, rules=rules, tx=tx,
-      schedule=optimizer_lib.make_schedule(config.train), task=task,
+      schedule=optimizer_lib.make_schedule(config.train, per_epoch), task=task,
       loss_fn=task.make_loss_fn(config, model), abstract_state=abstract,
-      shardings=shardings)
+      shardings=shardings, epoch_tokens=epoch_tokens, steps_per_epoch=per_epoch)
 
 
 def from_workdir(workdir: str) -> Experiment:

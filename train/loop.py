@@ -9,6 +9,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from typing import Callable, Optional
 
@@ -28,6 +29,7 @@ from train import flops as flops_lib
 from train import graceful_stop
 from train import init_from as init_from_lib
 from train import model_selection
+from train import optimizer as optimizer_lib
 from train import partitioning
 from train import state as state_lib
 from train import step as step_lib
@@ -48,6 +50,13 @@ def _mean_of(sums_list: list[dict], summarize: Callable[[dict], dict]) -> dict:
     if key in host[-1]:
       out[key] = float(np.mean([m[key] for m in host]))
   return out
+
+
+def _note(message: str) -> None:
+  """A line the user should see at start (absl INFO is hidden by default): stderr, process 0."""
+  logging.info(message)
+  if jax.process_index() == 0:
+    print(f"attnlab: {message}", file=sys.stderr, flush=True)
 
 
 def _check_finite(metrics: dict, step: int, last_good: Optional[int]) -> None:
@@ -139,6 +148,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   selector = model_selection.ModelSelector.from_config(workdir, t)  # best checkpoint
   train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                              exp.schedule)
+  plateau_fn = (step_lib.compile_plateau_update(t, exp.shardings, exp.mesh)
+                if t.plateau_factor > 0 else None)
   latest = None
   if ckpt.latest_step() is not None:
     state, latest = ckpt.restore_newest(exp.abstract_state,
@@ -157,6 +168,13 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   writer = MetricsWriter(workdir, latest or 0)
   start = int(jax.device_get(state.step))
   logging.info("model: %s params; mesh %s", f"{state.param_count:,}", dict(exp.mesh.shape))
+  epoch_of = lambda done: {}  # train.epochs: rows of metrics.jsonl get the epoch reached
+  if exp.steps_per_epoch:
+    epoch_of = lambda done: {"epoch": done / exp.steps_per_epoch}
+    _note(f"epoch = {exp.steps_per_epoch:,} steps, {exp.epoch_tokens:,} tokens (the "
+          f"{config.data.train_split!r} split // (data.batch_size {config.data.batch_size} x "
+          f"data.seq_len {config.data.seq_len})); train.epochs={t.epochs:g} = {t.steps:,} "
+          "steps (train.steps)")
 
   tokens_per_step = config.data.batch_size * config.data.seq_len
   model_flops = flops_lib.flops_per_token(exp.model_config, config.data.seq_len)
@@ -186,11 +204,14 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
           row["tokens_per_sec"] = tokens_per_step * (done - tick_step) / max(elapsed, 1e-9)
           row["mfu"] = row["tokens_per_sec"] * model_flops / peak
           tick, tick_step = time.perf_counter(), done
-          writer.write(done, "train", row)
+          writer.write(done, "train", {**row, **epoch_of(done)})
           bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
         if done % t.eval_every == 0 and done != t.steps:
           row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches)
-          writer.write(done, "eval", row)
+          if plateau_fn is not None:  # before the checkpoint below: a resume is exact
+            state = plateau_fn(state, row["loss"])
+            row["lr_scale"] = float(jax.device_get(optimizer_lib.lr_scale(state.opt_state)))
+          writer.write(done, "eval", {**row, **epoch_of(done)})
           early_stop = selector.update(done, state, row, config.to_dict())
         signalled = stop.requested()
         stopping = done == stop_after or early_stop or signalled
@@ -218,7 +239,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0)
   # what the task reports beyond the evaluation (eval/end_of_run.py), e.g. BLEU
   final.update(end_of_run.final_metrics(exp, state.params, config.data.eval_split, t.steps))
-  writer.write(end, "final_eval", final)
+  writer.write(end, "final_eval", {**final, **epoch_of(end)})
   writer.close()
   selector.update(end, state, final, config.to_dict())
   selector.close()

@@ -8,6 +8,7 @@ import optax
 from jax.sharding import Mesh
 
 from train import objectives
+from train import optimizer as optimizer_lib
 from train import partitioning
 from train.state import TrainState
 
@@ -23,7 +24,8 @@ def train_step(state: TrainState, batch: dict, *, loss_fn: objectives.LossFn,
   params = optax.apply_updates(state.params, updates)
   metrics = dict(sums, loss=loss, grad_norm=optax.global_norm(grads))
   if schedule is not None:
-    metrics["learning_rate"] = schedule(_update_count(opt_state, state.step))
+    metrics["learning_rate"] = (schedule(_update_count(opt_state, state.step))
+                                * optimizer_lib.lr_scale(opt_state))  # x plateau decay
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
@@ -38,6 +40,17 @@ def eval_step(params: Any, batch: dict, *, loss_fn: objectives.LossFn) -> dict:
   """Summed metrics of one eval batch (deterministic: no dropout)."""
   _, sums = loss_fn(params, batch, jax.random.PRNGKey(0), True)
   return sums
+
+
+def compile_plateau_update(train_config: Any, state_shardings: TrainState,
+                           mesh: Mesh) -> Callable[[TrainState, float], TrainState]:
+  """(state, eval loss) -> state with the plateau decay advanced (optimizer.plateau_update),
+  jit-compiled so the state keeps its shardings; the checkpoint then carries it."""
+  rep = partitioning.replicated(mesh)
+  return jax.jit(
+      lambda s, loss: s.replace(
+          opt_state=optimizer_lib.plateau_update(train_config, s.opt_state, loss)),
+      in_shardings=(state_shardings, rep), out_shardings=state_shardings, donate_argnums=(0,))
 
 
 def compile_steps(loss_fn: objectives.LossFn, tx: optax.GradientTransformation,

@@ -18,6 +18,7 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "embed_dim", "type_vocab_size", "share_layers", "encoder_heads", "pad_id")},
     "model.generator_ratio": (FAMILY, ("electra",)),
     **{f"model.{k}": (FAMILY, ("lstm",)) for k in ("init_uniform", "output_bias")},
+    "data.contiguous": (FAMILY, ("lstm",)),
     **{f"model.{k}": (FAMILY, ("encoder_decoder",)) for k in (
         "num_decoder_layers", "share_embeddings", "scale_embeddings", "scale_tied_logits",
         "relative_buckets", "relative_max_distance", "decoder_start_id")},
@@ -35,6 +36,10 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "data.eval_stride": (OBJECTIVE, ("causal_lm",)),
     "data.random_windows": (OBJECTIVE, ("causal_lm",)),
     "train.electra_disc_weight": (OBJECTIVE, ("electra",)),
+    "train.epochs": (OBJECTIVE, ("causal_lm",)),  # an epoch is the split's token stream
+    "train.momentum": ("train.optimizer", ("sgd",)),
+    **{f"train.{k}": ("train.schedule", ("step",)) for k in (
+        "decay_after_epochs", "decay_factor")},
     "train.label_smoothing": (FAMILY, ("encoder_decoder",)),
     "decode": (FAMILY, ("encoder_decoder",)),
     "chat": (OBJECTIVE, ("chat_sft",)),
@@ -125,6 +130,10 @@ def get_config() -> ml_collections.ConfigDict:
   #                    scoring only tokens no earlier window scored (sliding-window
   #                    evaluation, >= seq_len - eval_stride tokens of context); 0 = seq_len
   d.shuffle_buffer = 1024  # packed sequences shuffled in windows of this size
+  # True: stateful training and evaluation (Zaremba et al.): the split cut into batch_size
+  # contiguous streams (data/contiguous.py, PyTorch's batchify), the LSTM's (c, h) carried
+  # from step to step (checkpointed; no gradient through it), reset at each epoch's start
+  d.contiguous = False  # lstm only (causal_lm); see above
   # Masked-LM objectives (mlm, mlm_nsp, sop, electra), data/masking.py:
   d.mask_token = False  # True: the tokenizer gets a [MASK] id after its vocab (MLM needs it)
   d.mask_rate = 0.15  # masked-LM only: fraction of non-special tokens selected (80/10/10)
@@ -160,17 +169,34 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.train = t = ml_collections.ConfigDict()
   t.steps = 1000  # optimizer updates in the whole run
+  # The budget in epochs of the train split instead (train/epochs.py): replaces train.steps
+  # by epochs x (tokens in the split // (batch_size x seq_len)) steps, logged at start and
+  # saved as train.steps in config.json; rows of metrics.jsonl get an `epoch`.
+  t.epochs = 0.0  # causal_lm only; > 0: the budget in epochs; 0: in train.steps
   t.optimizer = "adamw"  # adamw | adafactor | sgd | lion
   t.learning_rate = 1e-3  # peak, reached after warmup_steps
   t.end_learning_rate = 1e-4  # cosine/linear: the rate at the last step
-  t.schedule = "cosine"  # cosine | linear | rsqrt | constant
+  t.schedule = "cosine"  # cosine | linear | rsqrt | constant | step (needs train.epochs)
+  t.decay_after_epochs = 0  # schedule=step only: epochs at the full learning rate, then
+  t.decay_factor = 0.5  # schedule=step only: lr x this at each later epoch start (Zaremba)
+  # > 0: lr x this after an eval (train.eval_every) whose loss is not below the best so far
+  # (PyTorch word_language_model: 0.25); carried in the optimizer state (exact on resume).
+  t.plateau_factor = 0.0
+  t.plateau_patience = 1  # evals without improvement before plateau_factor applies
   t.warmup_steps = 100  # linear warmup from 0
-  t.b1 = 0.9  # adamw/lion first-moment decay (sgd: momentum; 0 none)
+  t.b1 = 0.9  # adamw/lion first-moment decay (sgd: train.momentum)
+  t.momentum = 0.0  # sgd only: heavy-ball momentum; 0 is plain SGD
   t.b2 = 0.99  # adamw/lion second-moment decay
   t.eps = 1e-8  # adamw denominator epsilon
-  t.weight_decay = 0.1  # applied to matrices only (not norms, biases, embeddings)
+  t.weight_decay = 0.1  # applied to matrices only (not norms, biases, embeddings); every
+  #                       optimizer (sgd: L2 added to the gradient): plain SGD sets 0
   t.decay_embeddings = False  # True decays the embedding matrix too (as nanoGPT does)
   t.grad_clip = 1.0  # global norm; 0 disables
+  # The loss the optimizer (clip, lr, decay) sees: token_mean, the mean over tokens, or
+  # sequence_sum, summed over each row's seq_len steps and averaged over rows (= token_mean
+  # x seq_len: Zaremba et al.'s lr 1 and clip 5 at seq_len 20 = lr 20, clip 0.25 in
+  # token_mean). Logged losses and grad_norm stay per-token means.
+  t.loss_normalization = "token_mean"
   t.grad_accum_steps = 1  # optax.MultiSteps microbatches per update
   t.electra_disc_weight = 50.0  # electra only: loss = generator MLM + this x discriminator RTD
   t.label_smoothing = 0.0  # encoder_decoder only: of the target cross-entropy, in [0, 1)
