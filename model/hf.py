@@ -239,7 +239,7 @@ def _table(family: str, m: Any) -> list[tuple]:
   m: the model config (or its overrides dict), for layer counts, heads and tying.
   """
   num_layers, tied = m["num_layers"], m["tie_embeddings"]
-  heads = m.get("encoder_heads", "") if family in ("bert", "roberta") else ""
+  heads = m["encoder_heads"] if family in ("bert", "roberta") else ""
   if family == "t5":
     return _t5_table(m)
 
@@ -315,7 +315,7 @@ def _t5_table(m: Any) -> list[tuple]:
     return [(f"{hf}.weight", [f"{ours}/rmsnorm/scale"], "copy")]
 
   rows = [("shared.weight", ["shared_embed/token/embedding"], "copy")]
-  dec_layers = m.get("num_decoder_layers", 0) or m["num_layers"]
+  dec_layers = m["num_decoder_layers"] or m["num_layers"]
   for side, n in (("encoder", m["num_layers"]), ("decoder", dec_layers)):
     rows.append((f"{side}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                  [f"{side}_relative_bias/relative_attention_bias"], "copy"))
