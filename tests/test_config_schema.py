@@ -50,7 +50,8 @@ def test_owned_keys_exist_and_say_whose_they_are():
     assert selector in flat and all(isinstance(o, str) for o in owners)
     section, _, name = key.partition(".")
     for k in [name] if name else [k.split(".")[1] for k in flat if k.startswith(section + ".")]:
-      line = re.search(rf"\n  {var[section]}\.{k} = .*", source).group(0).strip()
+      # its line, with the comment block right above it
+      line = re.search(rf"((\n  #.*)*)\n  {var[section]}\.{k} = .*", source).group(0).strip()
       assert " only" in line, f"{section}.{k}'s comment does not say whose it is: {line}"
 
 
