@@ -18,7 +18,7 @@ def corpus(tmp_path_factory):
     ("model.num_kv_heads", 3, "multiple of"),
     ("model.position", "alibi", "unknown model.position"),
     ("train.optimizer", "adamax", "unknown train.optimizer"),
-    ("train.schedule", "step", "unknown train.schedule"),
+    ("train.schedule", "triangle", "unknown train.schedule"),
     ("objective", "mlm_typo", "unknown objective"),
     ("data.seq_len", 64, "longer than model.max_len"),
     ("data.batch_size", 12, "not divisible by the data-parallel size 8"),
