@@ -53,18 +53,26 @@ def test_epochs_set_the_steps_and_step_decay_halves_at_the_epoch_boundary(corpus
   c = fixed_splits(tiny.tiny_config(
       path, data_dir, epochs=2, schedule="step", decay_after_epochs=1, decay_factor=0.5,
       optimizer="sgd", learning_rate=0.5, warmup_steps=0, weight_decay=0.0,
-      eval_every=1000, checkpoint_every=1000), path)
+      eval_every_epochs=0.5, checkpoint_every=1000), path)
   per_epoch = len(tiny.CORPUS) // (8 * 32)  # 5,880 chars // 256 = 22
   workdir = str(tmp_path / "run")
   report = loop.train_and_evaluate(c, workdir)
   assert report["step"] == 2 * per_epoch
-  assert experiment_lib.load_config(workdir).train.steps == 2 * per_epoch  # resolved
+  saved = experiment_lib.load_config(workdir).train
+  assert (saved.steps, saved.eval_every) == (2 * per_epoch, per_epoch // 2)  # resolved
+  assert [r["epoch"] for r in rows(workdir, "eval")] == [0.5, 1.0, 1.5]  # 2.0: final_eval
   train = rows(workdir, "train")
   assert [r["epoch"] for r in train] == pytest.approx(
       [s / per_epoch for s in range(1, 2 * per_epoch + 1)])
   lrs = [r["learning_rate"] for r in train]  # row `done` holds update done - 1's rate
   assert lrs == pytest.approx([0.5] * per_epoch + [0.25] * per_epoch)
   assert rows(workdir, "final_eval")[0]["epoch"] == 2.0
+
+
+def test_eval_every_epochs_needs_epochs(corpus):
+  path, data_dir = corpus
+  with pytest.raises(ValueError, match="train.eval_every_epochs=1.0 must be 0, or > 0 with"):
+    experiment_lib.validate(tiny.tiny_config(path, data_dir, eval_every_epochs=1.0))
 
 
 def test_epochs_belong_to_causal_lm(corpus):

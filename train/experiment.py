@@ -88,6 +88,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "must be a finite number >= 0", "0 measures the peak at start-up")
   check(0 <= config.train.epochs < math.inf, "train.epochs", config.train.epochs,
         "must be a finite number >= 0", "0 gives the budget in train.steps")
+  check(config.train.eval_every_epochs == 0 or (
+      config.train.epochs > 0 and 0 < config.train.eval_every_epochs < math.inf),
+        "train.eval_every_epochs", config.train.eval_every_epochs,
+        "must be 0, or > 0 with a budget in train.epochs", "0 evaluates every train.eval_every")
   # the optimizer's train.* keys (those that need the steps per epoch: in build)
   optimizer_lib.make_optimizer(config.train, seq_len=config.data.seq_len)
   data_lib.check_config(config.data, jax.process_count())
@@ -221,6 +225,8 @@ def build(config: ml_collections.ConfigDict, workdir: str,
     epoch_tokens = epochs_lib.split_tokens(config.data, tokenizer, config.data.train_split)
     per_epoch = epochs_lib.steps_per_epoch(epoch_tokens, config.data)
     config.train.steps = epochs_lib.total_steps(config.train.epochs, per_epoch)
+    if config.train.eval_every_epochs > 0:
+      config.train.eval_every = max(1, round(config.train.eval_every_epochs * per_epoch))
   if not config.model.vocab_size:
     config.model.vocab_size = tokenizer.vocab_size
   elif config.model.vocab_size < tokenizer.vocab_size:

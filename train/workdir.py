@@ -28,7 +28,8 @@ _UNSET = "<not set>"
 # lives, not the meaning of the saved params, optimizer state, RNG or data position.
 # A prefix ending in "." covers a whole group.
 RESUMABLE_KEYS = (
-    "train.steps", "train.epochs", "train.log_every", "train.eval_every", "train.eval_batches",
+    "train.steps", "train.epochs", "train.log_every", "train.eval_every",
+    "train.eval_every_epochs", "train.eval_batches",
     "train.checkpoint_every", "train.keep_checkpoints", "train.progress",
     "train.restart_data_order", "data.data_dir", "init_from", "mesh.", "sample.",
 )
@@ -123,13 +124,15 @@ def resume_config(config: ml_collections.ConfigDict, saved: ml_collections.Confi
   that would invalidate the checkpoint; resumable changes are kept and reported.
 
   model.vocab_size=0 ("follow the tokenizer") matches the saved, resolved size, and so does
-  train.steps under an unchanged train.epochs > 0 (the steps derived from the epochs).
+  train.steps (train.eval_every) under an unchanged train.epochs (eval_every_epochs) > 0.
   """
   new, old = _flat(config), _flat(saved)
   if not new.get("model.vocab_size"):
     new["model.vocab_size"] = old.get("model.vocab_size")
-  if new.get("train.epochs", 0) > 0 and new.get("train.epochs") == old.get("train.epochs"):
-    new["train.steps"] = old.get("train.steps")  # resolved from the epochs (train/epochs.py)
+  for key, derived_from in (("train.steps", "train.epochs"),
+                            ("train.eval_every", "train.eval_every_epochs")):
+    if new.get(derived_from, 0) > 0 and new.get(derived_from) == old.get(derived_from):
+      new[key] = old.get(key)  # resolved from the epochs (train/epochs.py)
   changed = sorted(k for k in set(new) | set(old) if new.get(k, _UNSET) != old.get(k, _UNSET))
   # A key only one side has comes from another attnlab version: reported, not blocking.
   blocking = [k for k in changed if k in new and k in old and not _resumable(k)]

@@ -202,6 +202,7 @@ def get_config() -> ml_collections.ConfigDict:
   t.label_smoothing = 0.0  # encoder_decoder only: of the target cross-entropy, in [0, 1)
   t.log_every = 50  # steps between logged train metrics
   t.eval_every = 500  # steps between evaluations
+  t.eval_every_epochs = 0.0  # > 0 (needs train.epochs): replaces eval_every by this x an epoch
   t.eval_batches = 20  # 0: the whole eval split
   t.checkpoint_every = 500  # steps between checkpoints
   t.keep_checkpoints = 2  # latest checkpoints kept (a rerun resumes from the last)
