@@ -103,3 +103,21 @@ def test_plateau_decay_follows_evals_and_resumes_exactly(corpus, tmp_path):
     strip = lambda rs: [{k: v for k, v in r.items() if k not in ("tokens_per_sec", "mfu", "time")}
                         for r in rs]
     assert strip(rows(straight, split)) == strip(rows(resumed, split))
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("momentum", 0.9, "train.momentum=0.9 is for train.optimizer=sgd only"),
+    ("decay_factor", 0.25, "train.decay_factor=0.25 is for train.schedule=step only"),
+])
+def test_recipe_keys_of_another_optimizer_or_schedule_stop_the_run(corpus, key, value, match):
+  path, data_dir = corpus
+  with pytest.raises(ValueError, match=match):
+    experiment_lib.validate(tiny.tiny_config(path, data_dir, **{key: value}))
+
+
+def test_epochs_replace_a_set_train_steps_with_a_warning(corpus, tmp_path, capsys):
+  path, data_dir = corpus
+  c = fixed_splits(tiny.tiny_config(path, data_dir, epochs=0.5, steps=7), path)
+  exp = experiment_lib.build(c, str(tmp_path / "w"))
+  assert (exp.steps_per_epoch, exp.epoch_tokens, exp.config.train.steps) == (22, 5880, 11)
+  assert "11 steps replace train.steps=7" in capsys.readouterr().err

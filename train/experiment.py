@@ -224,7 +224,11 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   if config.train.epochs > 0:  # the budget in epochs replaces train.steps (resolved here)
     epoch_tokens = epochs_lib.split_tokens(config.data, tokenizer, config.data.train_split)
     per_epoch = epochs_lib.steps_per_epoch(epoch_tokens, config.data)
-    config.train.steps = epochs_lib.total_steps(config.train.epochs, per_epoch)
+    steps = epochs_lib.total_steps(config.train.epochs, per_epoch)
+    if config.train.steps not in (steps, config_schema.get_config().train.steps):
+      workdir_lib.warn(f"train.epochs={config.train.epochs:g} sets the budget: "
+                       f"{steps:,} steps replace train.steps={config.train.steps:,}")
+    config.train.steps = steps
     if config.train.eval_every_epochs > 0:
       config.train.eval_every = max(1, round(config.train.eval_every_epochs * per_epoch))
   if not config.model.vocab_size:
