@@ -126,6 +126,13 @@ def test_step_decay_counts_epochs_from_the_run_start_with_warmup_and_accumulatio
       [1.0, 1.0, 0.1, 0.1, 0.01, 0.01])
 
 
+def test_step_decay_after_0_epochs_decays_from_the_first_step():
+  t = train_config(schedule="step", epochs=2, decay_after_epochs=0, decay_factor=0.5,
+                   learning_rate=1.0, warmup_steps=0, steps=20)
+  s = optimizer.make_schedule(t, steps_per_epoch=10)
+  assert [float(s(u)) for u in (0, 9, 10, 19)] == [0.5, 0.5, 0.25, 0.25]
+
+
 def test_step_decay_needs_epochs():
   with pytest.raises(ValueError, match="train.schedule='step' decays by epochs"):
     optimizer.make_schedule(train_config(schedule="step"))

@@ -90,7 +90,7 @@ def step_decay_schedule(train_config: Any, steps_per_epoch: int) -> optax.Schedu
   boundaries = {}
   for e in range(t.decay_after_epochs, epochs):
     boundary = round(e * per_epoch) - t.warmup_steps  # join_schedules restarts the count
-    check(boundary > 0, "train.warmup_steps", t.warmup_steps,
+    check(boundary > 0 or t.warmup_steps == 0, "train.warmup_steps", t.warmup_steps,
           f"reaches epoch {e} (update {round(e * per_epoch)}), where schedule=step already "
           "decays", "lower train.warmup_steps or raise train.decay_after_epochs")
     boundaries[boundary] = t.decay_factor
