@@ -177,6 +177,8 @@ def get_config() -> ml_collections.ConfigDict:
   t.learning_rate = 1e-3  # peak, reached after warmup_steps
   t.end_learning_rate = 1e-4  # cosine/linear: the rate at the last step
   t.schedule = "cosine"  # cosine | linear | rsqrt | constant | step (needs train.epochs)
+  # Zaremba et al.'s main.lua halves the lr after epochs 5, 6, ... (epochs 1-5 at the full
+  # rate: decay_after_epochs=5); TensorFlow's PTB tutorial (max_epoch=4): 4.
   t.decay_after_epochs = 0  # schedule=step only: epochs at the full learning rate, then
   t.decay_factor = 0.5  # schedule=step only: lr x this at each later epoch start (Zaremba)
   # > 0: lr x this after an eval (train.eval_every) whose loss is not below the best so far
