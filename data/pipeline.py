@@ -11,6 +11,7 @@ from typing import Any
 import grain
 import numpy as np
 
+from data import contiguous
 from data import grain_ops
 from data import masking
 from data import pairs
@@ -63,6 +64,9 @@ def make_lm_dataset(
   1.. per document in the row, 0 on padding) and positions (int32, within the
   document piece). See data/packing.py for the exact layout.
   """
+  if cfg.contiguous:  # stateful recurrent LMs: batchify-style streams (data/contiguous.py)
+    return contiguous.make_dataset(cfg, tokenizer, split, process_index=process_index,
+                                   process_count=process_count, train=train)
   local_batch = grain_ops.local_batch(cfg, process_index, process_count)
   source = sources.get_source(cfg, split)
   records = grain.MapDataset.source(source)[process_index::process_count]

@@ -16,6 +16,7 @@ from data import sources
 from eval import metrics as metrics_lib
 from eval import restore as restore_lib
 from eval import task_report
+from model import rnn
 from train import partitioning
 from train import step as step_lib
 from train import task_objectives
@@ -44,8 +45,16 @@ def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
     batches = itertools.islice(batches, max_batches)
   batches = partitioning.aligned_batches(batches)
   totals, collected = {"weight": 0.0}, {}
+  carry = None  # data.contiguous: the LSTM state carried from batch to batch
+  if config.data.contiguous:
+    carry = rnn.zero_carry(exp.model_config, config.data.batch_size)
   for batch in batches:
-    sums = jax.device_get(eval_fn(params, partitioning.global_batch(batch, exp.mesh)))
+    batch = partitioning.global_batch(batch, exp.mesh)
+    if carry is not None:  # rows shard like the batch's
+      batch["carry"] = jax.device_put(carry, partitioning.batch_sharding(exp.mesh))
+    sums = eval_fn(params, batch)
+    carry = sums.pop("carry", None)
+    sums = jax.device_get(sums)
     for k, v in sums.items():
       if k.startswith(task_objectives.PRED_PREFIX):
         collected.setdefault(k, []).append(np.asarray(v))

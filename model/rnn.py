@@ -52,8 +52,9 @@ class LSTMConfig:
 
 
 def zero_carry(cfg: LSTMConfig, batch: int) -> jax.Array:
-  """The state a window starts from without history: [layers, 2 (c, h), batch, hidden]."""
-  return jnp.zeros((cfg.num_layers, 2, batch, cfg.d_model), jnp.float32)
+  """The state a window starts from without history: [batch, layers, 2 (c, h), hidden]
+  (batch first, so it shards like the batch)."""
+  return jnp.zeros((batch, cfg.num_layers, 2, cfg.d_model), jnp.float32)
 
 
 def _uniform(v: float):
@@ -147,8 +148,8 @@ class LSTMLanguageModel(nn.Module):
       positions: Optional[jax.Array] = None,  # unused: recurrence orders the tokens
       segment_ids: Optional[jax.Array] = None,
       deterministic: bool = True,
-      initial_carry: Optional[jax.Array] = None,  # [L, 2, B, H]; None: zeros
-      return_carry: bool = False,  # True: (logits, the final carry [L, 2, B, H])
+      initial_carry: Optional[jax.Array] = None,  # [B, L, 2, H] (zero_carry); None: zeros
+      return_carry: bool = False,  # True: (logits, the final carry [B, L, 2, H])
   ):
     del positions
     cfg = self.cfg
@@ -180,9 +181,9 @@ class LSTMLanguageModel(nn.Module):
       b = self.param(f"layer_{i}_b", pick(nn.initializers.zeros), (h4,))
       xw = matmul.dot_general(x_TxBxD, wi.astype(cfg.dtype), (((2,), (0,)), ((), ())))
       xw = xw + b.astype(cfg.dtype)
-      c0, h0 = carry[i, 0].astype(cfg.dtype), carry[i, 1].astype(cfg.dtype)
+      c0, h0 = carry[:, i, 0].astype(cfg.dtype), carry[:, i, 1].astype(cfg.dtype)
       x_TxBxD, c_T, h_T = lstm_layer(xw, wh.astype(cfg.dtype), keep_TxB, c0, h0)
-      finals.append(jnp.stack([c_T, h_T]).astype(jnp.float32))
+      finals.append(jnp.stack([c_T, h_T], axis=1).astype(jnp.float32))
     x_BxTxD = nn.Dropout(cfg.dropout)(x_TxBxD.transpose(1, 0, 2), deterministic=deterministic)
     if cfg.tie_embeddings:
       logits_BxTxV = embed.attend(x_BxTxD)
@@ -198,5 +199,5 @@ class LSTMLanguageModel(nn.Module):
       logits_BxTxV = logits_BxTxV + bias.astype(cfg.dtype)
     logits_BxTxV = logits_BxTxV.astype(jnp.float32)
     if return_carry:
-      return logits_BxTxV, jnp.stack(finals)
+      return logits_BxTxV, jnp.stack(finals, axis=1)
     return logits_BxTxV

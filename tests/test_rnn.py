@@ -116,4 +116,4 @@ def test_carried_state_continues_a_window_exactly():
                           return_carry=True)
   np.testing.assert_allclose(jnp.concatenate([first, second], 1), whole, atol=1e-5)
   np.testing.assert_allclose(carry, final, atol=1e-6)
-  assert final.shape == (2, 2, 2, 32)  # [layers, (c, h), batch, hidden]
+  assert final.shape == (2, 2, 2, 32)  # [batch, layers, (c, h), hidden]

@@ -96,6 +96,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   optimizer_lib.make_optimizer(config.train, seq_len=config.data.seq_len)
   data_lib.check_config(config.data, jax.process_count())
   task.check_data_config(config.data)
+  check(not config.data.contiguous or config.objective == "causal_lm", "data.contiguous",
+        config.data.contiguous, f"carries the LSTM state of objective='causal_lm' only, not "
+        f"{config.objective!r}", "set it False")
+  check(not (config.data.contiguous and config.data.random_windows), "data.contiguous",
+        config.data.contiguous, "and data.random_windows both pick the train windows",
+        "set one of them False")
   if config.data.seq_len > config.model.max_len:
     raise ValueError(
         f"data.seq_len={config.data.seq_len} is longer than model.max_len="
@@ -242,13 +248,18 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   rules = partitioning.axis_rules(config.mesh.rules)
   tx = optimizer_lib.make_optimizer(config.train, per_epoch, config.data.seq_len)
   abstract, shardings = state_lib.state_shardings(
-      model, tx, config.data.seq_len, config.seed, mesh, rules)
+      model, tx, config.data.seq_len, config.seed, mesh, rules, carry_rows(config))
   return Experiment(
       config=config, workdir=workdir, tokenizer=tokenizer, model=model,
       model_config=model.cfg, mesh=mesh, rules=rules, tx=tx,
       schedule=optimizer_lib.make_schedule(config.train, per_epoch), task=task,
       loss_fn=task.make_loss_fn(config, model), abstract_state=abstract,
       shardings=shardings, epoch_tokens=epoch_tokens, steps_per_epoch=per_epoch)
+
+
+def carry_rows(config: ml_collections.ConfigDict) -> int:
+  """Rows of the recurrent state a stateful run (data.contiguous) carries; 0 if none."""
+  return config.data.batch_size if config.data.contiguous else 0
 
 
 def from_workdir(workdir: str) -> Experiment:

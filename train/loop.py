@@ -162,7 +162,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
       return report
   else:
     state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len,
-                                         config.seed, exp.mesh, exp.shardings, exp.rules)
+                                         config.seed, exp.mesh, exp.shardings, exp.rules,
+                                         experiment_lib.carry_rows(config))
     state = init_from_lib.load_into(exp, state)  # pretrained params when init_from is set
   experiment_lib.save_config(config, workdir)  # only once the state exists
   writer = MetricsWriter(workdir, latest or 0)

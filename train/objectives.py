@@ -33,15 +33,27 @@ def token_metrics(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
           "weight": jnp.sum(weights_BxT)}
 
 
-def make_causal_lm(model: nn.Module, packing_mask: bool) -> LossFn:
-  """Next-token cross-entropy; with packing_mask, documents do not see each other."""
+def make_causal_lm(model: nn.Module, packing_mask: bool, stateful: bool = False) -> LossFn:
+  """Next-token cross-entropy; with packing_mask, documents do not see each other.
+
+  stateful (data.contiguous, recurrent models): the window starts from batch["carry"]
+  (zeroed in rows whose batch["reset"] is 1; no gradient flows into it: truncated
+  backprop) and the sums get "carry", the state after the window, for the next step.
+  """
   def loss_fn(params, batch, rng, deterministic: bool = False):
     kwargs = {}
     if packing_mask:
       kwargs = dict(positions=batch["positions"], segment_ids=batch["segment_ids"])
-    logits = model.apply({"params": params}, batch["inputs"], deterministic=deterministic,
-                         rngs={"dropout": rng}, **kwargs)
+    if stateful:
+      keep = (1.0 - batch["reset"])[:, :, None, None]  # [B, 1] -> [B, L, 2, H]
+      kwargs.update(initial_carry=jax.lax.stop_gradient(batch["carry"] * keep),
+                    return_carry=True)
+    out = model.apply({"params": params}, batch["inputs"], deterministic=deterministic,
+                      rngs={"dropout": rng}, **kwargs)
+    logits, carry = out if stateful else (out, None)
     sums = token_metrics(logits, batch["targets"], batch["weights"])
+    if stateful:
+      sums["carry"] = jax.lax.stop_gradient(carry)
     loss = sums["loss_sum"] / jnp.maximum(sums["weight"], 1.0)
     return loss, sums
   return loss_fn

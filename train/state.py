@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
+from model import rnn
 from train import partitioning
 
 
@@ -20,6 +21,9 @@ class TrainState:
   params: Any
   opt_state: Any
   rng: jax.Array  # raw uint32 key data: checkpoints as a plain array
+  # data.contiguous (stateful LSTM): the recurrent state [batch, layers, 2, hidden] the next
+  # step starts from (model/rnn.py zero_carry), checkpointed so a resume is exact; else None.
+  carry: Any = None
 
   @property
   def param_count(self) -> int:
@@ -33,23 +37,27 @@ class TrainState:
                if "embedding" not in jax.tree_util.keystr(path))
 
 
-def _init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, seed: int):
+def _init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, seed: int,
+             carry_rows: int = 0):
   def init(boxed: bool = False):
     params_rng, state_rng = jax.random.split(jax.random.PRNGKey(seed))
     dummy = jnp.zeros((1, seq_len), jnp.int32)
     params = model.init({"params": params_rng, "dropout": params_rng}, dummy)["params"]
     if not boxed:
       params = nn.meta.unbox(params)
+    carry = rnn.zero_carry(model.cfg, carry_rows) if carry_rows else None
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      opt_state=tx.init(params), rng=state_rng)
+                      opt_state=tx.init(params), rng=state_rng, carry=carry)
   return init
 
 
 def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
-                    seed: int, mesh: Mesh, rules: tuple = partitioning.LOGICAL_AXIS_RULES
-                    ) -> tuple[TrainState, TrainState]:
-  """(abstract unboxed state, its NamedShardings) from the params' logical axis names."""
-  init = _init_fn(model, tx, seq_len, seed)
+                    seed: int, mesh: Mesh, rules: tuple = partitioning.LOGICAL_AXIS_RULES,
+                    carry_rows: int = 0) -> tuple[TrainState, TrainState]:
+  """(abstract unboxed state, its NamedShardings) from the params' logical axis names.
+
+  carry_rows > 0 (data.contiguous: the global batch size): the state holds an LSTM carry."""
+  init = _init_fn(model, tx, seq_len, seed, carry_rows)
   boxed = jax.eval_shape(lambda: init(boxed=True))
   shardings = partitioning.logical_shardings(boxed, mesh, rules)
   abstract = jax.eval_shape(lambda: init(boxed=False))
@@ -61,11 +69,12 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len:
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
                        seed: int, mesh: Mesh, shardings: TrainState,
-                       rules: tuple = partitioning.LOGICAL_AXIS_RULES) -> TrainState:
+                       rules: tuple = partitioning.LOGICAL_AXIS_RULES,
+                       carry_rows: int = 0) -> TrainState:
   """Initialise the state with every array born on its shard (no host round trip).
 
   `shardings` come from `state_shardings` (the Experiment already holds them).
   """
-  init = _init_fn(model, tx, seq_len, seed)
+  init = _init_fn(model, tx, seq_len, seed, carry_rows)
   with partitioning.mesh_context(mesh, rules):
     return jax.jit(init, out_shardings=shardings)()

@@ -18,15 +18,19 @@ def train_step(state: TrainState, batch: dict, *, loss_fn: objectives.LossFn,
                schedule: Callable | None = None) -> tuple[TrainState, dict]:
   """loss_fn's gradient, one optax update; RNG folded from the step (exact on resume)."""
   rng = jax.random.fold_in(state.rng, state.step)
+  if state.carry is not None:  # data.contiguous: start where the last step's windows ended
+    batch = dict(batch, carry=state.carry)
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params, batch, rng, False)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
+  carry = sums.pop("carry", None)  # the state after this step's windows (else None)
   metrics = dict(sums, loss=loss, grad_norm=optax.global_norm(grads))
   if schedule is not None:
     metrics["learning_rate"] = (schedule(_update_count(opt_state, state.step))
                                 * optimizer_lib.lr_scale(opt_state))  # x plateau decay
-  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                       carry=carry), metrics
 
 
 def _update_count(opt_state: Any, step: jax.Array) -> jax.Array:

@@ -14,7 +14,8 @@ def check_data_config(cfg) -> None:
 
 
 def make_loss_fn(config, model):
-  return objectives.make_causal_lm(model, config.data.packing_mask)
+  return objectives.make_causal_lm(model, config.data.packing_mask,
+                                   stateful=config.data.contiguous)
 
 
 TASK = Task(
