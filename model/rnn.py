@@ -83,7 +83,8 @@ def _forward(xw_TxBx4H, wh_Hx4H, keep_TxB, c0_BxH, h0_BxH):
   def step(carry, inp):
     c, h = carry
     xw, keep = inp
-    c, h = c * keep[:, None], h * keep[:, None]  # a new document: zero state
+    if keep is not None:  # a new document: zero state
+      c, h = c * keep[:, None], h * keep[:, None]
     z = xw + jnp.dot(h, wh_Hx4H)
     c_new, h_new = _cell(z, c)
     return (c_new, h_new), (z, c_new, h_new, c, h)
@@ -94,7 +95,9 @@ def _forward(xw_TxBx4H, wh_Hx4H, keep_TxB, c0_BxH, h0_BxH):
 
 @jax.custom_vjp
 def lstm_layer(xw_TxBx4H, wh_Hx4H, keep_TxB, c0_BxH, h0_BxH):
-  """One LSTM layer over time (inputs already projected): (h [T, B, H], c_T, h_T)."""
+  """One LSTM layer over time (inputs already projected): (h [T, B, H], c_T, h_T).
+
+  keep_TxB: 0 where a document starts (the state restarts there), or None (no restarts)."""
   _, _, hs, _, _, c_T, h_T = _forward(xw_TxBx4H, wh_Hx4H, keep_TxB, c0_BxH, h0_BxH)
   return hs, c_T, h_T
 
@@ -122,15 +125,16 @@ def _lstm_bwd(res, grads):
     dg = dc * si * (1 - tg * tg)
     df = dc * cp * sf * (1 - sf)
     dz = jnp.concatenate([di, df, dg, do], axis=-1)
-    k = keep_t[:, None]
-    dh_prev = jnp.dot(dz, wh.T) * k
-    dc_prev = dc * sf * k
+    dh_prev, dc_prev = jnp.dot(dz, wh.T), dc * sf
+    if keep_t is not None:
+      dh_prev, dc_prev = dh_prev * keep_t[:, None], dc_prev * keep_t[:, None]
     return (dc_prev, dh_prev), dz
 
   (dc0, dh0), dz = lax.scan(step, (dc_T, dh_T),
                             (zs, keep, cs, c_prev, dhs), reverse=True)
   dwh = lax.dot_general(h_prev, dz, (((0, 1), (0, 1)), ((), ()))).astype(wh.dtype)
-  return dz.astype(zs.dtype), dwh, jnp.zeros_like(keep), dc0, dh0
+  dkeep = None if keep is None else jnp.zeros_like(keep)
+  return dz.astype(zs.dtype), dwh, dkeep, dc0, dh0
 
 
 lstm_layer.defvjp(_lstm_fwd, _lstm_bwd)
@@ -163,10 +167,11 @@ class LSTMLanguageModel(nn.Module):
             pick(nn.initializers.normal(1.0)), ("vocab", "embed")))
     batch, length = tokens_BxT.shape
     x_TxBxD = embed(tokens_BxT.T)  # time-major through the layers
-    keep_TxB = jnp.ones((length, batch), cfg.dtype)
+    keep_TxB = None  # no document boundaries: no restarts in the time loop
     if segment_ids is not None:  # a new document starts where the segment id changes
       changed = segment_ids[:, 1:] != segment_ids[:, :-1]
-      keep_TxB = keep_TxB.at[1:].set((~changed).T.astype(cfg.dtype))
+      keep_TxB = jnp.ones((length, batch), cfg.dtype).at[1:].set(
+          (~changed).T.astype(cfg.dtype))
     carry = zero_carry(cfg, batch) if initial_carry is None else initial_carry
     finals = []
     h4 = 4 * cfg.d_model

@@ -117,3 +117,16 @@ def test_carried_state_continues_a_window_exactly():
   np.testing.assert_allclose(jnp.concatenate([first, second], 1), whole, atol=1e-5)
   np.testing.assert_allclose(carry, final, atol=1e-6)
   assert final.shape == (2, 2, 2, 32)  # [batch, layers, (c, h), hidden]
+
+
+def test_fused_layer_without_restarts_matches_all_ones_keep():
+  from model import rnn
+  k = jax.random.split(jax.random.key(1), 3)
+  xw, wh = jax.random.normal(k[0], (6, 2, 12)), jax.random.normal(k[1], (3, 12))
+  c0 = h0 = jax.random.normal(k[2], (2, 3))
+  loss = lambda keep: lambda xw, wh, c0, h0: sum(
+      jnp.sum(o ** 2) for o in rnn.lstm_layer(xw, wh, keep, c0, h0))
+  a = jax.grad(loss(jnp.ones((6, 2))), argnums=(0, 1, 2, 3))(xw, wh, c0, h0)
+  b = jax.grad(loss(None), argnums=(0, 1, 2, 3))(xw, wh, c0, h0)
+  for x, y in zip(a, b):
+    np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)

@@ -96,9 +96,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   optimizer_lib.make_optimizer(config.train, seq_len=config.data.seq_len)
   data_lib.check_config(config.data, jax.process_count())
   task.check_data_config(config.data)
-  check(not config.data.contiguous or config.objective == "causal_lm", "data.contiguous",
-        config.data.contiguous, f"carries the LSTM state of objective='causal_lm' only, not "
-        f"{config.objective!r}", "set it False")
+  check(not config.data.contiguous or config.model.family == "lstm", "data.contiguous",
+        config.data.contiguous, f"carries an LSTM's state; model.family is "
+        f"{config.model.family!r}", "set it False (or model.family='lstm')")
   check(not (config.data.contiguous and config.data.random_windows), "data.contiguous",
         config.data.contiguous, "and data.random_windows both pick the train windows",
         "set one of them False")

@@ -18,7 +18,7 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "embed_dim", "type_vocab_size", "share_layers", "encoder_heads", "pad_id")},
     "model.generator_ratio": (FAMILY, ("electra",)),
     **{f"model.{k}": (FAMILY, ("lstm",)) for k in ("init_uniform", "output_bias")},
-    "data.contiguous": (FAMILY, ("lstm",)),
+    "data.contiguous": (OBJECTIVE, ("causal_lm",)),  # and model.family lstm (validate)
     **{f"model.{k}": (FAMILY, ("encoder_decoder",)) for k in (
         "num_decoder_layers", "share_embeddings", "scale_embeddings", "scale_tied_logits",
         "relative_buckets", "relative_max_distance", "decoder_start_id")},
@@ -133,7 +133,7 @@ def get_config() -> ml_collections.ConfigDict:
   # True: stateful training and evaluation (Zaremba et al.): the split cut into batch_size
   # contiguous streams (data/contiguous.py, PyTorch's batchify), the LSTM's (c, h) carried
   # from step to step (checkpointed; no gradient through it), reset at each epoch's start
-  d.contiguous = False  # lstm only (causal_lm); see above
+  d.contiguous = False  # causal_lm only, model.family lstm; see above
   # Masked-LM objectives (mlm, mlm_nsp, sop, electra), data/masking.py:
   d.mask_token = False  # True: the tokenizer gets a [MASK] id after its vocab (MLM needs it)
   d.mask_rate = 0.15  # masked-LM only: fraction of non-special tokens selected (80/10/10)
