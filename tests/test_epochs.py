@@ -40,11 +40,13 @@ def test_tokens_and_steps_per_epoch_on_a_tiny_corpus(tmp_path):
   assert epochs_lib.split_tokens(c.data, tok, "train") == 1100
   c.data.add_eos = True
   assert epochs_lib.split_tokens(c.data, tok, "train") == 1101
-  assert epochs_lib.steps_per_epoch(1100, c.data) == 1100 // (8 * 32) == 4
+  assert epochs_lib.steps_per_epoch(1100, c.data) == 1099 // (8 * 32) == 4
+  assert epochs_lib.steps_per_epoch(1025, c.data) == 4  # 1,024 pairs: 4 steps of 256
+  assert epochs_lib.steps_per_epoch(1024, c.data) == 3
   assert epochs_lib.total_steps(13, 4) == 52
   assert epochs_lib.total_steps(0.5, 5) == 3  # part of an epoch: whole steps, rounded up
   c.data.batch_size, c.data.seq_len = 64, 32
-  with pytest.raises(ValueError, match="less than one step"):
+  with pytest.raises(ValueError, match="fewer than one step"):
     epochs_lib.steps_per_epoch(1100, c.data)
 
 
@@ -121,3 +123,19 @@ def test_epochs_replace_a_set_train_steps_with_a_warning(corpus, tmp_path, capsy
   exp = experiment_lib.build(c, str(tmp_path / "w"))
   assert (exp.steps_per_epoch, exp.epoch_tokens, exp.config.train.steps) == (22, 5880, 11)
   assert "11 steps replace train.steps=7" in capsys.readouterr().err
+
+
+def test_an_epoch_is_the_contiguous_pipelines_epoch(tmp_path):
+  """data.contiguous (stateful LSTM): the carried state resets exactly every
+  steps_per_epoch batches, so `epoch` and schedule=step follow its epochs."""
+  from data import contiguous
+  text = "abcdefghij\n" * 100
+  path = tiny.write_corpus(str(tmp_path), text)
+  c = fixed_splits(tiny.tiny_config(path, str(tmp_path / "tfds")), path)
+  c.data.batch_size, c.data.seq_len = 4, 16
+  tok = tokenizers.CharTokenizer.train(iter([text]))
+  per_epoch = epochs_lib.steps_per_epoch(epochs_lib.split_tokens(c.data, tok, "train"), c.data)
+  assert per_epoch == 1099 // 64 == 17
+  it = iter(contiguous.make_dataset(c.data, tok, "train"))
+  resets = [i for i in range(3 * per_epoch + 1) if next(it)["reset"][0, 0] == 1.0]
+  assert resets == [0, per_epoch, 2 * per_epoch, 3 * per_epoch]

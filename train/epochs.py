@@ -2,15 +2,18 @@
 
 An epoch is the train split's token stream once: every record tokenized as the pipeline
 does it (data/grain_ops.Tokenize: EOS at each document's end when data.add_eos, none in
-the data.random_windows stream), in windows of seq_len
-tokens with stride seq_len (data/packing.py), batch_size windows a step, so
+the data.random_windows stream). Its n tokens hold n - 1 (input, target) pairs, which a
+step takes batch_size x seq_len of (packed windows of seq_len pairs, data/packing.py, or
+data.contiguous's batch_size streams, seq_len columns a step), so
 
-    steps per epoch = tokens in the split // (batch_size * seq_len).
+    steps per epoch = (tokens in the split - 1) // (batch_size * seq_len).
 
-The training stream repeats (records reshuffled each pass) and windows run across a
-pass's end, so an epoch is a budget unit, "as many tokens as the split holds", not a
-boundary in the data order; with add_eos=False and random_offset a pass also drops < seq_len
-tokens per record, so a real pass is that much shorter.
+With data.contiguous this is exactly the steps between the carried state's resets
+(data/contiguous.py: ((n - 1) // batch_size) // seq_len, the same number). The packed
+stream repeats (records reshuffled each pass) and its windows run across a pass's end, so
+there an epoch is a budget unit, "as many tokens as the split holds", not a boundary in the
+data order; with add_eos=False and random_offset a pass also drops < seq_len tokens per
+record, so a real pass is that much shorter.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from model.layers import check
 
 
 def split_tokens(data_config: Any, tokenizer: Any, split: str) -> int:
-  """Tokens in `split` as the packing pipeline sees them (one pass, every record)."""
+  """Tokens in `split` as the pipeline sees them (one pass, every record)."""
   source = sources.get_source(data_config, split)
   add_eos = data_config.add_eos and not data_config.random_windows  # as data/pipeline.py
   tokenize = grain_ops.Tokenize(tokenizer, sources.text_key(data_config), add_eos)
@@ -31,13 +34,13 @@ def split_tokens(data_config: Any, tokenizer: Any, split: str) -> int:
 
 
 def steps_per_epoch(tokens: int, data_config: Any) -> int:
-  """Whole steps of batch_size x seq_len tokens in one pass over `tokens`."""
+  """Whole steps of batch_size x seq_len (input, target) pairs in a pass over `tokens`."""
   d = data_config
   per_step = d.batch_size * d.seq_len
-  steps = tokens // per_step
+  steps = (tokens - 1) // per_step
   if steps < 1:
     raise ValueError(
-        f"train.epochs: the {d.train_split!r} split has {tokens:,} tokens, less than one step "
+        f"train.epochs: the {d.train_split!r} split has {tokens:,} tokens, fewer than one step "
         f"of data.batch_size x data.seq_len = {per_step:,}; use more text, a smaller batch, "
         "or a budget in train.steps")
   return steps

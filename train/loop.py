@@ -173,9 +173,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   if exp.steps_per_epoch:
     epoch_of = lambda done: {"epoch": done / exp.steps_per_epoch}
     _note(f"epoch = {exp.steps_per_epoch:,} steps, {exp.epoch_tokens:,} tokens (the "
-          f"{config.data.train_split!r} split // (data.batch_size {config.data.batch_size} x "
-          f"data.seq_len {config.data.seq_len})); train.epochs={t.epochs:g} = {t.steps:,} "
-          "steps (train.steps)")
+          f"{config.data.train_split!r} split's tokens - 1 // (data.batch_size "
+          f"{config.data.batch_size} x data.seq_len {config.data.seq_len})); "
+          f"train.epochs={t.epochs:g} = {t.steps:,} steps (train.steps)")
 
   tokens_per_step = config.data.batch_size * config.data.seq_len
   model_flops = flops_lib.flops_per_token(exp.model_config, config.data.seq_len)

@@ -170,7 +170,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.train = t = ml_collections.ConfigDict()
   t.steps = 1000  # optimizer updates in the whole run
   # The budget in epochs of the train split instead (train/epochs.py): replaces train.steps
-  # by epochs x (tokens in the split // (batch_size x seq_len)) steps, logged at start and
+  # by epochs x ((tokens in the split - 1) // (batch_size x seq_len)) steps, logged at start and
   # saved as train.steps in config.json; rows of metrics.jsonl get an `epoch`.
   t.epochs = 0.0  # causal_lm only; > 0: the budget in epochs; 0: in train.steps
   t.optimizer = "adamw"  # adamw | adafactor | sgd | lion
