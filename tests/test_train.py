@@ -99,3 +99,35 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(corpus, tmp_p
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
                  if s.isdigit())
   assert steps and steps[-1] < 6
+
+
+def test_a_checkpoint_from_before_the_carry_field_still_restores(tmp_path):
+  """TrainState gained `carry` (the stateful LSTM); checkpoints written before it, which
+  hold only step/params/opt_state/rng, restore into today's state with carry None."""
+  import flax
+  import jax.numpy as jnp
+  from train import checkpoint
+  from train.state import TrainState
+
+  @flax.struct.dataclass
+  class StateBefore:  # TrainState as it was
+    step: jax.Array
+    params: dict
+    opt_state: tuple
+    rng: jax.Array
+
+  old = StateBefore(step=jnp.int32(7), params={"w": jnp.arange(4.0)},
+                    opt_state=(jnp.ones(4),), rng=jnp.zeros(2, jnp.uint32))
+  manager = ocp.CheckpointManager(str(tmp_path), item_names=("state",))
+  manager.save(7, args=ocp.args.Composite(state=ocp.args.StandardSave(old)))
+  manager.wait_until_finished()
+  manager.close()
+  abstract = TrainState(step=jnp.int32(0), params={"w": jnp.zeros(4)},
+                        opt_state=(jnp.zeros(4),), rng=jnp.zeros(2, jnp.uint32))
+  ckpt = checkpoint.Checkpointer(str(tmp_path), async_save=False)
+  try:
+    restored = ckpt.restore_state(abstract, 7)
+  finally:
+    ckpt.close()
+  assert restored.carry is None and int(restored.step) == 7
+  np.testing.assert_array_equal(restored.params["w"], np.arange(4.0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import dataclasses
 import os
 import shutil
 import time
@@ -22,6 +23,13 @@ import orbax.checkpoint as ocp
 from experiments.configs import base as config_schema
 from train import workdir as workdir_lib
 from train.state import TrainState
+
+
+def _as_saved(state: TrainState) -> dict:
+  """The state as checkpointed: its fields, those that are None left out, so a field added
+  later (the LSTM carry) leaves every older checkpoint restorable."""
+  return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)
+          if getattr(state, f.name) is not None}
 
 
 class Checkpointer:
@@ -43,7 +51,8 @@ class Checkpointer:
            force: bool = False) -> bool:
     """Start a save (async); a failure leaves earlier steps untouched. data_iterator=None
     saves no data position (a converted checkpoint: a run resuming it draws data afresh)."""
-    items = dict(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config))
+    items = dict(state=ocp.args.StandardSave(_as_saved(state)),
+                 config=ocp.args.JsonSave(config))
     if data_iterator is not None:
       items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
     args = ocp.args.Composite(**items)
@@ -76,14 +85,14 @@ class Checkpointer:
     if data_iterator is None:
       return self.restore_state(abstract_state, step)
     return self._restore(step, ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state),
+        state=ocp.args.StandardRestore(_as_saved(abstract_state)),
         data=grain.checkpoint.CheckpointRestore(data_iterator)))
 
   def restore_state(self, abstract_state: TrainState,
                     step: Optional[int] = None) -> TrainState:
     """Only the train state (no data iterator), to evaluate or sample from a run."""
     return self._restore(step, ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state)))
+        state=ocp.args.StandardRestore(_as_saved(abstract_state))))
 
   def restore_newest(self, abstract_state: TrainState,
                      data_iterator: Any) -> tuple[TrainState, int]:
@@ -129,7 +138,7 @@ class Checkpointer:
           f"config. Other steps here: {[s for s in steps if s != step] or 'none'} (eval.main "
           "--step=N reads one); or use a fresh --workdir (--config.init_from reuses "
           "compatible params).") from e
-    return restored.state
+    return TrainState(**restored.state)
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
