@@ -130,3 +130,10 @@ def test_fused_layer_without_restarts_matches_all_ones_keep():
   b = jax.grad(loss(None), argnums=(0, 1, 2, 3))(xw, wh, c0, h0)
   for x, y in zip(a, b):
     np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)
+
+
+def test_first_argmax_is_jnp_argmax_with_ties():
+  from train import objectives
+  x = jnp.asarray(np.random.default_rng(3).normal(size=(3, 5, 37)), jnp.float32)
+  x = x.at[0, 1, 9].set(x[0, 1].max()).at[1, 2].set(0.0).at[2, 0, -1].set(100.0)
+  np.testing.assert_array_equal(objectives.first_argmax(x), jnp.argmax(x, -1))
