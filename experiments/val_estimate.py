@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app
 from absl import flags
 
 from train import cli

@@ -24,3 +24,11 @@ def shared_data() -> pathlib.Path:
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path}; tests that read it are skipped")
     return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[str, str]:
+    """(tests/tiny.py's corpus file, a TFDS data dir beside it), one per test module."""
+    from tests import tiny
+    d = tmp_path_factory.mktemp("corpus")
+    return tiny.write_corpus(str(d)), str(d / "tfds")

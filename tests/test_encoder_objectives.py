@@ -1,5 +1,4 @@
 """Encoder objectives: MLM and ELECTRA train through the shared loop; exact RTD metrics."""
-import json
 import os
 
 import jax.numpy as jnp
@@ -49,17 +48,6 @@ def encoder_tiny(corpus_path, data_dir, objective, steps):
   return c
 
 
-def rows(workdir, split="train"):
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [r for r in map(json.loads, f) if r["split"] == split]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-  d = tmp_path_factory.mktemp("corpus")
-  return tiny.write_corpus(str(d)), str(d / "tfds")
-
-
 @pytest.fixture(scope="module")
 def memorised(tmp_path_factory):
   """One sentence repeated: bidirectional context pins down every character."""
@@ -80,7 +68,7 @@ def test_mlm_memorises_a_text_above_90_percent(memorised, tmp_path):
   500 steps: a plateau), eval loss 0.134, train loss 3.40 -> 0.14. At 250 steps it sat at
   the threshold (0.915, 129 of 141, under all three)."""
   report = loop.train_and_evaluate(memorising(memorised, "mlm"), str(tmp_path))
-  losses = [r["loss"] for r in rows(str(tmp_path))]
+  losses = [r["loss"] for r in tiny.metrics_rows(str(tmp_path))]
   assert losses[0] > 3.0  # ~ln(vocab) at init
   assert np.mean(losses[-3:]) < losses[0] - 2.0, losses
   assert report["accuracy"] > 0.9, report  # masked characters of the held-out tail
@@ -93,7 +81,7 @@ def test_electra_discriminator_beats_the_all_original_baseline(memorised, tmp_pa
   AUC 0.970-0.981. At 250 steps it sat at the threshold (0.892-0.912 accuracy)."""
   report = loop.train_and_evaluate(memorising(memorised, "electra", steps=400),
                                    str(tmp_path))
-  train = rows(str(tmp_path))
+  train = tiny.metrics_rows(str(tmp_path))
   assert train[-1]["loss"] < train[0]["loss"] - 10.0  # lambda=50 x disc loss dominates
   assert train[-1]["gen/loss"] < train[0]["gen/loss"]
   baseline = 1.0 - report["disc/replaced_rate"]  # call every token original
@@ -117,7 +105,7 @@ def test_pair_objectives_loss_falls(corpus, tmp_path, objective):
     f.write(tiny.CORPUS.upper())
   c = encoder_tiny(f"{path},{second}", data_dir, objective, steps=200)
   report = loop.train_and_evaluate(c, str(tmp_path))
-  train = rows(str(tmp_path))
+  train = tiny.metrics_rows(str(tmp_path))
   assert np.mean([r["loss"] for r in train[-3:]]) < train[0]["loss"] - 0.5, train
   assert 0.0 <= report["pair/accuracy"] <= 1.0
   assert {"loss", "accuracy", "pair/loss", "pair/accuracy"} <= set(report), report

@@ -1,6 +1,4 @@
 """Budgets in epochs (train.epochs), step decay by epochs and plateau decay in a real run."""
-import json
-import os
 
 import pytest
 
@@ -9,17 +7,6 @@ from tests import tiny
 from train import epochs as epochs_lib
 from train import experiment as experiment_lib
 from train import loop
-
-
-def rows(workdir, split):
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [r for r in map(json.loads, f) if r["split"] == split]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-  d = tmp_path_factory.mktemp("corpus")
-  return tiny.write_corpus(str(d)), str(d / "tfds")
 
 
 def fixed_splits(c, path):
@@ -62,13 +49,13 @@ def test_epochs_set_the_steps_and_step_decay_halves_at_the_epoch_boundary(corpus
   assert report["step"] == 2 * per_epoch
   saved = experiment_lib.load_config(workdir).train
   assert (saved.steps, saved.eval_every) == (2 * per_epoch, per_epoch // 2)  # resolved
-  assert [r["epoch"] for r in rows(workdir, "eval")] == [0.5, 1.0, 1.5]  # 2.0: final_eval
-  train = rows(workdir, "train")
+  assert [r["epoch"] for r in tiny.metrics_rows(workdir, "eval")] == [0.5, 1.0, 1.5]  # 2.0: final_eval
+  train = tiny.metrics_rows(workdir, "train")
   assert [r["epoch"] for r in train] == pytest.approx(
       [s / per_epoch for s in range(1, 2 * per_epoch + 1)])
   lrs = [r["learning_rate"] for r in train]  # row `done` holds update done - 1's rate
   assert lrs == pytest.approx([0.5] * per_epoch + [0.25] * per_epoch)
-  assert rows(workdir, "final_eval")[0]["epoch"] == 2.0
+  assert tiny.metrics_rows(workdir, "final_eval")[0]["epoch"] == 2.0
 
 
 def test_eval_every_epochs_needs_epochs(corpus):
@@ -96,15 +83,15 @@ def test_plateau_decay_follows_evals_and_resumes_exactly(corpus, tmp_path):
       checkpoint_every=5), path)
   straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
   loop.train_and_evaluate(c, straight)
-  assert [r["lr_scale"] for r in rows(straight, "eval")] == [1.0, 0.5, 0.25]
-  lrs = [r["learning_rate"] for r in rows(straight, "train")]
+  assert [r["lr_scale"] for r in tiny.metrics_rows(straight, "eval")] == [1.0, 0.5, 0.25]
+  lrs = [r["learning_rate"] for r in tiny.metrics_rows(straight, "train")]
   assert lrs == pytest.approx([1e-12] * 10 + [5e-13] * 5 + [2.5e-13] * 5)
   assert loop.train_and_evaluate(c, resumed, stop_after=12) is None
   loop.train_and_evaluate(c, resumed)
   for split in ("train", "eval", "final_eval"):
     strip = lambda rs: [{k: v for k, v in r.items() if k not in ("tokens_per_sec", "mfu", "time")}
                         for r in rs]
-    assert strip(rows(straight, split)) == strip(rows(resumed, split))
+    assert strip(tiny.metrics_rows(straight, split)) == strip(tiny.metrics_rows(resumed, split))
 
 
 @pytest.mark.parametrize("key,value,match", [

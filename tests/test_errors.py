@@ -7,12 +7,6 @@ from tests import tiny
 from train import experiment
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-  d = tmp_path_factory.mktemp("errors")
-  return tiny.write_corpus(str(d)), str(d / "tfds")
-
-
 @pytest.mark.parametrize("key,value,match", [
     ("model.d_model", 30, "must divide model.d_model"),
     ("model.num_kv_heads", 3, "multiple of"),

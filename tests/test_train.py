@@ -24,12 +24,6 @@ def restore_params(workdir, step):
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-  d = tmp_path_factory.mktemp("corpus")
-  return tiny.write_corpus(str(d)), str(d / "tfds")
-
-
-@pytest.fixture(scope="module")
 def runs_1_and_8_devices(corpus, tmp_path_factory):
   path, data_dir = corpus
   out = {}

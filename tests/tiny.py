@@ -1,4 +1,5 @@
 """Shared tiny configs for tests: a char-level corpus that a 2-layer GPT learns in seconds."""
+import json
 import os
 
 from experiments.configs import base
@@ -9,6 +10,12 @@ CORPUS = (
     "all that glitters is not gold.\n"
     "to be or not to be, that is the question.\n"
 ) * 40
+
+
+def metrics_rows(workdir: str, split: str = "train") -> list[dict]:
+  """The rows of <workdir>/metrics.jsonl logged for `split` (train, eval, final_eval)."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [r for r in map(json.loads, f) if r["split"] == split]
 
 
 def write_corpus(directory: str, text: str = CORPUS) -> str:
