@@ -48,7 +48,7 @@ class PadBatch(grain.transforms.Map):
     self._pad_id = pad_id
 
   def map(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    missing = self._batch_size - len(batch["inputs"])
+    missing = self._batch_size - len(next(iter(batch.values())))
     if missing <= 0:
       return batch
     out = {}

@@ -1,14 +1,16 @@
-"""Labelled local files: GLUE-style TSV (`data.dataset = "glue_tsv"`) and CoNLL
-(`"conll"`), parsed into memory; every error names the file and line.
+"""Labelled local files: GLUE-style TSV (`data.dataset = "glue_tsv"`), CoNLL (`"conll"`)
+and preference pairs (`"preference_jsonl"`), parsed into memory; every error names the file
+and line.
 
 data/sources.py reads their text (tokenizer training), data/finetune.py their labels.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 
-LOCAL_FORMATS = ("glue_tsv", "conll")
+LOCAL_FORMATS = ("glue_tsv", "conll", "preference_jsonl")
 _SPLIT_FILES = {
     "glue_tsv": {"train": ("train.tsv",), "validation": ("dev.tsv", "validation.tsv"),
                  "test": ("test.tsv",)},
@@ -78,6 +80,45 @@ def read_conll(path: str) -> list[dict]:
   return sentences
 
 
+PREFERENCE_KEYS = ("prompt", "chosen", "rejected")
+
+
+def read_preference_jsonl(path: str) -> list[dict]:
+  """JSON lines {"prompt", "chosen", "rejected"} (strings; the prompt may be "") ->
+  the same dicts plus "line"; a bad line names the file and line."""
+  rows = []
+  with open(path, encoding="utf-8") as f:
+    for lineno, line in enumerate(f, start=1):
+      if not line.strip():
+        continue
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{lineno}: not a JSON object ({e.msg}): {line[:80]!r}") from None
+      if not isinstance(row, dict) or any(not isinstance(row.get(k), str)
+                                          for k in PREFERENCE_KEYS):
+        raise ValueError(f"{path}:{lineno}: a preference line is a JSON object with string "
+                         f"fields {', '.join(PREFERENCE_KEYS)}; got {line.strip()[:80]!r}")
+      if not row["chosen"] or not row["rejected"]:
+        raise ValueError(f"{path}:{lineno}: empty chosen or rejected response")
+      rows.append({**{k: row[k] for k in PREFERENCE_KEYS}, "line": lineno})
+  if not rows:
+    raise ValueError(f"{path}: no preference pairs (one JSON object per line)")
+  return rows
+
+
+def preference_file(cfg, split: str) -> str:
+  """The preference_jsonl file of `split`: data.train_files / validation_files / test_files."""
+  path = cfg[f"{split}_files"] if f"{split}_files" in cfg else ""
+  if not path:
+    raise ValueError(f"data.dataset='preference_jsonl' reads split {split!r} from "
+                     f"data.{split}_files, which is not set")
+  path = os.path.expanduser(path)
+  if not os.path.isfile(path):
+    raise ValueError(f"data.{split}_files={path!r} is not a file")
+  return path
+
+
 def split_file(cfg, split: str) -> str:
   """The local file of `split` under the directory data.files."""
   names = _SPLIT_FILES[cfg.dataset].get(split)
@@ -96,6 +137,9 @@ def split_file(cfg, split: str) -> str:
 
 def local_source(cfg, split: str) -> list[dict]:
   """Records of a local split with a "text" field (what tokenizer training reads)."""
+  if cfg.dataset == "preference_jsonl":  # the text: both full responses, for tokenizers
+    return [{**r, "text": f"{r['prompt']}{r['chosen']}\n{r['prompt']}{r['rejected']}"}
+            for r in read_preference_jsonl(preference_file(cfg, split))]
   path = split_file(cfg, split)
   if cfg.dataset == "conll":
     return [{"text": " ".join(s["words"])} for s in read_conll(path)]

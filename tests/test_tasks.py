@@ -14,7 +14,8 @@ from train import tasks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ALL = ("causal_lm", "prefix_lm", "mlm", "mlm_nsp", "sop", "electra", "seq2seq",
-       "span_corruption", "classification", "token_classification", "chat_sft")
+       "span_corruption", "classification", "token_classification", "chat_sft",
+       "reward_model")
 
 
 def test_every_objective_is_registered_with_families_and_batch_keys():
@@ -23,19 +24,19 @@ def test_every_objective_is_registered_with_families_and_batch_keys():
     task = tasks.get(name)
     assert task.name == name
     assert task.families and set(task.families) <= set(model_lib.FAMILIES), name
-    assert "inputs" in task.batch_keys and len(set(task.batch_keys)) == len(task.batch_keys)
+    assert task.batch_keys and len(set(task.batch_keys)) == len(task.batch_keys)
     for hook in (task.make_loss_fn, task.make_dataset, task.check_data_config, task.wrap,
                  task.summarize):
       assert callable(hook), name
     with pytest.raises(dataclasses.FrozenInstanceError):
       task.name = "other"  # type: ignore[misc]
   # End-of-run reports as before the registry: samples for the LM, BLEU for translation,
-  # per-class tables for the classifiers, which alone add a head around a backbone.
+  # per-class tables for the classifiers; they and the reward model add a head to a backbone.
   assert [n for n in ALL if tasks.get(n).lm_samples] == ["causal_lm", "prefix_lm"]
   assert [n for n in ALL if tasks.get(n).generation_eval] == ["seq2seq"]
   heads = [n for n in ALL if tasks.get(n).class_report]
   assert heads == ["classification", "token_classification"]
-  assert [n for n in ALL if tasks.get(n).param_layout != ((), ())] == heads
+  assert [n for n in ALL if tasks.get(n).param_layout != ((), ())] == heads + ["reward_model"]
 
 
 def test_unknown_objective_names_the_choices(tmp_path):

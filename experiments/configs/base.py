@@ -27,7 +27,7 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     **{f"data.{k}": (FAMILY, ("encoder_decoder",)) for k in (
         "max_target_len", "long_examples", "packing", "task", "min_len", "max_len",
         "num_train", "num_eval", "data_seed", "source_lang", "target_lang", "num_sentinels")},
-    **{f"data.{split}_files": (DATASET, ("text_files", "parallel_text"))
+    **{f"data.{split}_files": (DATASET, ("text_files", "parallel_text", "preference_jsonl"))
        for split in ("train", "validation", "test")},
     **{f"data.{k}": (OBJECTIVE, ("span_corruption",)) for k in (
         "noise_density", "mean_noise_span_length")},
@@ -150,12 +150,13 @@ def get_config() -> ml_collections.ConfigDict:
   d.num_train = 20_000  # encoder_decoder only, dataset synthetic: training examples
   d.num_eval = 500  # encoder_decoder only, dataset synthetic: validation and test examples each
   d.data_seed = 0  # encoder_decoder only, dataset synthetic: seed the examples are drawn from
-  # text_files and parallel_text only: fixed splits. text_files: comma-separated paths/globs
-  # per split, any of them (instead of data.files); parallel_text: "src,tgt" or
-  # "dir/train.{en,de}".
-  d.train_files = ""  # text_files, parallel_text only: the train split's files
-  d.validation_files = ""  # text_files, parallel_text only: the validation split's files
-  d.test_files = ""  # text_files, parallel_text only: the test split's files
+  # Fixed splits (text_files, parallel_text, preference_jsonl only), any of them set:
+  # text_files: comma-separated paths/globs per split (instead of data.files);
+  # preference_jsonl: one JSON-lines file per split (prompt, chosen, rejected);
+  # parallel_text: "src,tgt" or "dir/train.{en,de}".
+  d.train_files = ""  # text_files, parallel_text, preference_jsonl only: train split files
+  d.validation_files = ""  # text_files, parallel_text, preference_jsonl only: validation
+  d.test_files = ""  # text_files, parallel_text, preference_jsonl only: test split files
   d.source_lang = ""  # encoder_decoder only, TFDS translation datasets: source feature (e.g. de)
   d.target_lang = ""  # encoder_decoder only, TFDS translation datasets: target feature (e.g. en)
   d.num_sentinels = 0  # encoder_decoder only: <extra_id_i> tokens atop the vocab (T5: 100)

@@ -1,0 +1,47 @@
+"""Preference pairs as batches: a prompt with a chosen and a rejected response.
+
+Records come from `data.dataset="preference_jsonl"` (data/labelled_files.py: JSON lines
+{"prompt", "chosen", "rejected"}, one file per split in data.{train,validation,test}_files).
+Each row holds the two full texts, prompt + response, tokenized and cut to data.seq_len
+(right-padded with 0): `chosen` and `rejected` [B, T] int32, `pair_weight` [B, 1] float32
+(0 on the padding rows of a last eval batch).
+"""
+from __future__ import annotations
+
+import grain
+import numpy as np
+
+from data import grain_ops
+from data import sources
+from data.tokenizers import Tokenizer, encode_array
+
+
+class _EncodePair(grain.transforms.Map):
+  def __init__(self, tokenizer: Tokenizer, seq_len: int):
+    self._tokenizer, self._seq_len = tokenizer, seq_len
+
+  def _row(self, text: str) -> np.ndarray:
+    ids = encode_array(self._tokenizer, text)[:self._seq_len]
+    return np.pad(ids, (0, self._seq_len - len(ids))).astype(np.int32)
+
+  def map(self, record: dict) -> dict[str, np.ndarray]:
+    prompt = record["prompt"]
+    return {"chosen": self._row(prompt + record["chosen"]),
+            "rejected": self._row(prompt + record["rejected"]),
+            "pair_weight": np.ones(1, np.float32)}
+
+
+def make_preference_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
+                            process_index: int = 0, process_count: int = 1,
+                            train: bool = True, task_cfg=None) -> grain.IterDataset:
+  """Batches of preference pairs (module doc); cfg is config.data."""
+  del task_cfg
+  if cfg.dataset != "preference_jsonl":
+    raise ValueError(f"preference pairs are read from data.dataset='preference_jsonl' "
+                     f"(JSON lines prompt/chosen/rejected), not {cfg.dataset!r}")
+  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
+  records = grain_ops.record_shard(
+      sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
+      process_count=process_count, train=train, what="preference pairs")
+  return grain_ops.batch_rows(records.map(_EncodePair(tokenizer, cfg.seq_len)),
+                              local_batch, tokenizer.pad_id, train)
