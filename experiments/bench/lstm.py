@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import time
 
 from absl import app
 from absl import flags
+
+from experiments.bench import timing
 
 _STEPS = flags.DEFINE_integer("steps", 30, "Timed steps per shape (median is reported).")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after the compile.")
@@ -71,25 +71,12 @@ def benchmark(shape: str, steps: int, warmup: int) -> dict:
     batches.append({"inputs": tokens[:, :-1], "targets": tokens[:, 1:],
                     "weights": jnp.ones((batch, unroll), jnp.float32)})
   jax.block_until_ready(batches)
-  t0 = time.perf_counter()
-  compiled = train.lower(state, batches[0]).compile()
-  compile_s = time.perf_counter() - t0
-  for b in batches[:1 + warmup]:
-    state, metrics = compiled(state, b)
-  jax.block_until_ready((state, metrics))
-  times = []
-  cpu0 = time.process_time()
-  for b in batches[1 + warmup:]:
-    t0 = time.perf_counter()
-    state, metrics = compiled(state, b)
-    jax.block_until_ready((state, metrics))
-    times.append(time.perf_counter() - t0)
-  cpu = (time.process_time() - cpu0) / steps
-  step_s = statistics.median(times)
+  timed = timing.time_train_steps(train, state, batches, warmup)
+  times, step_s, metrics = timed.times, timed.median_s, timed.metrics
   return {"shape": shape, "hidden": hidden, "layers": layers, "batch": batch,
-          "unroll": unroll, "vocab": VOCAB, "compile_s": round(compile_s, 2),
+          "unroll": unroll, "vocab": VOCAB, "compile_s": round(timed.compile_s, 2),
           "step_ms": round(step_s * 1e3, 2), "step_min_ms": round(min(times) * 1e3, 2),
-          "cpu_ms_per_step": round(cpu * 1e3, 1),
+          "cpu_ms_per_step": round(timed.cpu_per_step * 1e3, 1),
           "tokens_per_sec": round(batch * unroll / step_s, 1),
           "loss": float(jax.device_get(metrics["loss"]))}
 

@@ -18,13 +18,14 @@ import resource
 import statistics
 import sys
 import tempfile
-import time
 from typing import Any, Optional
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+
+from experiments.bench import timing
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file (experiments/configs/*.py).", lock_config=True)
@@ -85,25 +86,9 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
                                          exp.mesh, exp.shardings)
     train_fn, _ = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                          exp.schedule)
-    t0 = time.perf_counter()
-    compiled = train_fn.lower(state, batches[0]).compile()
-    compile_s = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    state, metrics = compiled(state, batches[0])
-    jax.block_until_ready((state, metrics))
-    first_step_s = time.perf_counter() - t0
-    for b in batches[1:1 + warmup]:
-      state, metrics = compiled(state, b)
-    jax.block_until_ready((state, metrics))
-    times = []
-    cpu0 = time.process_time()
-    for b in batches[1 + warmup:]:
-      t0 = time.perf_counter()
-      state, metrics = compiled(state, b)
-      jax.block_until_ready((state, metrics))
-      times.append(time.perf_counter() - t0)
-    cpu_per_step = (time.process_time() - cpu0) / steps
+    timed = timing.time_train_steps(train_fn, state, batches, warmup)
+  compile_s, first_step_s, times = timed.compile_s, timed.first_step_s, timed.times
+  cpu_per_step, metrics = timed.cpu_per_step, timed.metrics
   loss = float(jax.device_get(metrics["loss"]))
 
   devices = list(exp.mesh.devices.flat)
