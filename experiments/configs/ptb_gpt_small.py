@@ -1,0 +1,51 @@
+"""A GPT of about ptb_lstm_small's size on the same Penn Treebank words, its own recipe.
+
+4 x 256 pre-LN GPT (4 heads, MLP 1024, learned positions, tied embeddings: ~5.7M params
+vs the LSTM's 4.7M), context 128, batch 32, dropout 0.2 (PTB is small: 0.93M training
+words), AdamW lr 1e-3 with 200 warmup steps and cosine decay to 1e-4 over 6 epochs,
+weight decay 0.1, clip 1. Evaluation with sliding windows 64 tokens apart (every word
+scored once with >= 64 words of context). Same data, tokenizer and per-word perplexity as
+ptb_lstm_small.py.
+
+Command (from the repo root):
+  python -m train.main --config=experiments/configs/ptb_gpt_small.py --workdir=runs/ptb_gpt
+  python -m eval.main --workdir=runs/ptb_gpt --split=test
+Runtime and result: experiments/results/ptb/README.md.
+"""
+from experiments.configs import ptb_lstm_small
+
+
+def get_config():
+  c = ptb_lstm_small.get_config()
+  d = c.data
+  d.contiguous = False  # packed, shuffled windows (the Transformer's usual batches)
+  d.seq_len = 128
+  d.batch_size = 32
+  d.shuffle_buffer = 8192
+  d.eval_stride = 64
+  m = c.model
+  m.family = "gpt"
+  m.d_model = 256
+  m.num_layers = 4
+  m.num_heads = 4
+  m.mlp_dim = 1024
+  m.max_len = 128
+  m.dropout = 0.2
+  m.tie_embeddings = True
+  m.init_uniform = 0.0
+  m.output_bias = False
+  t = c.train
+  t.optimizer = "adamw"
+  t.learning_rate = 1e-3
+  t.end_learning_rate = 1e-4
+  t.warmup_steps = 200
+  t.schedule = "cosine"
+  t.weight_decay = 0.1
+  t.grad_clip = 1.0
+  t.loss_normalization = "token_mean"
+  t.epochs = 6
+  t.decay_after_epochs = 0
+  t.eval_every_epochs = 1
+  t.log_every = 50
+  t.checkpoint_every = 1000
+  return c
