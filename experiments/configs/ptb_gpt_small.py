@@ -11,7 +11,9 @@ ptb_lstm_small.py.
 Command (from the repo root):
   python -m train.main --config=experiments/configs/ptb_gpt_small.py --workdir=runs/ptb_gpt
   python -m eval.main --workdir=runs/ptb_gpt --split=test
-Runtime and result: experiments/results/ptb/README.md.
+Runtime: 20 min 34 s on the 2-core CPU (2,392 tokens/s median).
+Result (2026-12-02): validation 169.9, test 161.9 per-word perplexity after 3 epochs
+  (the LSTM: 131.5 valid after 3 epochs, test 116.3 after 13); experiments/results/ptb/.
 """
 from experiments.configs import ptb_lstm_small
 
