@@ -19,9 +19,8 @@ from experiments.configs import ptb_lstm_small
 
 
 def get_config():
-  c = ptb_lstm_small.get_config()
+  c = ptb_lstm_small.ptb_config()
   d = c.data
-  d.contiguous = False  # packed, shuffled windows (the Transformer's usual batches)
   d.seq_len = 128
   d.batch_size = 32
   d.shuffle_buffer = 8192
@@ -35,8 +34,6 @@ def get_config():
   m.max_len = 128
   m.dropout = 0.2
   m.tie_embeddings = True
-  m.init_uniform = 0.0
-  m.output_bias = False
   t = c.train
   t.optimizer = "adamw"
   t.learning_rate = 1e-3
@@ -45,10 +42,7 @@ def get_config():
   t.schedule = "cosine"
   t.weight_decay = 0.1
   t.grad_clip = 1.0
-  t.loss_normalization = "token_mean"
   t.epochs = 3
-  t.decay_after_epochs = 0
-  t.eval_every_epochs = 1
   t.log_every = 50
   t.checkpoint_every = 1000
   return c

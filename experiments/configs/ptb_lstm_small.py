@@ -20,7 +20,9 @@ from experiments.configs import base
 PTB = "../shared/data/ptb"
 
 
-def get_config():
+def ptb_config():
+  """base.py on Mikolov's PTB words, evaluated per word once an epoch: what every PTB
+  config shares."""
   c = base.get_config()
   d = c.data
   d.dataset = "text_files"
@@ -30,6 +32,15 @@ def get_config():
   d.tokenizer = "word"
   d.vocab_size = 0  # every train word: 9,999 + <eos> = the papers' 10k
   d.add_eos = False  # the word tokenizer ends every line with <eos>
+  c.train.eval_every_epochs = 1
+  c.train.eval_batches = 0
+  c.sample.num_samples = 0
+  return c
+
+
+def get_config():
+  c = ptb_config()
+  d = c.data
   d.seq_len = 20
   d.batch_size = 20
   d.contiguous = True
@@ -54,9 +65,6 @@ def get_config():
   t.schedule = "step"
   t.decay_after_epochs = 5
   t.decay_factor = 0.5
-  t.eval_every_epochs = 1
-  t.eval_batches = 0
   t.log_every = 200
   t.checkpoint_every = 2323
-  c.sample.num_samples = 0
   return c
