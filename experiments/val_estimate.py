@@ -45,6 +45,7 @@ def main(argv):
   source = sources.get_source(cfg, split)
   stream = np.concatenate([tokenize.map(source[i]) for i in range(len(source))])
   length = cfg.seq_len
+  stream_j = jnp.asarray(stream)
 
   @jax.jit
   def batch_loss(starts_B):
@@ -52,7 +53,6 @@ def main(argv):
     logits = exp.model.apply({"params": params}, rows[:, :-1])
     return optax.softmax_cross_entropy_with_integer_labels(logits, rows[:, 1:]).mean()
 
-  stream_j = jnp.asarray(stream)
   estimates = []
   for seed in range(_ESTIMATES.value):
     rng = np.random.default_rng(seed)
