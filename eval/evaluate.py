@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import math
@@ -10,6 +11,7 @@ import re
 from typing import Any, Callable, Optional
 
 import jax
+import ml_collections
 import numpy as np
 
 from data import sources
@@ -72,15 +74,24 @@ def text_metrics(cfg: Any, split: str, loss_sum: float) -> dict:
   perplexity, words being whitespace words plus one <eos> per line (the convention of the
   PTB papers). cfg is config.data. Tokens the pipeline adds (data.add_eos) are scored too.
   """
+  chars, utf8_bytes, words = _text_counts(cfg.to_json_best_effort(sort_keys=True), split)
+  bits = float(loss_sum) / math.log(2)
+  return {"bits_per_byte": bits / max(utf8_bytes, 1), "bits_per_char": bits / max(chars, 1),
+          "word_perplexity": math.exp(min(float(loss_sum) / max(words, 1), 80.0)),
+          "words": float(words)}
+
+
+@functools.lru_cache(maxsize=8)
+def _text_counts(data_config_json: str, split: str) -> tuple[int, int, int]:
+  """(characters, UTF-8 bytes, words) of a split's text, read once per data config: a run
+  evaluating the whole split every epoch does not re-read it."""
+  cfg = ml_collections.ConfigDict(json.loads(data_config_json))
   chars = utf8_bytes = words = 0
   for text in sources.iter_texts(cfg, split):
     chars += len(text)
     utf8_bytes += len(text.encode("utf-8"))
     words += len(text.split()) + text.count("\n")
-  bits = float(loss_sum) / math.log(2)
-  return {"bits_per_byte": bits / max(utf8_bytes, 1), "bits_per_char": bits / max(chars, 1),
-          "word_perplexity": math.exp(min(float(loss_sum) / max(words, 1), 80.0)),
-          "words": float(words)}
+  return chars, utf8_bytes, words
 
 
 def summarize(exp: Any, totals: dict, collected: dict, split: Optional[str] = None) -> dict:
