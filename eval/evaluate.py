@@ -25,8 +25,9 @@ from train import task_objectives
 
 
 def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
-               split: Optional[str] = None) -> tuple[dict, dict]:
-  """One deterministic pass over `split` (default: config.data.eval_split).
+               split: Optional[str] = None, frozen: Any = None) -> tuple[dict, dict]:
+  """One deterministic pass over `split` (default: config.data.eval_split); frozen: the
+  state's Task.frozen trees (None for tasks without them).
 
   Returns the summed metrics and the per-example outputs (`pred/` keys, fine-tuning
   heads) concatenated over batches. max_batches > 0 stops early (the same first batches
@@ -54,7 +55,7 @@ def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
     batch = partitioning.global_batch(batch, exp.mesh)
     if carry is not None:  # rows shard like the batch's
       batch["carry"] = jax.device_put(carry, partitioning.batch_sharding(exp.mesh))
-    sums = eval_fn(params, batch)
+    sums = eval_fn(params, batch, frozen)
     carry = sums.pop("carry", None)
     sums = jax.device_get(sums)
     for k, v in sums.items():
@@ -107,10 +108,10 @@ def summarize(exp: Any, totals: dict, collected: dict, split: Optional[str] = No
 
 
 def evaluate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
-             split: Optional[str] = None) -> dict:
+             split: Optional[str] = None, frozen: Any = None) -> dict:
   """Scalar metrics of one pass over `split` (see accumulate)."""
   split = split or exp.config.data.eval_split
-  totals, collected = accumulate(exp, params, eval_fn, max_batches, split)
+  totals, collected = accumulate(exp, params, eval_fn, max_batches, split, frozen)
   return summarize(exp, totals, collected, split if max_batches == 0 else None)
 
 
@@ -146,7 +147,8 @@ def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[i
   split = split or exp.config.data.eval_split
   _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
   with partitioning.mesh_context(exp.mesh, exp.rules):
-    totals, collected = accumulate(exp, restored.params, eval_fn, max_batches, split)
+    totals, collected = accumulate(exp, restored.params, eval_fn, max_batches, split,
+                                   restored.frozen)
   metrics = summarize(exp, totals, collected, split if max_batches == 0 else None)
   report = {"step": restored.step, "split": split, **metrics, "max_batches": max_batches}
   if files:

@@ -15,10 +15,12 @@ from train import experiment as experiment_lib
 
 @dataclasses.dataclass
 class Restored:
-  """The rebuilt experiment, the params of one checkpoint, and that checkpoint's step."""
+  """The rebuilt experiment, the params of one checkpoint, and that checkpoint's step;
+  frozen: the state's Task.frozen trees (None for tasks without them)."""
   exp: experiment_lib.Experiment
   params: Any
   step: int
+  frozen: Any = None
 
 
 def restore_params(workdir: str, step: Optional[int] = None, best: bool = False) -> Restored:
@@ -27,7 +29,7 @@ def restore_params(workdir: str, step: Optional[int] = None, best: bool = False)
   best=True reads the step kept by train.best_metric (checkpoints_best/) instead.
 
   The whole train state is read (one orbax item, no data iterator) onto the shardings
-  the config's mesh gives, and only its params are kept.
+  the config's mesh gives, and only its params (and frozen trees) are kept.
   """
   workdir = os.path.abspath(workdir)
   train_first = ("train into it first with python -m train.main --config=... "
@@ -47,4 +49,4 @@ def restore_params(workdir: str, step: Optional[int] = None, best: bool = False)
     state = ckpt.restore_state(exp.abstract_state, step)
   finally:
     ckpt.close()
-  return Restored(exp=exp, params=state.params, step=step)
+  return Restored(exp=exp, params=state.params, step=step, frozen=state.frozen)

@@ -346,9 +346,7 @@ def generate_text(exp: Any, params: Any, prompt: str, *, max_new_tokens: int,
     raise ValueError(f"need num_samples >= 1 and max_new_tokens >= 0, got {num_samples} "
                      f"and {max_new_tokens}")
   tok = exp.tokenizer
-  ids = tok.encode(prompt) if prompt else []
-  if exp.config.data.add_eos or not ids:
-    ids = [tok.eos_id] + ids
+  ids = prompt_ids(exp, prompt)
   with partitioning.mesh_context(exp.mesh):
     outs = generate(
         exp.model, params, [ids] * num_samples, max_new_tokens=max_new_tokens,
@@ -357,6 +355,14 @@ def generate_text(exp: Any, params: Any, prompt: str, *, max_new_tokens: int,
         repetition_penalty=repetition_penalty, eos_id=tok.eos_id,
         stop_sequences=[tok.encode(s) for s in stop_strings if s])
   return [cut_at_stop(tok.decode(o), stop_strings) for o in outs]
+
+
+def prompt_ids(exp: Any, prompt: str) -> list[int]:
+  """The token ids a row starts from (see generate_text: EOS first when the run packed
+  documents with EOS or the prompt is empty)."""
+  tok = exp.tokenizer
+  ids = tok.encode(prompt) if prompt else []
+  return [tok.eos_id] + ids if exp.config.data.add_eos or not ids else ids
 
 
 def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:

@@ -2,6 +2,8 @@
 import json
 import os
 
+import numpy as np
+
 from experiments.configs import base
 
 CORPUS = (
@@ -53,4 +55,30 @@ def tiny_config(corpus_path: str, data_dir: str, **train_overrides):
   c.sample.num_samples = 1
   c.sample.max_new_tokens = 8
   c.update_from_flattened_dict({f"train.{k}": v for k, v in train_overrides.items()})
+  return c
+
+
+GOOD = ["fine", "great", "lovely", "superb", "good", "kind"]
+BAD = ["awful", "dull", "poor", "rude", "bad", "grim"]
+
+
+def write_preference_pairs(path, n: int, seed: int) -> str:
+  """n JSON lines {prompt, chosen, rejected}: the chosen reply says a word of GOOD, the
+  rejected one a word of BAD."""
+  rng = np.random.default_rng(seed)
+  with open(path, "w") as f:
+    for _ in range(n):
+      prompt = f"the {rng.choice(['film', 'play', 'book', 'meal'])} was "
+      f.write(json.dumps({"prompt": prompt, "chosen": f"{rng.choice(GOOD)}.",
+                          "rejected": f"{rng.choice(BAD)}."}) + "\n")
+  return str(path)
+
+
+def preference_config(tmp_path, objective: str, **train_overrides):
+  """tiny_config on 400 synthetic train pairs and 64 validation pairs (preference_jsonl)."""
+  c = tiny_config(str(tmp_path / "unused.txt"), str(tmp_path / "tfds"), **train_overrides)
+  c.objective, c.data.dataset, c.data.files = objective, "preference_jsonl", ""
+  c.data.train_files = write_preference_pairs(tmp_path / "train.jsonl", 400, seed=0)
+  c.data.validation_files = write_preference_pairs(tmp_path / "valid.jsonl", 64, seed=1)
+  c.sample.num_samples = 0
   return c

@@ -248,7 +248,7 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   rules = partitioning.axis_rules(config.mesh.rules)
   tx = optimizer_lib.make_optimizer(config.train, per_epoch, config.data.seq_len)
   abstract, shardings = state_lib.state_shardings(
-      model, tx, config.data.seq_len, config.seed, mesh, rules, carry_rows(config))
+      model, tx, config.data.seq_len, config.seed, mesh, rules, carry_rows(config), task.frozen)
   return Experiment(
       config=config, workdir=workdir, tokenizer=tokenizer, model=model,
       model_config=model.cfg, mesh=mesh, rules=rules, tx=tx,

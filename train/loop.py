@@ -163,8 +163,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   else:
     state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len,
                                          config.seed, exp.mesh, exp.shardings, exp.rules,
-                                         experiment_lib.carry_rows(config))
+                                         experiment_lib.carry_rows(config), exp.task.frozen)
     state = init_from_lib.load_into(exp, state)  # pretrained params when init_from is set
+    state = state_lib.refresh_frozen(state, exp.task.frozen, exp.shardings)  # from them
   experiment_lib.save_config(config, workdir)  # only once the state exists
   writer = MetricsWriter(workdir, latest or 0)
   start = int(jax.device_get(state.step))
@@ -208,7 +209,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
           writer.write(done, "train", {**row, **epoch_of(done)})
           bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
         if done % t.eval_every == 0 and done != t.steps:
-          row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches)
+          row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches,
+                                     frozen=state.frozen)
           if plateau_fn is not None:  # before the checkpoint below: a resume is exact
             state = plateau_fn(state, row["loss"])
             row["lr_scale"] = float(jax.device_get(optimizer_lib.lr_scale(state.opt_state)))
@@ -237,10 +239,22 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
     return None
 
   end = int(jax.device_get(state.step))  # t.steps, or where early stopping left off
-  final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0)
+  final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0, frozen=state.frozen)
+  return finish_run(exp, state, final, workdir, writer, selector, end, epoch_of(end))
+
+
+def finish_run(exp: experiment_lib.Experiment, state: state_lib.TrainState, final: dict,
+               workdir: str, writer: MetricsWriter, selector: model_selection.ModelSelector,
+               end: int, extra: dict) -> dict:
+  """The end of a finished run (train/loop.py's, and each run's of train/packed.py): its
+  whole-split evaluation `final` as the final_eval row (+ `extra`, e.g. the epoch) with
+  the task's end-of-run metrics, final.json, loss.png and the task's outputs
+  (samples.txt). Returns final.json's report."""
+  config = exp.config
   # what the task reports beyond the evaluation (eval/end_of_run.py), e.g. BLEU
-  final.update(end_of_run.final_metrics(exp, state.params, config.data.eval_split, t.steps))
-  writer.write(end, "final_eval", {**final, **epoch_of(end)})
+  final.update(end_of_run.final_metrics(exp, state.params, config.data.eval_split,
+                                        config.train.steps))
+  writer.write(end, "final_eval", {**final, **extra})
   writer.close()
   selector.update(end, state, final, config.to_dict())
   selector.close()

@@ -44,6 +44,15 @@ def token_metrics(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
           "weight": jnp.sum(weights_BxT)}
 
 
+def response_logprob(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
+                     mask_BxT: jax.Array) -> jax.Array:
+  """Each row's summed log-probability (float32) of its targets where mask is 1: a
+  response's log pi(y | x) when logits come from prompt + response shifted by one."""
+  ce = optax.softmax_cross_entropy_with_integer_labels(
+      logits_BxTxV.astype(jnp.float32), targets_BxT)
+  return -jnp.sum(ce * mask_BxT, axis=-1)
+
+
 def make_causal_lm(model: nn.Module, packing_mask: bool, stateful: bool = False) -> LossFn:
   """Next-token cross-entropy; with packing_mask, documents do not see each other.
 
@@ -247,6 +256,11 @@ def mean_metrics(sums: dict) -> dict:
     weight = max(float(sums[f"{prefix}weight"]), 1.0)
     out[prefix + _NAMES.get(name, name)] = float(value) / weight
   return {"loss": out.pop("loss"), **out}  # loss first in printed reports
+
+
+def pair_means(sums: dict) -> dict:
+  """A preference task's metrics (reward model, DPO): the means; `tokens` counts pairs."""
+  return {**mean_metrics(sums), "tokens": float(sums["weight"])}
 
 
 def lm_metrics(sums: dict) -> dict:

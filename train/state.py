@@ -1,7 +1,7 @@
 """TrainState and its sharded initialisation (params created directly on the mesh)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Optional
 
 import flax
 import flax.linen as nn
@@ -24,6 +24,10 @@ class TrainState:
   # data.contiguous (stateful LSTM): the recurrent state [batch, layers, 2, hidden] the next
   # step starts from (model/rnn.py zero_carry), checkpointed so a resume is exact; else None.
   carry: Any = None
+  # Trees the loss reads but never trains (Task.frozen, e.g. DPO's reference policy): made
+  # from the params when a run starts (after init_from), checkpointed with the state, and
+  # handed to the loss as batch["frozen"]; else None.
+  frozen: Any = None
 
   @property
   def param_count(self) -> int:
@@ -37,8 +41,11 @@ class TrainState:
                if "embedding" not in jax.tree_util.keystr(path))
 
 
+FrozenFn = Callable[[Any], Any]  # params -> the frozen trees (Task.frozen)
+
+
 def _init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, seed: int,
-             carry_rows: int = 0):
+             carry_rows: int = 0, frozen_fn: Optional[FrozenFn] = None):
   def init(boxed: bool = False):
     params_rng, state_rng = jax.random.split(jax.random.PRNGKey(seed))
     dummy = jnp.zeros((1, seq_len), jnp.int32)
@@ -46,18 +53,35 @@ def _init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, s
     if not boxed:
       params = nn.meta.unbox(params)
     carry = rnn.zero_carry(model.cfg, carry_rows) if carry_rows else None
+    frozen = _copy(frozen_fn(params)) if frozen_fn is not None else None
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      opt_state=tx.init(params), rng=state_rng, carry=carry)
+                      opt_state=tx.init(params), rng=state_rng, carry=carry, frozen=frozen)
   return init
+
+
+def _copy(tree: Any) -> Any:
+  """Buffers of their own (a donated state must not hold one buffer twice)."""
+  return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
+
+
+def refresh_frozen(state: TrainState, frozen_fn: Optional[FrozenFn],
+                   shardings: TrainState) -> TrainState:
+  """state with its frozen trees made again from its params (after init_from filled them)."""
+  if frozen_fn is None:
+    return state
+  fresh = jax.jit(lambda p: _copy(frozen_fn(p)), out_shardings=shardings.frozen)(state.params)
+  return state.replace(frozen=fresh)
 
 
 def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
                     seed: int, mesh: Mesh, rules: tuple = partitioning.LOGICAL_AXIS_RULES,
-                    carry_rows: int = 0) -> tuple[TrainState, TrainState]:
+                    carry_rows: int = 0,
+                    frozen_fn: Optional[FrozenFn] = None) -> tuple[TrainState, TrainState]:
   """(abstract unboxed state, its NamedShardings) from the params' logical axis names.
 
-  carry_rows > 0 (data.contiguous: the global batch size): the state holds an LSTM carry."""
-  init = _init_fn(model, tx, seq_len, seed, carry_rows)
+  carry_rows > 0 (data.contiguous: the global batch size): the state holds an LSTM carry;
+  frozen_fn (Task.frozen): it holds frozen trees made from the params."""
+  init = _init_fn(model, tx, seq_len, seed, carry_rows, frozen_fn)
   boxed = jax.eval_shape(lambda: init(boxed=True))
   shardings = partitioning.logical_shardings(boxed, mesh, rules)
   abstract = jax.eval_shape(lambda: init(boxed=False))
@@ -70,11 +94,11 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len:
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
                        seed: int, mesh: Mesh, shardings: TrainState,
                        rules: tuple = partitioning.LOGICAL_AXIS_RULES,
-                       carry_rows: int = 0) -> TrainState:
+                       carry_rows: int = 0, frozen_fn: Optional[FrozenFn] = None) -> TrainState:
   """Initialise the state with every array born on its shard (no host round trip).
 
   `shardings` come from `state_shardings` (the Experiment already holds them).
   """
-  init = _init_fn(model, tx, seq_len, seed, carry_rows)
+  init = _init_fn(model, tx, seq_len, seed, carry_rows, frozen_fn)
   with partitioning.mesh_context(mesh, rules):
     return jax.jit(init, out_shardings=shardings)()

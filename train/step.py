@@ -20,6 +20,8 @@ def train_step(state: TrainState, batch: dict, *, loss_fn: objectives.LossFn,
   rng = jax.random.fold_in(state.rng, state.step)
   if state.carry is not None:  # data.contiguous: start where the last step's windows ended
     batch = dict(batch, carry=state.carry)
+  if state.frozen is not None:  # Task.frozen trees (e.g. DPO's reference), never trained
+    batch = dict(batch, frozen=state.frozen)
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params, batch, rng, False)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -40,8 +42,12 @@ def _update_count(opt_state: Any, step: jax.Array) -> jax.Array:
   return step
 
 
-def eval_step(params: Any, batch: dict, *, loss_fn: objectives.LossFn) -> dict:
-  """Summed metrics of one eval batch (deterministic: no dropout)."""
+def eval_step(params: Any, batch: dict, frozen: Any = None, *,
+              loss_fn: objectives.LossFn) -> dict:
+  """Summed metrics of one eval batch (deterministic: no dropout); frozen: the state's
+  Task.frozen trees (None for tasks without them)."""
+  if frozen is not None:
+    batch = dict(batch, frozen=frozen)
   _, sums = loss_fn(params, batch, jax.random.PRNGKey(0), True)
   return sums
 
@@ -60,7 +66,9 @@ def compile_plateau_update(train_config: Any, state_shardings: TrainState,
 def compile_steps(loss_fn: objectives.LossFn, tx: optax.GradientTransformation,
                   state_shardings: TrainState, mesh: Mesh,
                   schedule: Callable | None = None) -> tuple[Callable, Callable]:
-  """jit the train step (state donated) and eval step with explicit in/out shardings."""
+  """jit the train step (state donated) and eval step with explicit in/out shardings.
+
+  The eval step is evaluate(params, batch, frozen) (frozen: the state's, None if none)."""
   data_sharding = partitioning.batch_sharding(mesh)
   rep = partitioning.replicated(mesh)
   train = jax.jit(
@@ -68,6 +76,7 @@ def compile_steps(loss_fn: objectives.LossFn, tx: optax.GradientTransformation,
       in_shardings=(state_shardings, data_sharding),
       out_shardings=(state_shardings, rep), donate_argnums=(0,))
   evaluate = jax.jit(
-      lambda p, b: eval_step(p, b, loss_fn=loss_fn),
-      in_shardings=(state_shardings.params, data_sharding), out_shardings=rep)
+      lambda p, b, f: eval_step(p, b, f, loss_fn=loss_fn),
+      in_shardings=(state_shardings.params, data_sharding, state_shardings.frozen),
+      out_shardings=rep)
   return train, evaluate

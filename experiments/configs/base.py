@@ -44,6 +44,7 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "decode": (FAMILY, ("encoder_decoder",)),
     "chat": (OBJECTIVE, ("chat_sft",)),
     "task": (OBJECTIVE, ("classification", "token_classification")),
+    "preference": (OBJECTIVE, ("dpo",)),
 }
 
 
@@ -232,6 +233,12 @@ def get_config() -> ml_collections.ConfigDict:
   tk.pooling = "cls"  # classification only: cls (encoders) | last | mean (decoders)
   tk.class_weights = ""  # fine-tuning only: comma-separated loss weight per class; "" weighs all 1
   tk.head_dropout = 0.1  # fine-tuning only: before the head
+
+  # dpo objective only (train/tasks/dpo.py): learning from preference pairs.
+  c.preference = pf = ml_collections.ConfigDict()
+  pf.loss = "sigmoid"  # dpo only: sigmoid (DPO, Rafailov et al. 2023) | ipo (Azar et al. 2023)
+  pf.beta = 0.1  # dpo only: the KL leash; scales the policy/reference log-ratios
+  pf.label_smoothing = 0.0  # dpo only, loss sigmoid: > 0 is conservative DPO (label noise)
 
   c.mesh = ms = ml_collections.ConfigDict()
   ms.data = -1  # -1: all devices not used by fsdp/tensor

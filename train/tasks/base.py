@@ -57,6 +57,9 @@ class Task:
   # (prefix of the pretrained model's params inside this task's tree, top-level names of
   # the heads this task adds): what train/init_from.py copies and what starts fresh.
   param_layout: ParamLayout = ((), ())
+  # params -> trees the loss reads as batch["frozen"] but never trains (DPO's reference
+  # policy), made when a run starts, after init_from (train/state.py); None: no such trees.
+  frozen: Optional[Callable[[Any], Any]] = None
   # End of a run (eval/end_of_run.py, asked by train/loop.py; eval/evaluate.py): which
   # reports this task's outputs support.
   lm_samples: bool = False  # samples.txt and decode tokens/s (sample.*): a causal LM
@@ -65,6 +68,9 @@ class Task:
   # Its loss predicts every token of the split's text once, so a whole-split evaluation
   # also reports bits per byte/char and per-word perplexity (eval/evaluate.py).
   scores_every_token: bool = False
+  # What eval/rewards.py reads from its outputs as a reward: "classes" (class logits:
+  # prob:K / logit:K) or "scalar" (a reward model's r(x, y)); None: not a reward.
+  reward_output: Optional[str] = None
 
   def check_family(self, family: str) -> None:
     if family not in self.families:

@@ -26,6 +26,7 @@ TASK = Task(
     make_dataset=functools.partial(finetune.make_finetune_dataset, tags=False),
     wrap=wrap,
     param_layout=FINETUNE_LAYOUT,
+    reward_output="classes",
     class_report="sequence",
     summarize=task_objectives.class_metrics,
 )

@@ -40,10 +40,6 @@ def make_loss_fn(config, model):
   return loss_fn
 
 
-def summarize(sums: dict) -> dict:
-  """Mean loss, pairwise accuracy and reward margin; `tokens` counts the pairs."""
-  return {**objectives.mean_metrics(sums), "tokens": float(sums["weight"])}
-
 
 TASK = Task(
     name="reward_model",
@@ -52,6 +48,7 @@ TASK = Task(
     make_loss_fn=make_loss_fn,
     make_dataset=preferences.make_preference_dataset,
     wrap=wrap,
-    summarize=summarize,
+    summarize=objectives.pair_means,
     param_layout=FINETUNE_LAYOUT,
+    reward_output="scalar",
 )
