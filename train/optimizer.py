@@ -7,7 +7,7 @@ config check before any data work), which checks every key but the budget-depend
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,22 @@ LOSS_NORMALIZATIONS = ("token_mean", "sequence_sum")
 # plateau decay: an eval loss "improves" when below the best by this relative margin (about
 # float32 resolution: PyTorch's word_language_model compares with a strict <)
 PLATEAU_RTOL = 1e-7
+# train.* numbers that may differ between the runs of one packed group (train/packed.py):
+# make_optimizer/make_schedule take them as traced scalars (`values`); every check and every
+# structural choice (clip or not, momentum or not, weight decay or not) reads the config.
+PACKABLE_KEYS = ("learning_rate", "end_learning_rate", "weight_decay", "b1", "b2", "eps",
+                 "grad_clip", "momentum")
+Values = Optional[Mapping[str, Any]]
+
+
+def _value(train_config: Any, values: Values, key: str) -> Any:
+  """values[key] (a number or traced scalar) if given, else the config's number."""
+  if values is not None and key in values:
+    if key not in PACKABLE_KEYS:
+      raise ValueError(f"train.{key} cannot be a per-run value; packable keys: "
+                       f"{', '.join(PACKABLE_KEYS)}")
+    return values[key]
+  return train_config[key]
 
 
 def num_updates(train_config: Any) -> int:
@@ -35,10 +51,17 @@ def _budget_known(train_config: Any, steps_per_epoch: Optional[int]) -> bool:
   return train_config.epochs <= 0 or steps_per_epoch is not None
 
 
-def make_schedule(train_config: Any, steps_per_epoch: Optional[int] = None) -> optax.Schedule:
+def make_schedule(train_config: Any, steps_per_epoch: Optional[int] = None,
+                  values: Values = None) -> optax.Schedule:
   """Linear warmup to learning_rate, then cosine/linear decay to end_lr, rsqrt, flat or
-  step decay by epochs (steps_per_epoch: train/epochs.py; None before the data is read)."""
+  step decay by epochs (steps_per_epoch: train/epochs.py; None before the data is read).
+
+  values: learning_rate / end_learning_rate as (possibly traced) scalars instead of the
+  config's numbers, which are still the ones checked (PACKABLE_KEYS)."""
   t = train_config
+  for key in values or ():
+    _value(t, values, key)  # only packable keys
+  lr, end_lr = _value(t, values, "learning_rate"), _value(t, values, "end_learning_rate")
   if t.schedule not in SCHEDULES:
     raise ValueError(f"unknown train.schedule={t.schedule!r}; choose one of {', '.join(SCHEDULES)}")
   check(0 < t.learning_rate < math.inf, "train.learning_rate", t.learning_rate,
@@ -54,7 +77,7 @@ def make_schedule(train_config: Any, steps_per_epoch: Optional[int] = None) -> o
     check(0 < t.decay_factor <= 1, "train.decay_factor", t.decay_factor,
           "must be in (0, 1]", "the learning rate is multiplied by it at each epoch start")
   if not _budget_known(t, steps_per_epoch):
-    return optax.constant_schedule(t.learning_rate)  # a stand-in: the checks above only
+    return optax.constant_schedule(lr)  # a stand-in: the checks above only
   check(warmup <= total, "train.warmup_steps", warmup,
         f"is longer than the run's {total} optimizer updates (train.steps={t.steps} / "
         f"train.grad_accum_steps={t.grad_accum_steps}), so the learning rate would never "
@@ -63,28 +86,29 @@ def make_schedule(train_config: Any, steps_per_epoch: Optional[int] = None) -> o
         "must be a finite number >= 0", "it is the learning rate the decay ends at")
   decay_steps = max(1, total - warmup)
   if t.schedule == "cosine":
-    after = optax.cosine_decay_schedule(
-        t.learning_rate, decay_steps, alpha=t.end_learning_rate / t.learning_rate)
+    after = optax.cosine_decay_schedule(lr, decay_steps, alpha=end_lr / lr)
   elif t.schedule == "linear":
-    after = optax.linear_schedule(t.learning_rate, t.end_learning_rate, decay_steps)
+    after = optax.linear_schedule(lr, end_lr, decay_steps)
   elif t.schedule == "rsqrt":
-    after = lambda step: t.learning_rate * jax.lax.rsqrt(1.0 + step / max(1, warmup))
+    after = lambda step: lr * jax.lax.rsqrt(1.0 + step / max(1, warmup))
   elif t.schedule == "step":
-    after = step_decay_schedule(t, steps_per_epoch)
+    after = step_decay_schedule(t, steps_per_epoch, lr)
   else:
-    after = optax.constant_schedule(t.learning_rate)
+    after = optax.constant_schedule(lr)
   if warmup == 0:
     return after
-  return optax.join_schedules(
-      [optax.linear_schedule(0.0, t.learning_rate, warmup), after], [warmup])
+  return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), after], [warmup])
 
 
-def step_decay_schedule(train_config: Any, steps_per_epoch: int) -> optax.Schedule:
+def step_decay_schedule(train_config: Any, steps_per_epoch: int,
+                        learning_rate: Any = None) -> optax.Schedule:
   """learning_rate for decay_after_epochs epochs, then x decay_factor at every later epoch
   start (Zaremba et al. 2014: 4 epochs at 1, then halved each epoch). Boundaries are in
   optimizer updates from the start of the run (warmup included), so epoch e (from 0) runs
-  at learning_rate * decay_factor ** max(0, e + 1 - decay_after_epochs)."""
+  at learning_rate * decay_factor ** max(0, e + 1 - decay_after_epochs).
+  learning_rate: a (traced) value instead of train.learning_rate."""
   t = train_config
+  lr = t.learning_rate if learning_rate is None else learning_rate
   per_epoch = steps_per_epoch / max(1, t.grad_accum_steps)  # updates per epoch
   epochs = math.ceil(t.epochs)
   boundaries = {}
@@ -94,7 +118,7 @@ def step_decay_schedule(train_config: Any, steps_per_epoch: int) -> optax.Schedu
           f"reaches epoch {e} (update {round(e * per_epoch)}), where schedule=step already "
           "decays", "lower train.warmup_steps or raise train.decay_after_epochs")
     boundaries[boundary] = t.decay_factor
-  return optax.piecewise_constant_schedule(t.learning_rate, boundaries)
+  return optax.piecewise_constant_schedule(lr, boundaries)
 
 
 class PlateauState(NamedTuple):
@@ -153,11 +177,15 @@ def decay_mask(params: Any, decay_embeddings: bool = False) -> Any:
 
 
 def make_optimizer(train_config: Any, steps_per_epoch: Optional[int] = None,
-                   seq_len: int = 0) -> optax.GradientTransformation:
+                   seq_len: int = 0, values: Values = None) -> optax.GradientTransformation:
   """The full optimizer chain for a run, validated before anything compiles.
 
   steps_per_epoch: train/epochs.py's count (None before the data is read, see the module
   docstring); seq_len: data.seq_len, the factor of loss_normalization=sequence_sum.
+  values: some of PACKABLE_KEYS as (possibly traced) scalars used to build the chain in
+  place of the config's numbers (a packed group's per-run hyperparameters under vmap). The
+  checks and the chain's structure still read the config, so the built optimizer, and its
+  state, have the same structure whatever the values; values=None is the config's own.
   """
   t = train_config
   if t.optimizer not in OPTIMIZERS:
@@ -180,23 +208,25 @@ def make_optimizer(train_config: Any, steps_per_epoch: Optional[int] = None,
   if t.loss_normalization not in LOSS_NORMALIZATIONS:
     raise ValueError(f"unknown train.loss_normalization={t.loss_normalization!r}; choose one "
                      f"of {', '.join(LOSS_NORMALIZATIONS)}")
-  schedule = make_schedule(t, steps_per_epoch)
+  schedule = make_schedule(t, steps_per_epoch, values)
+  v = lambda key: _value(t, values, key)  # noqa: E731
   mask = lambda p: decay_mask(p, t.decay_embeddings)
   if t.optimizer == "adamw":
-    opt = optax.adamw(schedule, b1=t.b1, b2=t.b2, eps=t.eps, weight_decay=t.weight_decay,
-                      mask=mask)
+    opt = optax.adamw(schedule, b1=v("b1"), b2=v("b2"), eps=v("eps"),
+                      weight_decay=v("weight_decay"), mask=mask)
   elif t.optimizer == "lion":
-    opt = optax.lion(schedule, b1=t.b1, b2=t.b2, weight_decay=t.weight_decay, mask=mask)
+    opt = optax.lion(schedule, b1=v("b1"), b2=v("b2"), weight_decay=v("weight_decay"),
+                     mask=mask)
   elif t.optimizer == "adafactor":
-    opt = optax.adafactor(schedule, weight_decay_rate=t.weight_decay or None,
-                          weight_decay_mask=mask)
+    opt = optax.adafactor(schedule, weight_decay_rate=v("weight_decay") if t.weight_decay
+                          else None, weight_decay_mask=mask)
   else:
-    opt = optax.chain(optax.add_decayed_weights(t.weight_decay, mask),
-                      optax.sgd(schedule, momentum=t.momentum or None))
+    opt = optax.chain(optax.add_decayed_weights(v("weight_decay"), mask),
+                      optax.sgd(schedule, momentum=v("momentum") if t.momentum else None))
   if t.plateau_factor > 0:
     opt = optax.chain(opt, scale_by_plateau(t))
   if t.grad_clip > 0:
-    opt = optax.chain(optax.clip_by_global_norm(t.grad_clip), opt)
+    opt = optax.chain(optax.clip_by_global_norm(v("grad_clip")), opt)
   if t.loss_normalization == "sequence_sum":  # the gradient of token mean x seq_len
     check(seq_len >= 1, "train.loss_normalization", t.loss_normalization,
           "needs data.seq_len (make_optimizer's seq_len)", "pass the run's seq_len")
