@@ -30,6 +30,16 @@ class Job:
 
 
 @dataclasses.dataclass(frozen=True)
+class Group:
+  """One process training several runs at once (train/packed.py): `runs` are (name,
+  run_dir) pairs; its output goes to `log_path`, then into each run's log.txt."""
+  name: str
+  argv: list[str]
+  runs: list[tuple[str, str]]
+  log_path: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Outcome:
   name: str
   status: str  # "done" | "skipped" (finished before) | "failed"
@@ -106,3 +116,48 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, cwd: Optional[str] = None,
       outcomes[outcome.name] = outcome
       on_outcome(outcome)
   return [outcomes[job.name] for job in jobs]
+
+
+def _run_group(group: Group, cwd: str) -> list[Outcome]:
+  """The group's process; then each run's outcome (done once it has final.json), its
+  log.txt holding the group's log (a diverged or failed run: that log's tail)."""
+  start = time.perf_counter()
+  os.makedirs(os.path.dirname(group.log_path), exist_ok=True)
+  for _, run_dir in group.runs:
+    os.makedirs(run_dir, exist_ok=True)
+  with open(group.log_path, "a") as log:
+    log.write(f"$ {' '.join(group.argv)}\n")
+    log.flush()
+    rc = subprocess.run(group.argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL).returncode
+  seconds = time.perf_counter() - start
+  with open(group.log_path, errors="replace") as f:
+    text = f.read()
+  outcomes = []
+  for name, run_dir in group.runs:
+    with open(os.path.join(run_dir, LOG), "a") as log:
+      log.write(f"[packed group {group.name} of {len(group.runs)} runs: its log "
+                f"{group.log_path}, copied here]\n{text}")
+    if is_finished(run_dir):
+      outcomes.append(Outcome(name, "done", rc, seconds))
+    else:
+      outcomes.append(Outcome(name, "failed", rc, seconds, log_tail(run_dir),
+                              os.path.join(run_dir, LOG)))
+  return outcomes
+
+
+def run_groups(groups: Sequence[Group], parallel: int = 1, cwd: Optional[str] = None,
+               on_outcome: Callable[[Outcome], None] = lambda o: None) -> list[Outcome]:
+  """Run each group's process (up to `parallel` at once); one outcome per run, in order.
+
+  The caller leaves finished runs out of the groups (they are its "skipped" ones)."""
+  if parallel < 1:
+    raise ValueError(f"parallel must be >= 1, got {parallel}")
+  outcomes: dict[str, Outcome] = {}
+  with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+    futures = [pool.submit(_run_group, group, cwd) for group in groups]
+    for future in concurrent.futures.as_completed(futures):
+      for outcome in future.result():
+        outcomes[outcome.name] = outcome
+        on_outcome(outcome)
+  return [outcomes[name] for group in groups for name, _ in group.runs]

@@ -4,11 +4,15 @@
       --workdir=/tmp/sweep_pos --seeds=3 --parallel=2
 
 Each run trains with `python -m train.main` into WORKDIR/<arm>,seed=<s>/ (its log in log.txt
-there). Runs with a final.json are skipped, so rerunning a killed sweep resumes it; a
-failed run is reported with its log tail and the others go on. A sweep with a `then` stage
-(e.g. fine-tuning) runs it in WORKDIR/<run>/<then dir>/ after each run's training; the run
-is finished once that stage has its final.json. Then WORKDIR gets
-results.csv, results.md, curves.png and final_bar.png (as `python -m experiments.report`).
+there). With --packed, runs that differ only in seed and the optimizer numbers of
+train/optimizer.PACKABLE_KEYS (learning rates, weight decay, betas, eps, clip, momentum)
+train together as one `python -m train.packed` process and one jit step (each group's log
+in WORKDIR/packed/, copied into its runs' log.txt); every run still gets its own workdir.
+Runs with a final.json are skipped, so rerunning a killed sweep resumes it; a failed run
+(a diverged run of a packed group too) is reported with its log tail and the others go on.
+A sweep with a `then` stage (e.g. fine-tuning) runs it in WORKDIR/<run>/<then dir>/ after
+each run's training; the run is finished once that stage has its final.json. Then WORKDIR
+gets results.csv, results.md, curves.png and final_bar.png (as `python -m experiments.report`).
 """
 import os
 import sys
@@ -29,6 +33,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the sweep: one sub
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per arm (0..seeds-1).")
 _PARALLEL = flags.DEFINE_integer("parallel", 1, "Runs at once (each its own process).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs' commands and stop.")
+_PACKED = flags.DEFINE_bool(
+    "packed", False, "Train the runs that differ only in seed and packable optimizer numbers "
+    "as one process and one vmapped step (train/packed.py); --parallel then counts groups.")
 flags.mark_flags_as_required(["sweep", "workdir"])
 
 
@@ -42,10 +49,13 @@ def main(argv):
   runs = sweep_spec.expand(sweep, _SEEDS.value)
   jobs = [sweep_spec.job(sweep, r, os.path.join(workdir, r.name), sys.executable)
           for r in runs]
+  finished = [r for r, job in zip(runs, jobs) if launch.job_finished(job)]
+  groups = (sweep_spec.packed_groups(sweep, [r for r in runs if r not in finished], workdir,
+                                     sys.executable) if _PACKED.value else [])
   if _DRY_RUN.value:
-    for job in jobs:
-      for stage in job.stages():
-        print(" ".join(stage.argv))
+    for argv in ([g.argv for g in groups] if _PACKED.value else
+                 [stage.argv for job in jobs for stage in job.stages()]):
+      print(" ".join(argv))
     return 0
   sweep_spec.save_manifest(workdir, sweep, _SEEDS.value)
   try:
@@ -53,18 +63,25 @@ def main(argv):
   except Exception as e:  # the runs will fail with the full story in their logs
     logging.error("preparing the sweep's data failed (%s: %s)", type(e).__name__, e)
 
-  total, finished = len(jobs), [0]
+  total, counted = len(jobs), [0]
 
   def report(outcome: launch.Outcome) -> None:
-    finished[0] += 1
-    print(f"[{finished[0]}/{total}] {outcome.status:7s} {outcome.name}"
+    counted[0] += 1
+    print(f"[{counted[0]}/{total}] {outcome.status:7s} {outcome.name}"
           + (f" ({outcome.seconds:.0f} s)" if outcome.status != "skipped" else ""), flush=True)
     if outcome.status == "failed":
       print(f"  exit code {outcome.returncode}; last lines of {outcome.log_path}:\n"
             + "\n".join("    " + l for l in outcome.log_tail.splitlines()), flush=True)
 
-  outcomes = launch.run_jobs(jobs, _PARALLEL.value, cwd=sweep_spec.REPO_ROOT,
-                             on_outcome=report)
+  if _PACKED.value:
+    skipped = [launch.Outcome(r.name, "skipped") for r in finished]
+    for outcome in skipped:
+      report(outcome)
+    outcomes = skipped + launch.run_groups(groups, _PARALLEL.value, cwd=sweep_spec.REPO_ROOT,
+                                           on_outcome=report)
+  else:
+    outcomes = launch.run_jobs(jobs, _PARALLEL.value, cwd=sweep_spec.REPO_ROOT,
+                               on_outcome=report)
   paths = results.write_report(workdir)
   failed = [o.name for o in outcomes if o.status == "failed"]
   print(f"\n{total - len(failed)}/{total} runs finished; report:")

@@ -197,6 +197,39 @@ def job(sweep: Sweep, run: Run, run_dir: str, python: str) -> launch.Job:
                                          stage_dirs(sweep, run_dir))))
 
 
+def run_config(sweep: Sweep, run: Run) -> Any:
+  """The run's config (base config + run_overrides), as train.main would build it."""
+  from experiments import sweep_data
+  config = sweep_data.load_config(base_path(sweep))
+  config.update_from_flattened_dict(run_overrides(sweep, run))
+  return config
+
+
+def packed_groups(sweep: Sweep, runs: list[Run], workdir: str,
+                  python: str) -> list[launch.Group]:
+  """The runs as packed groups (train/packed.py), one per packing key: runs whose configs
+  differ only in seed and train.PACKABLE_KEYS share a group (one process, one jit step);
+  arms that change anything else form groups of their own. Each group's log goes to
+  WORKDIR/packed/<group id>.log (and then into each of its runs' log.txt)."""
+  if sweep.then:
+    raise ValueError("--packed does not run a sweep's `then` stage yet; run this sweep "
+                     "without --packed")
+  from train import packed  # imports jax: only for packed sweeps
+  groups: dict[str, list[Run]] = {}
+  for run in runs:
+    groups.setdefault(packed.group_id(run_config(sweep, run)), []).append(run)
+  out = []
+  for gid, members in groups.items():
+    spec = [{"workdir": os.path.join(workdir, r.name), "overrides": run_overrides(sweep, r)}
+            for r in members]
+    argv = [python, "-m", "train.packed", f"--config={base_path(sweep)}",
+            f"--runs={json.dumps(spec)}"]
+    out.append(launch.Group(gid, argv, [(r.name, os.path.join(workdir, r.name))
+                                        for r in members],
+                            os.path.join(workdir, "packed", f"{gid}.log")))
+  return out
+
+
 MANIFEST = "sweep.json"
 
 
