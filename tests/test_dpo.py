@@ -63,6 +63,7 @@ def sft_and_dpo(tmp_path_factory):
                              checkpoint_every=20)
   c.preference.beta = 0.5
   sft = tiny.tiny_config(_pair_texts(root, c.data.train_files), str(root / "tfds_sft"), steps=30)
+  sft.mesh.data = 1
   sft.sample.num_samples = 0
   loop.train_and_evaluate(sft, str(root / "sft"))
   c.init_from = str(root / "sft")

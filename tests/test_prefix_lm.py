@@ -88,7 +88,8 @@ def test_prefix_lm_trains_through_train_main_and_samples_with_the_cache(tmp_path
          f"--config={ROOT}/tests/fixtures/tiny_gpt_config.py:{tmp_path}", f"--workdir={workdir}",
          "--config.objective=prefix_lm", "--config.data.packing_mask=True",
          "--config.train.steps=120", "--config.sample.max_new_tokens=24"]
-  subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, timeout=600)
+  env = dict(os.environ, XLA_FLAGS="")  # one device: the test is about the entry point
+  subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, timeout=600, env=env)
   rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
   first = next(r for r in rows if r["split"] == "train")
   final = json.load(open(os.path.join(workdir, "final.json")))

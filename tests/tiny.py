@@ -81,4 +81,5 @@ def preference_config(tmp_path, objective: str, **train_overrides):
   c.data.train_files = write_preference_pairs(tmp_path / "train.jsonl", 400, seed=0)
   c.data.validation_files = write_preference_pairs(tmp_path / "valid.jsonl", 64, seed=1)
   c.sample.num_samples = 0
+  c.mesh.data = 1  # one device: these tests are about the objectives, not the layouts
   return c
