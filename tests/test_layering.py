@@ -25,6 +25,10 @@ TRAIN_TO_EVAL: dict[tuple[str, str], str] = {
     ("train.loop", "eval.end_of_run"): "the task's end-of-run reports (BLEU, samples, decode "
                                        "speed), asked for in one place",
     ("train.loop", "eval.plots"): "loss.png when the run ends",
+    ("train.packed", "eval.evaluate"): "each packed run's periodic and final evaluation, as "
+                                       "train.loop's",
+    ("train.packed", "eval.end_of_run"): "the task's config checks before a packed group "
+                                         "starts, as train.loop's",
     ("train.task_objectives", "eval.metrics"): "eval.metrics is a leaf: class P/R/F1 at every "
                                                "log step",
 }
