@@ -116,3 +116,22 @@ def test_dpo_learns_the_preference_and_the_policy_samples(sft_and_dpo):
   assert final["accuracy"] > 0.9 and final["margin"] > 1.0, final
   assert final["chosen_reward"] > final["rejected_reward"]
   assert open(f"{run}/samples.txt").read().strip()
+
+
+def test_on_8_devices_stopped_and_resumed_it_logs_the_same_run(sft_and_dpo, tmp_path):
+  """The frozen reference is checkpointed: a run stopped at step 20 and resumed (on the
+  8-device data axis) logs the one-device run's losses and margins (float noise apart)."""
+  c, _, run, final = sft_and_dpo
+  c = c.copy_and_resolve_references()
+  c.mesh.data = -1  # all 8 simulated devices
+  c.sample.num_samples = 0
+  workdir = str(tmp_path / "resumed")
+  assert loop.train_and_evaluate(c, workdir, stop_after=20) is None
+  resumed = loop.train_and_evaluate(c, workdir)
+  for split in ("train", "eval"):
+    got, want = tiny.metrics_rows(workdir, split), tiny.metrics_rows(run, split)
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for key in ("loss", "margin"):
+      np.testing.assert_allclose([r[key] for r in got], [r[key] for r in want],
+                                 rtol=1e-4, atol=1e-4)
+  assert resumed["accuracy"] == final["accuracy"]
