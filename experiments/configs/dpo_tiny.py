@@ -11,21 +11,15 @@ policy and its frozen reference both start from the init_from run):
 conservative DPO. Runtime and result: not measured on a real preference set yet;
 tests/test_dpo.py learns a synthetic one.
 """
-from experiments.configs import gpt_tiny
+from experiments.configs import reward_model_tiny
 
 
 def get_config():
-  c = gpt_tiny.get_config()
+  c = reward_model_tiny.get_config()  # gpt_tiny on preference_jsonl pairs, 300 steps
   c.objective = "dpo"
-  c.data.dataset = "preference_jsonl"
-  c.data.shuffle_buffer = 1  # pairs are shuffled as records
   c.preference.beta = 0.1
-  c.train.steps = 300
   c.train.learning_rate = 1e-4  # a small step away from the reference (DPO paper: 1e-6 at scale)
   c.train.end_learning_rate = 1e-5
-  c.train.warmup_steps = 30
   c.train.weight_decay = 0.0
-  c.train.eval_every = 100
-  c.train.checkpoint_every = 100
-  c.sample.num_samples = 3
+  c.sample.num_samples = 3  # the tuned policy's samples
   return c
