@@ -35,7 +35,8 @@ _PARALLEL = flags.DEFINE_integer("parallel", 1, "Runs at once (each its own proc
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs' commands and stop.")
 _PACKED = flags.DEFINE_bool(
     "packed", False, "Train the runs that differ only in seed and packable optimizer numbers "
-    "as one process and one vmapped step (train/packed.py); --parallel then counts groups.")
+    "as one process and one vmapped step (train/packed.py); --parallel then counts "
+    "processes (a group is split in parts when there are fewer groups).")
 flags.mark_flags_as_required(["sweep", "workdir"])
 
 
@@ -51,7 +52,7 @@ def main(argv):
           for r in runs]
   finished = [r for r, job in zip(runs, jobs) if launch.job_finished(job)]
   groups = (sweep_spec.packed_groups(sweep, [r for r in runs if r not in finished], workdir,
-                                     sys.executable) if _PACKED.value else [])
+                                     sys.executable, _PARALLEL.value) if _PACKED.value else [])
   if _DRY_RUN.value:
     for argv in ([g.argv for g in groups] if _PACKED.value else
                  [stage.argv for job in jobs for stage in job.stages()]):

@@ -205,11 +205,13 @@ def run_config(sweep: Sweep, run: Run) -> Any:
   return config
 
 
-def packed_groups(sweep: Sweep, runs: list[Run], workdir: str,
-                  python: str) -> list[launch.Group]:
+def packed_groups(sweep: Sweep, runs: list[Run], workdir: str, python: str,
+                  parallel: int = 1) -> list[launch.Group]:
   """The runs as packed groups (train/packed.py), one per packing key: runs whose configs
   differ only in seed and train.PACKABLE_KEYS share a group (one process, one jit step);
-  arms that change anything else form groups of their own. Each group's log goes to
+  arms that change anything else form groups of their own. With fewer groups than
+  `parallel` processes, each group is split into up to parallel // groups parts (on a
+  CPU, two processes side by side compute faster than one). Each group's log goes to
   WORKDIR/packed/<group id>.log (and then into each of its runs' log.txt)."""
   if sweep.then:
     raise ValueError("--packed does not run a sweep's `then` stage yet; run this sweep "
@@ -218,8 +220,14 @@ def packed_groups(sweep: Sweep, runs: list[Run], workdir: str,
   groups: dict[str, list[Run]] = {}
   for run in runs:
     groups.setdefault(packed.group_id(run_config(sweep, run)), []).append(run)
-  out = []
+  parts = max(1, parallel // max(1, len(groups)))
+  split = {}
   for gid, members in groups.items():
+    n = min(parts, len(members))
+    for i in range(n):
+      split[gid if n == 1 else f"{gid}-{i}"] = members[i::n]
+  out = []
+  for gid, members in split.items():
     spec = [{"workdir": os.path.join(workdir, r.name), "overrides": run_overrides(sweep, r)}
             for r in members]
     argv = [python, "-m", "train.packed", f"--config={base_path(sweep)}",

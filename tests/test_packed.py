@@ -234,6 +234,9 @@ def test_sweep_groups_runs_by_packing_key(corpus, tmp_path):
     spec = json.loads(g.argv[-1].split("=", 1)[1])
     assert [s["workdir"] for s in spec] == [d for _, d in g.runs]
     assert {s["overrides"]["seed"] for s in spec} == {0, 1}
+  halves = sweep_spec.packed_groups(sweep, runs, str(tmp_path / "w"), "python", parallel=4)
+  assert [len(g.runs) for g in halves] == [2, 2, 2, 2]  # 2 processes per packing key
+  assert sorted(n for g in halves for n, _ in g.runs) == sorted(r.name for r in runs)
 
 
 def test_packed_sweep_end_to_end(corpus, tmp_path):
