@@ -27,7 +27,7 @@ from train import task_objectives
 def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
                split: Optional[str] = None, frozen: Any = None) -> tuple[dict, dict]:
   """One deterministic pass over `split` (default: config.data.eval_split); frozen: the
-  state's Task.frozen trees (None for tasks without them).
+  state's Task.make_frozen trees (None for tasks without them).
 
   Returns the summed metrics and the per-example outputs (`pred/` keys, fine-tuning
   heads) concatenated over batches. max_batches > 0 stops early (the same first batches

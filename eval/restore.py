@@ -16,7 +16,7 @@ from train import experiment as experiment_lib
 @dataclasses.dataclass
 class Restored:
   """The rebuilt experiment, the params of one checkpoint, and that checkpoint's step;
-  frozen: the state's Task.frozen trees (None for tasks without them)."""
+  frozen: the state's Task.make_frozen trees (None for tasks without them)."""
   exp: experiment_lib.Experiment
   params: Any
   step: int

@@ -52,6 +52,8 @@ class Experiment:
   # (config.train.steps is then epochs x steps_per_epoch); 0 when the budget is in steps.
   epoch_tokens: int = 0
   steps_per_epoch: int = 0
+  # params -> the task's frozen trees (Task.make_frozen(config, tokenizer)); None: none.
+  frozen_fn: Optional[state_lib.FrozenFn] = None
 
 
 # Counts in config.train that the loop reads: key, least value, what the value means.
@@ -247,14 +249,16 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   mesh = partitioning.make_mesh(config.mesh)
   rules = partitioning.axis_rules(config.mesh.rules)
   tx = optimizer_lib.make_optimizer(config.train, per_epoch, config.data.seq_len)
+  frozen_fn = task.make_frozen(config, tokenizer) if task.make_frozen is not None else None
   abstract, shardings = state_lib.state_shardings(
-      model, tx, config.data.seq_len, config.seed, mesh, rules, carry_rows(config), task.frozen)
+      model, tx, config.data.seq_len, config.seed, mesh, rules, carry_rows(config), frozen_fn)
   return Experiment(
       config=config, workdir=workdir, tokenizer=tokenizer, model=model,
       model_config=model.cfg, mesh=mesh, rules=rules, tx=tx,
       schedule=optimizer_lib.make_schedule(config.train, per_epoch), task=task,
       loss_fn=task.make_loss_fn(config, model), abstract_state=abstract,
-      shardings=shardings, epoch_tokens=epoch_tokens, steps_per_epoch=per_epoch)
+      shardings=shardings, epoch_tokens=epoch_tokens, steps_per_epoch=per_epoch,
+      frozen_fn=frozen_fn)
 
 
 def carry_rows(config: ml_collections.ConfigDict) -> int:

@@ -338,7 +338,7 @@ def _train_packed(configs, workdirs, ckpts, stop: graceful_stop.StopOnSignal,
   source = has_tokenizer[0] if has_tokenizer else workdirs[0]
   first = workdirs.index(source)
   exp = experiment_lib.build(configs[first], source)  # tokenizer trained (or loaded) once
-  if getattr(exp.task, "frozen", None) is not None:
+  if exp.frozen_fn is not None:
     raise ValueError(f"objective={exp.config.objective!r} keeps frozen trees in its state; "
                      "it is not supported in a packed group yet (train its runs one by one)")
   for w in workdirs:

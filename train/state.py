@@ -24,7 +24,7 @@ class TrainState:
   # data.contiguous (stateful LSTM): the recurrent state [batch, layers, 2, hidden] the next
   # step starts from (model/rnn.py zero_carry), checkpointed so a resume is exact; else None.
   carry: Any = None
-  # Trees the loss reads but never trains (Task.frozen, e.g. DPO's reference policy): made
+  # Trees the loss reads but never trains (Task.make_frozen, e.g. DPO's reference policy): made
   # from the params when a run starts (after init_from), checkpointed with the state, and
   # handed to the loss as batch["frozen"]; else None.
   frozen: Any = None
@@ -41,7 +41,7 @@ class TrainState:
                if "embedding" not in jax.tree_util.keystr(path))
 
 
-FrozenFn = Callable[[Any], Any]  # params -> the frozen trees (Task.frozen)
+FrozenFn = Callable[[Any], Any]  # params -> the frozen trees (Task.make_frozen)
 
 
 def _init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, seed: int,
@@ -80,7 +80,7 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len:
   """(abstract unboxed state, its NamedShardings) from the params' logical axis names.
 
   carry_rows > 0 (data.contiguous: the global batch size): the state holds an LSTM carry;
-  frozen_fn (Task.frozen): it holds frozen trees made from the params."""
+  frozen_fn (Task.make_frozen): it holds frozen trees made from the params."""
   init = _init_fn(model, tx, seq_len, seed, carry_rows, frozen_fn)
   boxed = jax.eval_shape(lambda: init(boxed=True))
   shardings = partitioning.logical_shardings(boxed, mesh, rules)

@@ -20,7 +20,7 @@ def train_step(state: TrainState, batch: dict, *, loss_fn: objectives.LossFn,
   rng = jax.random.fold_in(state.rng, state.step)
   if state.carry is not None:  # data.contiguous: start where the last step's windows ended
     batch = dict(batch, carry=state.carry)
-  if state.frozen is not None:  # Task.frozen trees (e.g. DPO's reference), never trained
+  if state.frozen is not None:  # Task.make_frozen trees (e.g. DPO's reference), never trained
     batch = dict(batch, frozen=state.frozen)
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params, batch, rng, False)
@@ -45,7 +45,7 @@ def _update_count(opt_state: Any, step: jax.Array) -> jax.Array:
 def eval_step(params: Any, batch: dict, frozen: Any = None, *,
               loss_fn: objectives.LossFn) -> dict:
   """Summed metrics of one eval batch (deterministic: no dropout); frozen: the state's
-  Task.frozen trees (None for tasks without them)."""
+  Task.make_frozen trees (None for tasks without them)."""
   if frozen is not None:
     batch = dict(batch, frozen=frozen)
   _, sums = loss_fn(params, batch, jax.random.PRNGKey(0), True)

@@ -57,9 +57,11 @@ class Task:
   # (prefix of the pretrained model's params inside this task's tree, top-level names of
   # the heads this task adds): what train/init_from.py copies and what starts fresh.
   param_layout: ParamLayout = ((), ())
-  # params -> trees the loss reads as batch["frozen"] but never trains (DPO's reference
-  # policy), made when a run starts, after init_from (train/state.py); None: no such trees.
-  frozen: Optional[Callable[[Any], Any]] = None
+  # (config, tokenizer) -> (params -> trees the loss reads as batch["frozen"] but never
+  # trains: DPO's reference policy, GRPO's reward), called once by experiment.build (it may
+  # read files, e.g. a reward run); the trees are made when a run starts, after init_from
+  # (train/state.py), and checkpointed with the state. None: no such trees.
+  make_frozen: Optional[Callable[[Any, Any], Callable[[Any], Any]]] = None
   # End of a run (eval/end_of_run.py, asked by train/loop.py; eval/evaluate.py): which
   # reports this task's outputs support.
   lm_samples: bool = False  # samples.txt and decode tokens/s (sample.*): a causal LM

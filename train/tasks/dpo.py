@@ -1,7 +1,7 @@
 """dpo: Direct Preference Optimization (Rafailov et al. 2023) of a causal LM policy.
 
 The policy starts from `init_from` (the supervised model) and so does its frozen reference
-(Task.frozen: a copy of the params made when the run starts, checkpointed with the state).
+(Task.make_frozen: a copy of the params made when the run starts, checkpointed with the state).
 With d = [log pi(chosen) - log ref(chosen)] - [log pi(rejected) - log ref(rejected)], the
 response tokens' log-probabilities summed (data/preferences.py masks):
   preference.loss=sigmoid: -(1 - eps) log sigmoid(beta d) - eps log sigmoid(-beta d)
@@ -78,6 +78,12 @@ def reference_of(params):
   return {"reference": params}
 
 
+def make_frozen(config, tokenizer):
+  """Task.make_frozen: the frozen reference is the params a run starts from."""
+  del config, tokenizer
+  return reference_of
+
+
 TASK = Task(
     name="dpo",
     families=("gpt",),
@@ -85,6 +91,6 @@ TASK = Task(
     make_loss_fn=make_loss_fn,
     make_dataset=preferences.make_preference_dataset,
     summarize=objectives.pair_means,
-    frozen=reference_of,
+    make_frozen=make_frozen,
     lm_samples=True,  # the tuned policy samples like any causal LM
 )
