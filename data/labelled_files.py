@@ -1,6 +1,6 @@
-"""Labelled local files: GLUE-style TSV (`data.dataset = "glue_tsv"`), CoNLL (`"conll"`)
-and preference pairs (`"preference_jsonl"`), parsed into memory; every error names the file
-and line.
+"""Labelled local files: GLUE-style TSV (`data.dataset = "glue_tsv"`), CoNLL (`"conll"`),
+preference pairs (`"preference_jsonl"`) and prompts, one per line (`"prompt_lines"`),
+parsed into memory; every error names the file and line.
 
 data/sources.py reads their text (tokenizer training), data/finetune.py their labels.
 """
@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-LOCAL_FORMATS = ("glue_tsv", "conll", "preference_jsonl")
+LOCAL_FORMATS = ("glue_tsv", "conll", "preference_jsonl", "prompt_lines")
 _SPLIT_FILES = {
     "glue_tsv": {"train": ("train.tsv",), "validation": ("dev.tsv", "validation.tsv"),
                  "test": ("test.tsv",)},
@@ -107,11 +107,22 @@ def read_preference_jsonl(path: str) -> list[dict]:
   return rows
 
 
+def read_prompt_lines(path: str) -> list[dict]:
+  """A prompts file's non-blank lines (without the newline) -> [{"text", "line"}]."""
+  with open(path, encoding="utf-8") as f:
+    rows = [{"text": line.rstrip("\r\n"), "line": lineno}
+            for lineno, line in enumerate(f, start=1) if line.strip()]
+  if not rows:
+    raise ValueError(f"{path}: no prompts (one per line)")
+  return rows
+
+
 def preference_file(cfg, split: str) -> str:
-  """The preference_jsonl file of `split`: data.train_files / validation_files / test_files."""
+  """The file of `split` of a one-file-per-split format (preference_jsonl, prompt_lines):
+  data.train_files / validation_files / test_files."""
   path = cfg[f"{split}_files"] if f"{split}_files" in cfg else ""
   if not path:
-    raise ValueError(f"data.dataset='preference_jsonl' reads split {split!r} from "
+    raise ValueError(f"data.dataset={cfg.dataset!r} reads split {split!r} from "
                      f"data.{split}_files, which is not set")
   path = os.path.expanduser(path)
   if not os.path.isfile(path):
@@ -140,6 +151,8 @@ def local_source(cfg, split: str) -> list[dict]:
   if cfg.dataset == "preference_jsonl":  # the text: both full responses, for tokenizers
     return [{**r, "text": f"{r['prompt']}{r['chosen']}\n{r['prompt']}{r['rejected']}"}
             for r in read_preference_jsonl(preference_file(cfg, split))]
+  if cfg.dataset == "prompt_lines":
+    return read_prompt_lines(preference_file(cfg, split))
   path = split_file(cfg, split)
   if cfg.dataset == "conll":
     return [{"text": " ".join(s["words"])} for s in read_conll(path)]

@@ -264,6 +264,17 @@ def _compiled_loop(fns: DecodeFns, prompt_len: int, cache_len: int, num_new: int
   return jax.jit(run)
 
 
+def rollout_loop(model: Any, prompt_len: int, max_new_tokens: int,
+                 temperature: float) -> Callable:
+  """jit(params, prompt_BxP, pad_B, rng) -> (new_BxN, length_B): N = max_new_tokens
+  tokens sampled at `temperature` after each left-padded prompt of prompt_len tokens, with
+  no stop token (every row gets all N; the caller cuts at EOS), in the KV-cache loop when
+  the model has one. Callable inside another jit (train/tasks/grpo.py's rollouts); needs
+  prompt_len + max_new_tokens <= the model's max_len (no context shift)."""
+  return _compiled_loop(model_fns(model), prompt_len, prompt_len + max_new_tokens,
+                        max_new_tokens, model.cfg.vocab_size, Settings(temperature), (), False)
+
+
 def decode_tokens(fns: DecodeFns, params: Any, prompts: Sequence[Sequence[int]], *,
                   max_new_tokens: int, max_len: int, vocab_size: int, rng: jax.Array,
                   settings: Settings = Settings(), stop_sequences: Sequence[Sequence[int]] = (),
@@ -360,9 +371,9 @@ def generate_text(exp: Any, params: Any, prompt: str, *, max_new_tokens: int,
 def prompt_ids(exp: Any, prompt: str) -> list[int]:
   """The token ids a row starts from (see generate_text: EOS first when the run packed
   documents with EOS or the prompt is empty)."""
-  tok = exp.tokenizer
-  ids = tok.encode(prompt) if prompt else []
-  return [tok.eos_id] + ids if exp.config.data.add_eos or not ids else ids
+  from data import prompts  # not at the top: see generate_text
+
+  return prompts.prompt_tokens(exp.tokenizer, prompt, exp.config.data.add_eos)
 
 
 def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:

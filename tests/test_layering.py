@@ -29,6 +29,8 @@ TRAIN_TO_EVAL: dict[tuple[str, str], str] = {
                                        "train.loop's",
     ("train.packed", "eval.end_of_run"): "the task's config checks before a packed group "
                                          "starts, as train.loop's",
+    ("train.tasks.grpo", "eval.sampling"): "GRPO's rollouts run the one KV-cache decode loop "
+                                           "inside its loss",
     ("train.task_objectives", "eval.metrics"): "eval.metrics is a leaf: class P/R/F1 at every "
                                                "log step",
 }

@@ -15,7 +15,7 @@ from train import tasks
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ALL = ("causal_lm", "prefix_lm", "mlm", "mlm_nsp", "sop", "electra", "seq2seq",
        "span_corruption", "classification", "token_classification", "chat_sft",
-       "reward_model", "dpo")
+       "reward_model", "dpo", "grpo")
 
 
 def test_every_objective_is_registered_with_families_and_batch_keys():
@@ -32,7 +32,7 @@ def test_every_objective_is_registered_with_families_and_batch_keys():
       task.name = "other"  # type: ignore[misc]
   # End-of-run reports as before the registry: samples for the LM, BLEU for translation,
   # per-class tables for the classifiers; they and the reward model add a head to a backbone.
-  assert [n for n in ALL if tasks.get(n).lm_samples] == ["causal_lm", "prefix_lm", "dpo"]
+  assert [n for n in ALL if tasks.get(n).lm_samples] == ["causal_lm", "prefix_lm", "dpo", "grpo"]
   assert [n for n in ALL if tasks.get(n).generation_eval] == ["seq2seq"]
   heads = [n for n in ALL if tasks.get(n).class_report]
   assert heads == ["classification", "token_classification"]

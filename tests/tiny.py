@@ -83,3 +83,27 @@ def preference_config(tmp_path, objective: str, **train_overrides):
   c.sample.num_samples = 0
   c.mesh.data = 1  # one device: these tests are about the objectives, not the layouts
   return c
+
+
+PROMPTS = ["the quick", "a stitch", "all that", "to be or", "the lazy", "saves", "is not",
+           "that is the"]
+
+
+def write_prompts(path, prompts=PROMPTS) -> str:
+  with open(path, "w") as f:
+    f.write("\n".join(prompts) + "\n")
+  return str(path)
+
+
+def grpo_config(tmp_path, reward: str = "token:e", **train_overrides):
+  """tiny_config's model on prompt_lines (tiny.PROMPTS: the first words of CORPUS lines)
+  for objective grpo: 8-token prompts, groups of 4 continuations of 16 tokens, one device."""
+  c = tiny_config(str(tmp_path / "unused.txt"), str(tmp_path / "tfds"), **train_overrides)
+  c.objective, c.data.dataset, c.data.files = "grpo", "prompt_lines", ""
+  c.data.train_files = write_prompts(tmp_path / "prompts_train.txt")
+  c.data.validation_files = write_prompts(tmp_path / "prompts_valid.txt")
+  c.data.seq_len, c.data.batch_size, c.data.shuffle_buffer = 8, 4, 1
+  c.rl.group_size, c.rl.max_new_tokens, c.rl.reward = 4, 16, reward
+  c.sample.num_samples = 0
+  c.mesh.data = 1  # one device: these tests are about the objective, not the layouts
+  return c

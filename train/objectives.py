@@ -44,13 +44,17 @@ def token_metrics(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
           "weight": jnp.sum(weights_BxT)}
 
 
+def token_logprob(logits_BxTxV: jax.Array, targets_BxT: jax.Array) -> jax.Array:
+  """log softmax(logits)[target] of every position (float32 [B, T])."""
+  return -optax.softmax_cross_entropy_with_integer_labels(
+      logits_BxTxV.astype(jnp.float32), targets_BxT)
+
+
 def response_logprob(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
                      mask_BxT: jax.Array) -> jax.Array:
   """Each row's summed log-probability (float32) of its targets where mask is 1: a
   response's log pi(y | x) when logits come from prompt + response shifted by one."""
-  ce = optax.softmax_cross_entropy_with_integer_labels(
-      logits_BxTxV.astype(jnp.float32), targets_BxT)
-  return -jnp.sum(ce * mask_BxT, axis=-1)
+  return jnp.sum(token_logprob(logits_BxTxV, targets_BxT) * mask_BxT, axis=-1)
 
 
 def make_causal_lm(model: nn.Module, packing_mask: bool, stateful: bool = False) -> LossFn:

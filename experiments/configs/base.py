@@ -27,7 +27,8 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     **{f"data.{k}": (FAMILY, ("encoder_decoder",)) for k in (
         "max_target_len", "long_examples", "packing", "task", "min_len", "max_len",
         "num_train", "num_eval", "data_seed", "source_lang", "target_lang", "num_sentinels")},
-    **{f"data.{split}_files": (DATASET, ("text_files", "parallel_text", "preference_jsonl"))
+    **{f"data.{split}_files": (DATASET, ("text_files", "parallel_text", "preference_jsonl",
+                                         "prompt_lines"))
        for split in ("train", "validation", "test")},
     **{f"data.{k}": (OBJECTIVE, ("span_corruption",)) for k in (
         "noise_density", "mean_noise_span_length")},
@@ -45,6 +46,7 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "chat": (OBJECTIVE, ("chat_sft",)),
     "task": (OBJECTIVE, ("classification", "token_classification")),
     "preference": (OBJECTIVE, ("dpo",)),
+    "rl": (OBJECTIVE, ("grpo",)),
 }
 
 
@@ -151,13 +153,14 @@ def get_config() -> ml_collections.ConfigDict:
   d.num_train = 20_000  # encoder_decoder only, dataset synthetic: training examples
   d.num_eval = 500  # encoder_decoder only, dataset synthetic: validation and test examples each
   d.data_seed = 0  # encoder_decoder only, dataset synthetic: seed the examples are drawn from
-  # Fixed splits (text_files, parallel_text, preference_jsonl only), any of them set:
+  # Fixed splits (text_files, parallel_text, preference_jsonl, prompt_lines only), any set:
   # text_files: comma-separated paths/globs per split (instead of data.files);
   # preference_jsonl: one JSON-lines file per split (prompt, chosen, rejected);
+  # prompt_lines: one text file per split, a prompt per line (grpo; data/prompts.py);
   # parallel_text: "src,tgt" or "dir/train.{en,de}".
-  d.train_files = ""  # text_files, parallel_text, preference_jsonl only: train split files
-  d.validation_files = ""  # text_files, parallel_text, preference_jsonl only: validation
-  d.test_files = ""  # text_files, parallel_text, preference_jsonl only: test split files
+  d.train_files = ""  # text_files, parallel_text, preference_jsonl, prompt_lines: train split
+  d.validation_files = ""  # text_files, parallel_text, preference_jsonl, prompt_lines only
+  d.test_files = ""  # text_files, parallel_text, preference_jsonl, prompt_lines only: test
   d.source_lang = ""  # encoder_decoder only, TFDS translation datasets: source feature (e.g. de)
   d.target_lang = ""  # encoder_decoder only, TFDS translation datasets: target feature (e.g. en)
   d.num_sentinels = 0  # encoder_decoder only: <extra_id_i> tokens atop the vocab (T5: 100)
@@ -239,6 +242,23 @@ def get_config() -> ml_collections.ConfigDict:
   pf.loss = "sigmoid"  # dpo only: sigmoid (DPO, Rafailov et al. 2023) | ipo (Azar et al. 2023)
   pf.beta = 0.1  # dpo only: the KL leash; scales the policy/reference log-ratios
   pf.label_smoothing = 0.0  # dpo only, loss sigmoid: > 0 is conservative DPO (label noise)
+
+  # grpo objective only (train/tasks/grpo.py): policy optimisation on the policy's own
+  # samples. Each step samples group_size continuations of each of data.batch_size prompts
+  # (data.dataset=prompt_lines; a prompt keeps its last data.seq_len tokens) and needs
+  # data.seq_len + rl.max_new_tokens <= model.max_len.
+  c.rl = rl = ml_collections.ConfigDict()
+  rl.group_size = 4  # grpo only: continuations per prompt, G >= 2 (DeepSeekMath: 64)
+  rl.max_new_tokens = 16  # grpo only: tokens sampled per continuation (a row stops at EOS)
+  rl.temperature = 1.0  # grpo only, > 0: sampling temperature (1: on-policy; see grpo.py)
+  rl.kl_coef = 0.04  # grpo only, >= 0: weight of the per-token KL to the reference (k3)
+  rl.clip_eps = 0.2  # grpo only, in (0, 1): the clipped objective's ratio range 1 +- eps
+  # token:WORD (the fraction of response tokens that are WORD's one token: a toy reward)
+  # | workdir (rl.reward_spec of the trained run in rl.reward_workdir)
+  rl.reward = "workdir"  # grpo only; see above
+  rl.reward_workdir = ""  # grpo only, reward workdir: a classification or reward_model run
+  rl.reward_spec = "prob:1"  # grpo only, reward workdir: prob:K | logit:K (a classifier's
+  #                            class K) | reward (a reward model's scalar); eval/rewards.py
 
   c.mesh = ms = ml_collections.ConfigDict()
   ms.data = -1  # -1: all devices not used by fsdp/tensor

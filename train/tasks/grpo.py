@@ -1,0 +1,247 @@
+"""grpo: Group Relative Policy Optimization (Shao et al. 2024, DeepSeekMath) of a causal LM.
+
+The policy starts from `init_from` (the supervised model) and so does its frozen reference
+(Task.make_frozen, as DPO's: checkpointed with the state). One train step, all inside the
+jit step (train/step.py), on a batch of B prompts (data/prompts.py: left-padded `prompt`
+[B, P = data.seq_len], `prompt_pad` [B, 1], `prompt_weight` [B, 1]):
+  1. rollouts: each prompt repeated G = rl.group_size times; rl.max_new_tokens tokens
+     sampled after each with the KV-cache decode loop (eval/sampling.rollout_loop) on
+     stop_gradient(params) at rl.temperature, with a key split from the loss's rng
+     (fold_in(state.rng, step): a resumed run draws the same rollouts). A response ends
+     at its first EOS, which it INCLUDES (mask and length), so stopping is rewarded and
+     learned like any other token; the tokens sampled after it are masked out.
+  2. one forward of the policy over prompt + response (positions restart at each row's
+     first real token, pad slots are segment 0: the row is scored as it was sampled) gives
+     per-token log-probs logp; the reference's, ref, come from the same function, without
+     gradient.
+  3. rewards r [B*G] (rl.reward): `token:WORD`, the fraction of the response's tokens
+     (EOS included) that are WORD's one token; advantages A = (r - mean_group) /
+     (std_group + 1e-4), the population std of each group of G (eq. 3, outcome supervision).
+  4. per token: clipped_objective(logp, stop_gradient(logp), A, rl.clip_eps) - rl.kl_coef
+     x k3, k3 = exp(ref - logp) - (ref - logp) - 1 (Schulman's unbiased, positive KL
+     estimator); loss = -(mean over sequences of the mean over their response tokens).
+GRPO as published does one policy update per exploration stage, so the old policy is the
+current one (ratio 1, the gradient is the policy gradient; clip_fraction stays 0): the
+clipped objective is kept as its own function for PPO's several epochs per rollout batch,
+which this task does not do. Log-probs are the policy's at temperature 1: sampling at
+rl.temperature != 1 makes the rollouts off-policy, uncorrected (keep 1 for the published
+setting). Neither forward uses dropout (model.dropout is ignored, as TRL turns dropout off
+for RL): the ratio and the KL must compare the function that sampled.
+
+Metrics (means over sequences): reward, kl (each response's summed logp - ref: the sampled
+estimate of KL(policy || reference)), response_length (tokens, EOS included),
+clip_fraction (tokens with |ratio - 1| > eps), reward_std (within groups), loss;
+`tokens` counts rollouts. The eval step calls the same loss deterministically with
+rng PRNGKey(0): validation prompts report the reward and KL of fresh rollouts of the
+current policy (the same keys at every evaluation, so evaluations compare policies).
+
+The frozen trees (batch["frozen"]): "reference" (the params a run starts from) and
+"tokens": the tokenizer's EOS id and the reward token's id (token:WORD), read from the
+tokenizer when the run is built, so the loss (made from the config alone) needs no
+tokenizer and a resumed run reads them back from its checkpoint.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from data import prompts
+from eval import sampling
+from model.layers import check
+from train import objectives
+from train.tasks.base import Task
+
+ADVANTAGE_EPS = 1e-4  # Shao et al.: (r - mean) / std; the epsilon keeps equal groups at 0
+TOKEN_PREFIX = "token:"
+# (frozen trees, prompt_NxP, prompt_pad_N, response_NxM, response mask_NxM) -> rewards [N]
+RewardFn = Callable[[dict, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def clipped_objective(logp: jax.Array, logp_old: jax.Array, adv: jax.Array,
+                      eps: float) -> jax.Array:
+  """PPO's per-token surrogate min(ratio A, clip(ratio, 1 - eps, 1 + eps) A), ratio =
+  exp(logp - logp_old): its gradient in logp is 0 where the clip holds the ratio (ratio
+  > 1 + eps with A > 0, ratio < 1 - eps with A < 0) and ratio A elsewhere."""
+  ratio = jnp.exp(logp - logp_old)
+  return jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - eps, 1.0 + eps) * adv)
+
+
+def group_advantages(rewards_N: jax.Array, group_size: int) -> tuple[jax.Array, jax.Array]:
+  """(advantages [N], each row's group std [N]) of rewards in consecutive groups of
+  group_size: (r - group mean) / (group std + ADVANTAGE_EPS); an equal group gets 0."""
+  r = rewards_N.reshape(-1, group_size)
+  std = jnp.std(r, axis=1, keepdims=True)
+  adv = (r - jnp.mean(r, axis=1, keepdims=True)) / (std + ADVANTAGE_EPS)
+  return adv.reshape(-1), jnp.broadcast_to(std, r.shape).reshape(-1)
+
+
+def k3(logp: jax.Array, ref: jax.Array) -> jax.Array:
+  """Schulman's KL(policy || reference) estimator per sampled token: exp(ref - logp) -
+  (ref - logp) - 1 (>= 0, unbiased, 0 where the two agree)."""
+  d = ref - logp
+  return jnp.exp(d) - d - 1.0
+
+
+def response_mask(tokens_NxM: jax.Array, eos_id: jax.Array) -> jax.Array:
+  """1.0 on each response's tokens up to and including its first EOS (all if none)."""
+  is_eos = (tokens_NxM == eos_id).astype(jnp.int32)
+  return (jnp.cumsum(is_eos, axis=1) - is_eos == 0).astype(jnp.float32)
+
+
+def token_reward(tokens_NxM: jax.Array, mask_NxM: jax.Array, token_id: jax.Array) -> jax.Array:
+  """The fraction of each response's tokens (mask) that are token_id."""
+  hits = jnp.sum((tokens_NxM == token_id) * mask_NxM, axis=1)
+  return hits / jnp.maximum(jnp.sum(mask_NxM, axis=1), 1.0)
+
+
+def reward_word(spec: str) -> str | None:
+  """WORD of a `token:WORD` reward, else None."""
+  return spec[len(TOKEN_PREFIX):] if spec.startswith(TOKEN_PREFIX) else None
+
+
+def check_rl_config(config: Any) -> None:
+  """rl.* and the lengths they need; ValueError naming the key and the fix."""
+  rl = config.rl
+  check(rl.group_size >= 2, "rl.group_size", rl.group_size, "must be an integer >= 2",
+        "advantages compare the continuations of one prompt (DeepSeekMath: 64)")
+  check(rl.max_new_tokens >= 1, "rl.max_new_tokens", rl.max_new_tokens,
+        "must be an integer >= 1", "it is the tokens sampled per continuation")
+  check(rl.temperature > 0, "rl.temperature", rl.temperature, "must be > 0",
+        "1 samples from the policy itself")
+  check(rl.kl_coef >= 0, "rl.kl_coef", rl.kl_coef, "must be >= 0",
+        "it weighs the KL to the reference (DeepSeekMath: 0.04)")
+  check(0 < rl.clip_eps < 1, "rl.clip_eps", rl.clip_eps, "must be in (0, 1)",
+        "the ratio is clipped to 1 +- eps (PPO: 0.2)")
+  word = reward_word(rl.reward)
+  check(word is None or word != "", "rl.reward", rl.reward, "names no token",
+        "give token:WORD with WORD one token of the tokenizer")
+  check(word is not None or rl.reward == "workdir", "rl.reward", rl.reward,
+        "is not a known reward", "use token:WORD or workdir (with rl.reward_workdir)")
+  if rl.reward == "workdir":
+    raise ValueError("rl.reward='workdir' is not built yet; use rl.reward='token:WORD'")
+  longest = config.data.seq_len + rl.max_new_tokens
+  check(longest <= config.model.max_len, "rl.max_new_tokens", rl.max_new_tokens,
+        f"plus data.seq_len={config.data.seq_len} (the prompt) is {longest}, more than "
+        f"model.max_len={config.model.max_len}", "shorten the prompt or the continuations")
+
+
+def check_data_config(cfg: Any) -> None:
+  if cfg.dataset != "prompt_lines":
+    raise ValueError(f"objective='grpo' reads prompts, one per line, from "
+                     f"data.dataset='prompt_lines' (data.train_files, data.validation_files); "
+                     f"got data.dataset={cfg.dataset!r}")
+
+
+def make_reward_fn(config: Any) -> RewardFn:
+  """rl.reward as a function of the rollouts (RewardFn), computed in graph."""
+  del config  # token:WORD: the token's id is a frozen tree (make_frozen)
+
+  def reward(frozen, prompt_NxP, pad_N, response_NxM, mask_NxM):
+    del prompt_NxP, pad_N
+    return token_reward(response_NxM, mask_NxM, frozen["tokens"]["reward"])
+  return reward
+
+
+def sequence_logprobs(model, params, seq_NxT: jax.Array, pad_N: jax.Array,
+                      prompt_len: int) -> jax.Array:
+  """Per-token log-probs [N, T - prompt_len] of the tokens after the left-padded prompt,
+  from one forward over the row (positions from its first real token, pads segment 0; no
+  dropout)."""
+  slots = jnp.arange(seq_NxT.shape[1])[None]
+  positions = jnp.maximum(slots - pad_N[:, None], 0)
+  segments = (slots >= pad_N[:, None]).astype(jnp.int32)
+  logits = model.apply({"params": params}, seq_NxT[:, :-1], positions=positions[:, :-1],
+                       segment_ids=segments[:, :-1], deterministic=True)
+  return objectives.token_logprob(logits[:, prompt_len - 1:], seq_NxT[:, prompt_len:])
+
+
+def policy_and_reference(model, params, reference, seq_NxT: jax.Array, pad_N: jax.Array,
+                         prompt_len: int) -> tuple[jax.Array, jax.Array]:
+  """(logp, ref): the policy's per-token log-probs (with gradient) and the reference's
+  (without), from ONE vmapped forward over both param trees: the same computation for
+  both, so equal params give bitwise equal log-probs (a KL of exactly 0 at the start,
+  where two separately compiled forwards differ by float noise)."""
+  both = jax.tree.map(lambda a, b: jnp.stack([a, jax.lax.stop_gradient(b)]), params,
+                      reference)
+  logp_2xNxM = jax.vmap(lambda q: sequence_logprobs(model, q, seq_NxT, pad_N, prompt_len))(
+      both)
+  return logp_2xNxM[0], jax.lax.stop_gradient(logp_2xNxM[1])
+
+
+def make_loss_fn(config, model):
+  check_rl_config(config)
+  rl, p = config.rl, config.data.seq_len
+  g, kl_coef, eps = rl.group_size, rl.kl_coef, rl.clip_eps
+  rollout = sampling.rollout_loop(model, p, rl.max_new_tokens, rl.temperature)
+  reward_fn = make_reward_fn(config)
+
+  def loss_fn(params, batch, rng, deterministic: bool = False):
+    frozen = batch["frozen"]
+    prompt = jnp.repeat(batch["prompt"], g, axis=0)
+    pad_N = jnp.repeat(batch["prompt_pad"][:, 0], g)
+    weight_N = jnp.repeat(batch["prompt_weight"][:, 0], g)
+    del deterministic  # no dropout in either forward (module docstring)
+    response, _ = rollout(jax.lax.stop_gradient(params), prompt, pad_N, rng)
+    mask = response_mask(response, frozen["tokens"]["eos"])
+    length_N = jnp.sum(mask, axis=1)
+    seq = jnp.concatenate([prompt, response], axis=1)
+    logp, ref = policy_and_reference(model, params, frozen["reference"], seq, pad_N, p)
+    rewards_N = jax.lax.stop_gradient(reward_fn(frozen, prompt, pad_N, response, mask))
+    adv_N, std_N = group_advantages(rewards_N, g)
+    logp_old = jax.lax.stop_gradient(logp)  # one update per rollout batch (module doc)
+    per_token = clipped_objective(logp, logp_old, adv_N[:, None], eps) - kl_coef * k3(logp, ref)
+    mean_of = lambda x: jnp.sum(x * mask, axis=1) / jnp.maximum(length_N, 1.0)
+    clipped = (jnp.abs(jnp.exp(logp - logp_old) - 1.0) > eps).astype(jnp.float32)
+    total = lambda x_N: jnp.sum(x_N * weight_N)
+    sums = {"loss_sum": total(-mean_of(per_token)),
+            "reward_sum": total(rewards_N),
+            "kl_sum": total(jax.lax.stop_gradient(jnp.sum((logp - ref) * mask, axis=1))),
+            "response_length_sum": total(length_N),
+            "clip_fraction_sum": total(mean_of(clipped)),
+            "reward_std_sum": total(std_N),
+            "weight": total(jnp.ones_like(weight_N))}
+    return sums["loss_sum"] / jnp.maximum(sums["weight"], 1.0), sums
+  return loss_fn
+
+
+def summarize(sums: dict) -> dict:
+  """The means (module docstring); `tokens` (every task's count key) counts the rollouts
+  they average over, as pair_means counts pairs."""
+  return {**objectives.mean_metrics(sums), "tokens": float(sums["weight"])}
+
+
+def reward_token(tokenizer: Any, spec: str) -> int:
+  """The one token id of `token:WORD`'s WORD; ValueError when WORD is not one token."""
+  word = reward_word(spec)
+  ids = tokenizer.encode(word)
+  if len(ids) != 1:
+    raise ValueError(f"rl.reward={spec!r}: {word!r} encodes to {len(ids)} tokens {ids}, "
+                     "but the toy reward counts one token; pick a WORD the tokenizer keeps "
+                     "whole (a char tokenizer: one character)")
+  return ids[0]
+
+
+def make_frozen(config: Any, tokenizer: Any) -> Callable[[Any], dict]:
+  """Task.make_frozen: the reference policy and the token ids the loss reads."""
+  tokens = {"eos": np.int32(tokenizer.eos_id),
+            "reward": np.int32(reward_token(tokenizer, config.rl.reward))}
+
+  def frozen(params):
+    return {"reference": params, "tokens": dict(tokens)}
+  return frozen
+
+
+TASK = Task(
+    name="grpo",
+    families=("gpt",),
+    batch_keys=("prompt", "prompt_pad", "prompt_weight"),
+    make_loss_fn=make_loss_fn,
+    make_dataset=prompts.make_prompt_dataset,
+    check_data_config=check_data_config,
+    summarize=summarize,
+    make_frozen=make_frozen,
+    lm_samples=True,  # the tuned policy samples like any causal LM
+)
