@@ -19,6 +19,7 @@ ln(vocab_size) (Wortsman et al. cap each loss at the initial loss the same way).
 from __future__ import annotations
 
 import csv
+import glob
 import math
 import os
 import re
@@ -47,17 +48,26 @@ _LABELS = flags.DEFINE_list("labels", [], "One label per sweep workdir (default:
 _BASIN = flags.DEFINE_float("basin", 0.05, "Basin: learning rates whose mean final loss is "
                             "within this many nats of the best mean.")
 _METRIC = flags.DEFINE_string("metric", "loss", "final.json key (lower is better).")
+_SOURCE = flags.DEFINE_enum(
+    "source", "final", ["final", "train"], "final: final.json (the whole-split final "
+    "evaluation); train: the training loss logged at the last step (mean over the last "
+    "train.log_every steps, on batches seen once), for runs whose final evaluation is not "
+    "there.")
 
 
 def diverged_step(run_dir: str, name: str) -> Optional[int]:
-  """The step at which train/packed.py masked this run out (from its log), else None."""
-  path = os.path.join(run_dir, launch.LOG)
-  if not os.path.exists(path):
-    return None
-  with open(path, errors="replace") as f:
-    text = f.read()
-  m = re.search(re.escape(f"packed run {name} (") + r"[^\n]*?by step (\d+)", text)
-  return int(m.group(1)) if m else None
+  """The step at which train/packed.py masked this run out, from its log.txt or (a group
+  stopped before the launcher copied its log) the sweep's packed/*.log; else None."""
+  paths = [os.path.join(run_dir, launch.LOG)]
+  paths += sorted(glob.glob(os.path.join(os.path.dirname(run_dir), "packed", "*.log")))
+  pattern = re.escape(f"packed run {name} (") + r"[^\n]*?by step (\d+)"
+  for path in paths:
+    if os.path.exists(path):
+      with open(path, errors="replace") as f:
+        m = re.search(pattern, f.read())
+      if m:
+        return int(m.group(1))
+  return None
 
 
 def train_curve(run_dir: str, metric: str = "loss") -> list[tuple[int, float]]:
@@ -70,7 +80,7 @@ def train_curve(run_dir: str, metric: str = "loss") -> list[tuple[int, float]]:
                 if r.get("split") == "train" and metric in r)
 
 
-def load(workdir: str, metric: str) -> dict:
+def load(workdir: str, metric: str, source: str = "final") -> dict:
   """Per lr (ascending): final values of the finished seeds, diverged and missing counts,
   and every seed's training curve."""
   sweep, runs = results.load_results(workdir)
@@ -81,9 +91,16 @@ def load(workdir: str, metric: str) -> dict:
     lr = float(r.run.arm_values[LR_KEY])
     entry = by_lr.setdefault(lr, {"values": [], "diverged": [], "missing": 0, "curves": []})
     run_dir = os.path.join(workdir, r.run.name)
-    entry["curves"].append(train_curve(run_dir))
-    if r.final is not None and metric in r.final and math.isfinite(float(r.final[metric])):
-      entry["values"].append(float(r.final[metric]))
+    curve = train_curve(run_dir)
+    entry["curves"].append(curve)
+    if source == "train":
+      last = dict(curve).get(int(sweep_spec.run_config(sweep, r.run).train.steps))
+      value = last
+    else:
+      value = (float(r.final[metric]) if r.final is not None and metric in r.final
+               else None)
+    if value is not None and math.isfinite(value):
+      entry["values"].append(value)
     else:
       step = diverged_step(run_dir, r.run.name)
       if step is not None or (r.final is not None):  # a non-finite final counts too
@@ -141,7 +158,8 @@ def summarize(data: dict, basin: float, rng: np.random.Generator,
   return out
 
 
-def plot(datas: Sequence[dict], summaries: Sequence[dict], path: str) -> str:
+def plot(datas: Sequence[dict], summaries: Sequence[dict], path: str,
+         ylabel: str = "final validation loss (whole split)") -> str:
   n = len(datas)
   fig, axes = plt.subplots(1, 1 + n, figsize=(6.5 + 4.5 * n, 4.8), squeeze=False)
   ax = axes[0][0]
@@ -171,7 +189,7 @@ def plot(datas: Sequence[dict], summaries: Sequence[dict], path: str) -> str:
       ax.axvline(s["best"]["lr"], color=color, ls=":", alpha=0.6)
   ax.set_xscale("log")
   ax.set_xlabel("peak learning rate (cosine to lr/10)")
-  ax.set_ylabel("final validation loss (whole split)")
+  ax.set_ylabel(ylabel)
   ax.set_title("final loss vs lr: mean, 95% CI (t) over seeds\nx = diverged (NaN, masked)",
                fontsize=9)
   ax.grid(alpha=0.3, which="both")
@@ -257,7 +275,7 @@ def main(argv):
   workdirs = argv[1:]
   if not workdirs or not _OUT.value:
     raise app.UsageError("usage: python -m experiments.lr_plot WORKDIR... --out=DIR")
-  datas = [load(w, _METRIC.value) for w in workdirs]
+  datas = [load(w, _METRIC.value, _SOURCE.value) for w in workdirs]
   if _LABELS.value:
     if len(_LABELS.value) != len(datas):
       raise app.UsageError(f"--labels needs {len(datas)} labels, got {_LABELS.value}")
@@ -266,7 +284,9 @@ def main(argv):
   rng = np.random.default_rng(0)
   summaries = [summarize(d, _BASIN.value, rng) for d in datas]
   os.makedirs(_OUT.value, exist_ok=True)
-  paths = [plot(datas, summaries, os.path.join(_OUT.value, "lr_sensitivity.png"))]
+  ylabel = ("training loss at the last step" if _SOURCE.value == "train" else
+            f"final validation {_METRIC.value} (whole split)")
+  paths = [plot(datas, summaries, os.path.join(_OUT.value, "lr_sensitivity.png"), ylabel)]
   paths += write_tables(summaries, _BASIN.value, _OUT.value)
   for p in paths:
     print(p)
