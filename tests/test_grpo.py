@@ -144,3 +144,101 @@ def test_stopped_and_resumed_it_logs_the_same_run(sft_and_grpo, tmp_path):
     for key in ("loss", "reward", "kl", "response_length"):
       np.testing.assert_allclose([r[key] for r in got], [r[key] for r in want], rtol=1e-5)
   assert resumed["reward"] == pytest.approx(final["reward"], rel=1e-5) and len(got) == 1
+
+
+def test_rows_relaid_in_graph_equal_the_reward_runs_own_encodings(sft_and_grpo):
+  """A left-padded prompt (with the leading EOS data/prompts adds) and a response cut at
+  its EOS become the rows a classifier (data/finetune.encode_sentence) and a reward model
+  (data/preferences.encode_response) read for the text prompt + response."""
+  from data import finetune
+  from data import preferences
+  from data import prompts as prompts_lib
+  from data import tokenizers
+
+  _, sft, _, _ = sft_and_grpo
+  tok = tokenizers.load_tokenizer(f"{sft}/tokenizer")
+  eos = tok.eos_id
+  cases = [("the lazy", "dog jumps"), ("a", "stitch in time saves nine"), ("", "to")]
+  specials = [tok.pad_id, tok.bos_id]  # sampled inside a response: its text has neither
+  rows, pads, responses, masks, texts = [], [], [], [], []
+  for prompt, response in cases:
+    row, pad = prompts_lib.encode_prompt(tok, prompt, 10, add_eos=True)
+    ids = (specials + tok.encode(response) + [eos] + [5] * 30)[:12]  # sampled on after EOS
+    rows.append(row), pads.append(pad), responses.append(ids)
+    texts.append(tok.decode(ids[:ids.index(eos)] if eos in ids else ids))
+    masks.append(np.asarray(grpo.response_mask(jnp.asarray([ids]), eos))[0])
+  tokens = {"bos": tok.bos_id, "eos": eos, "pad": tok.pad_id}
+  ids, valid = grpo.text_tokens(jnp.asarray(rows), jnp.asarray(pads), jnp.asarray(responses),
+                                jnp.asarray(masks), tokens)
+  for seq_len in (6, 16, 40):  # cut and padded
+    got_cls = grpo.classifier_rows(ids, valid, seq_len, tokens)
+    got_rm = grpo.reward_model_rows(ids, valid, seq_len, tokens)
+    for i, ((prompt, _), text_response) in enumerate(zip(cases, texts)):
+      np.testing.assert_array_equal(
+          got_cls[i], finetune.encode_sentence(tok, prompt + text_response, seq_len))
+      np.testing.assert_array_equal(
+          got_rm[i], preferences.encode_response(tok, prompt, text_response, seq_len)[0])
+
+
+@pytest.fixture(scope="module")
+def reward_model_run(sft_and_grpo, tmp_path_factory):
+  """A reward model on the SFT run's backbone and tokenizer (2 steps: only its scores
+  matter here, not their quality)."""
+  _, sft, _, _ = sft_and_grpo
+  root = tmp_path_factory.mktemp("rm")
+  c = tiny.preference_config(root, "reward_model", steps=2, warmup_steps=1, eval_every=2,
+                             checkpoint_every=2)
+  c.init_from = sft
+  loop.train_and_evaluate(c, str(root / "rm"))
+  return str(root / "rm")
+
+
+def test_a_reward_model_workdir_scores_rollouts_as_eval_rewards_does(
+    sft_and_grpo, reward_model_run, tmp_path):
+  """rl.reward=workdir: the in-graph reward of the loss's rollouts equals
+  eval/rewards.from_workdir's text-level scores of the same rollouts (a char tokenizer:
+  text and tokens map one to one)."""
+  from eval import rewards
+  from eval import sampling
+  from train import init_from as init_from_lib
+  from train import state as state_lib
+
+  _, sft, _, _ = sft_and_grpo
+  c = _grpo_config(tmp_path)
+  c.init_from, c.rl.reward = sft, "workdir"
+  c.rl.reward_workdir, c.rl.reward_spec = reward_model_run, "reward"
+  workdir = str(tmp_path / "grpo_rm")
+  c = init_from_lib.prepare_workdir(c, workdir)
+  exp = experiment.build(c, workdir)
+  state = state_lib.create_train_state(exp.model, exp.tx, c.data.seq_len, c.seed, exp.mesh,
+                                       exp.shardings, exp.rules, 0, exp.frozen_fn)
+  state = init_from_lib.load_into(exp, state)
+  state = state_lib.refresh_frozen(state, exp.frozen_fn, exp.shardings)
+  batch = next(iter(exp.task.make_dataset(c.data, exp.tokenizer, "validation", seed=0,
+                                          train=False)))
+  rng = jax.random.PRNGKey(3)
+  _, sums = exp.loss_fn(state.params, dict(jax.tree.map(jnp.asarray, batch),
+                                           frozen=state.frozen), rng, True)
+  g, p, tok = c.rl.group_size, c.data.seq_len, exp.tokenizer
+  prompt, pad = np.repeat(batch["prompt"], g, 0), np.repeat(batch["prompt_pad"][:, 0], g)
+  new, _ = sampling.rollout_loop(exp.model, p, c.rl.max_new_tokens, 1.0)(
+      state.params, prompt, pad, rng)
+  new = np.asarray(new)
+  responses = [tok.decode(list(r[:list(r).index(tok.eos_id)] if tok.eos_id in r else r))
+               for r in new]
+  texts = [tok.decode(list(row[k:])) for row, k in zip(prompt, pad)]
+  want = rewards.from_workdir(reward_model_run, "reward")(texts, responses)
+  assert float(sums["reward_sum"]) == pytest.approx(float(np.sum(want)), rel=1e-4, abs=1e-4)
+  assert np.std(want) > 0  # the rollouts score differently: the test can tell them apart
+
+
+def test_a_reward_run_with_another_tokenizer_is_refused(reward_model_run, tmp_path):
+  c = _grpo_config(tmp_path)  # no init_from: a char tokenizer of the prompts' own text
+  c.rl.reward, c.rl.reward_workdir, c.rl.reward_spec = "workdir", reward_model_run, "reward"
+  with pytest.raises(ValueError, match="has another tokenizer than the policy .* train the "
+                                       "reward run with init_from the policy's run"):
+    experiment.build(c, str(tmp_path / "other"))
+  c.rl.reward_spec = "prob:1"
+  with pytest.raises(ValueError, match="reads a classifier, but the workdir trained "
+                                       "objective='reward_model'"):
+    experiment.build(c, str(tmp_path / "other"))

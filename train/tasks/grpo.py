@@ -14,8 +14,16 @@ jit step (train/step.py), on a batch of B prompts (data/prompts.py: left-padded 
      first real token, pad slots are segment 0: the row is scored as it was sampled) gives
      per-token log-probs logp; the reference's, ref, come from the same function, without
      gradient.
-  3. rewards r [B*G] (rl.reward): `token:WORD`, the fraction of the response's tokens
-     (EOS included) that are WORD's one token; advantages A = (r - mean_group) /
+  3. rewards r [B*G] (rl.reward), in graph: `token:WORD`, the fraction of the response's
+     tokens (EOS included) that are WORD's one token; or `workdir`: rl.reward_spec
+     (eval/rewards.parse_spec) of the run in rl.reward_workdir, whose params are a frozen
+     tree loaded when the run is built (so a resume reads them from the checkpoint), on
+     prompt + response re-laid in graph into that run's rows (a classifier's [bos] ids
+     [eos] pad, data/finetune.encode_sentence; a reward model's prompt + response ids
+     right-padded with 0, data/preferences.encode_response). The text's tokens are the
+     policy's as sampled, never re-tokenized: both runs must share one tokenizer (checked;
+     exact for char and byte tokenizers, while a subword tokenizer may tokenize the joined
+     text differently from what was sampled). Advantages A = (r - mean_group) /
      (std_group + 1e-4), the population std of each group of G (eq. 3, outcome supervision).
   4. per token: clipped_objective(logp, stop_gradient(logp), A, rl.clip_eps) - rl.kl_coef
      x k3, k3 = exp(ref - logp) - (ref - logp) - 1 (Schulman's unbiased, positive KL
@@ -35,13 +43,16 @@ clip_fraction (tokens with |ratio - 1| > eps), reward_std (within groups), loss;
 rng PRNGKey(0): validation prompts report the reward and KL of fresh rollouts of the
 current policy (the same keys at every evaluation, so evaluations compare policies).
 
-The frozen trees (batch["frozen"]): "reference" (the params a run starts from) and
-"tokens": the tokenizer's EOS id and the reward token's id (token:WORD), read from the
+The frozen trees (batch["frozen"]): "reference" (the params a run starts from), "tokens":
+the tokenizer's EOS, BOS and pad ids and the reward token's id (token:WORD), read from the
 tokenizer when the run is built, so the loss (made from the config alone) needs no
-tokenizer and a resumed run reads them back from its checkpoint.
+tokenizer, and "reward" (rl.reward=workdir): the reward run's params. Rollouts do not stop
+early at EOS (the decode loop runs all rl.max_new_tokens steps, the EOS id being a traced
+value here); the mask cuts each response at its first EOS.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import jax
@@ -49,6 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from data import prompts
+from eval import rewards
 from eval import sampling
 from model.layers import check
 from train import objectives
@@ -120,8 +132,9 @@ def check_rl_config(config: Any) -> None:
         "give token:WORD with WORD one token of the tokenizer")
   check(word is not None or rl.reward == "workdir", "rl.reward", rl.reward,
         "is not a known reward", "use token:WORD or workdir (with rl.reward_workdir)")
-  if rl.reward == "workdir":
-    raise ValueError("rl.reward='workdir' is not built yet; use rl.reward='token:WORD'")
+  check(rl.reward != "workdir" or rl.reward_workdir != "", "rl.reward_workdir",
+        rl.reward_workdir, "is not set, but rl.reward='workdir' reads a trained run",
+        "name a classification or reward_model workdir (or use rl.reward='token:WORD')")
   longest = config.data.seq_len + rl.max_new_tokens
   check(longest <= config.model.max_len, "rl.max_new_tokens", rl.max_new_tokens,
         f"plus data.seq_len={config.data.seq_len} (the prompt) is {longest}, more than "
@@ -135,12 +148,88 @@ def check_data_config(cfg: Any) -> None:
                      f"got data.dataset={cfg.dataset!r}")
 
 
-def make_reward_fn(config: Any) -> RewardFn:
-  """rl.reward as a function of the rollouts (RewardFn), computed in graph."""
-  del config  # token:WORD: the token's id is a frozen tree (make_frozen)
+def text_tokens(prompt_NxP: jax.Array, pad_N: jax.Array, response_NxM: jax.Array,
+                mask_NxM: jax.Array, tokens: dict) -> tuple[jax.Array, jax.Array]:
+  """(ids [N, P + M], valid [N, P + M]): prompt then response, valid on the tokens of
+  their texts: the prompt's real slots but a leading EOS (data/prompts.prompt_tokens adds
+  it), the response up to but not including its EOS, without the pad or BOS ids it may
+  have sampled (its decoded text has none: they decode to nothing)."""
+  p, eos_id = prompt_NxP.shape[1], tokens["eos"]
+  slots = jnp.arange(p)[None]
+  prompt_valid = (slots >= pad_N[:, None]) & ~((slots == pad_N[:, None]) &
+                                                (prompt_NxP == eos_id))
+  response_valid = ((mask_NxM > 0) & (response_NxM != eos_id)
+                    & (response_NxM != tokens["pad"]) & (response_NxM != tokens["bos"]))
+  return (jnp.concatenate([prompt_NxP, response_NxM], axis=1),
+          jnp.concatenate([prompt_valid, response_valid], axis=1))
+
+
+def relay(ids_NxT: jax.Array, valid_NxT: jax.Array, length: int, offset: int,
+          fill: int | jax.Array) -> jax.Array:
+  """The valid ids packed left into rows of `length`, starting at column `offset`, cut at
+  the row's end; other slots `fill`."""
+  n = ids_NxT.shape[0]
+  column = jnp.cumsum(valid_NxT, axis=1) - 1 + offset
+  keep = valid_NxT & (column < length)
+  out = jnp.full((n, length + 1), fill, ids_NxT.dtype)
+  rows = jnp.arange(n)[:, None]
+  return out.at[rows, jnp.where(keep, column, length)].set(ids_NxT)[:, :length]
+
+
+def classifier_rows(ids_NxT: jax.Array, valid_NxT: jax.Array, seq_len: int,
+                    tokens: dict) -> jax.Array:
+  """data/finetune.encode_sentence's layout in graph: [bos] ids[:seq_len - 2] [eos] pad."""
+  rows = relay(ids_NxT, valid_NxT, seq_len - 1, 1, tokens["pad"])
+  rows = rows.at[:, 0].set(tokens["bos"])
+  ends = 1 + jnp.minimum(jnp.sum(valid_NxT, axis=1), seq_len - 2)
+  rows = jnp.concatenate([rows, jnp.full((rows.shape[0], 1), tokens["pad"], rows.dtype)], 1)
+  return rows.at[jnp.arange(rows.shape[0]), ends].set(tokens["eos"])
+
+
+def reward_model_rows(ids_NxT: jax.Array, valid_NxT: jax.Array, seq_len: int,
+                      tokens: dict) -> jax.Array:
+  """data/preferences.encode_response's layout in graph: prompt + response ids, cut to
+  seq_len, right-padded with 0."""
+  del tokens
+  return relay(ids_NxT, valid_NxT, seq_len, 0, 0)
+
+
+def reward_run(workdir: str, spec: str) -> tuple[Any, Any, tuple[str, int]]:
+  """(the run's resolved config, its Task, eval/rewards.parse_spec of spec)."""
+  from train import experiment  # not at the top: train.experiment imports the registry
+  from train import tasks as tasks_lib
+
+  cfg = experiment.load_config(workdir)
+  task = tasks_lib.get(cfg.objective)
+  return cfg, task, rewards.parse_spec(spec, task, cfg.task.num_classes)
+
+
+def workdir_reward(config: Any) -> RewardFn:
+  """rl.reward_spec of the run in rl.reward_workdir, scored on prompt + response re-laid
+  in the rows that run trained on; its params are the frozen tree "reward"."""
+  import model as model_lib
+
+  cfg, task, (kind, k) = reward_run(config.rl.reward_workdir, config.rl.reward_spec)
+  module = task.wrap(model_lib.build(cfg.model), cfg)
+  layout = reward_model_rows if kind == "reward" else classifier_rows
+  seq_len = cfg.data.seq_len
 
   def reward(frozen, prompt_NxP, pad_N, response_NxM, mask_NxM):
-    del prompt_NxP, pad_N
+    tokens = frozen["tokens"]
+    ids, valid = text_tokens(prompt_NxP, pad_N, response_NxM, mask_NxM, tokens)
+    out = module.apply({"params": frozen["reward"]}, layout(ids, valid, seq_len, tokens),
+                       deterministic=True).astype(jnp.float32)
+    return (jax.nn.softmax(out, axis=-1) if kind == "prob" else out)[:, k]
+  return reward
+
+
+def make_reward_fn(config: Any) -> RewardFn:
+  """rl.reward as a function of the rollouts (RewardFn), computed in graph."""
+  if config.rl.reward == "workdir":
+    return workdir_reward(config)
+
+  def reward(frozen, prompt_NxP, pad_N, response_NxM, mask_NxM):
+    del prompt_NxP, pad_N  # token:WORD: the token's id is a frozen tree (make_frozen)
     return token_reward(response_NxM, mask_NxM, frozen["tokens"]["reward"])
   return reward
 
@@ -224,13 +313,41 @@ def reward_token(tokenizer: Any, spec: str) -> int:
   return ids[0]
 
 
+def vocabulary(tokenizer: Any) -> list[str]:
+  """Every id's text: two tokenizers with equal lists encode text alike."""
+  return [tokenizer.decode([i]) for i in range(tokenizer.vocab_size)]
+
+
+def load_reward_params(config: Any, tokenizer: Any) -> Any:
+  """The rl.reward_workdir run's params (host arrays), after checking it reads this run's
+  token ids (the loss hands it the policy's tokens as they are)."""
+  from data import tokenizers
+  from eval import restore
+
+  workdir = config.rl.reward_workdir
+  reward_run(workdir, config.rl.reward_spec)  # the spec fits the run, before any restore
+  theirs = tokenizers.load_tokenizer(os.path.join(workdir, "tokenizer"))
+  if (theirs.vocab_size != tokenizer.vocab_size
+      or vocabulary(theirs) != vocabulary(tokenizer)):
+    raise ValueError(f"rl.reward_workdir={workdir!r} has another tokenizer than the policy "
+                     f"({theirs.vocab_size} vs {tokenizer.vocab_size} ids, or other texts); "
+                     "the reward reads the policy's token ids as they are: train the reward "
+                     "run with init_from the policy's run (or the same tokenizer)")
+  return jax.device_get(restore.restore_params(workdir).params)
+
+
 def make_frozen(config: Any, tokenizer: Any) -> Callable[[Any], dict]:
-  """Task.make_frozen: the reference policy and the token ids the loss reads."""
-  tokens = {"eos": np.int32(tokenizer.eos_id),
-            "reward": np.int32(reward_token(tokenizer, config.rl.reward))}
+  """Task.make_frozen: the reference policy, the token ids the loss reads and (reward
+  workdir) the reward run's params, loaded here, once, and checkpointed with the state."""
+  tokens = {k: np.int32(getattr(tokenizer, f"{k}_id")) for k in ("eos", "bos", "pad")}
+  extra = {}
+  if config.rl.reward == "workdir":
+    extra["reward"] = load_reward_params(config, tokenizer)
+  else:
+    tokens["reward"] = np.int32(reward_token(tokenizer, config.rl.reward))
 
   def frozen(params):
-    return {"reference": params, "tokens": dict(tokens)}
+    return {"reference": params, "tokens": dict(tokens), **extra}
   return frozen
 
 
