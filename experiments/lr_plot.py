@@ -168,7 +168,10 @@ def plot(datas: Sequence[dict], summaries: Sequence[dict], path: str,
                 r["n"] for s in summaries for r in s["rows"]) else 1.0
   bottom = min(r["mean"] for s in summaries for r in s["rows"] if r["n"]) if any(
       r["n"] for s in summaries for r in s["rows"]) else 0.0
+  l0 = max(math.log(d["vocab_size"]) for d in datas)
+  top = min(top, l0 + 0.2)  # a loss above a uniform predictor's is drawn at the edge
   mark_y = top + 0.08 * max(top - bottom, 0.1)
+  ax.axhline(math.log(datas[0]["vocab_size"]), color="gray", ls="--", lw=0.8)
   for i, s in enumerate(summaries):
     color = f"C{i}"
     done = [r for r in s["rows"] if r["n"]]
@@ -179,6 +182,11 @@ def plot(datas: Sequence[dict], summaries: Sequence[dict], path: str,
     for r in done:  # the seeds as dots
       vals = datas[i]["by_lr"][r["lr"]]["values"]
       ax.scatter([r["lr"]] * len(vals), vals, color=color, s=6, alpha=0.5, zorder=3)
+    for r in done:
+      if r["mean"] > top:  # off the axis: an arrow at the edge with its value
+        ax.scatter([r["lr"]], [top], color=color, marker="^", s=40, zorder=4)
+        ax.annotate(f"{r['mean']:.1f}", (r["lr"], top), textcoords="offset points",
+                    xytext=(0, -12), ha="center", fontsize=7, color=color)
     for r in s["rows"]:
       if r["diverged"]:
         ax.scatter([r["lr"]], [mark_y], color=color, marker="x", s=50, zorder=4)
@@ -187,10 +195,12 @@ def plot(datas: Sequence[dict], summaries: Sequence[dict], path: str,
                     ha="center", fontsize=7, color=color)
     if s["best"]:
       ax.axvline(s["best"]["lr"], color=color, ls=":", alpha=0.6)
+  ax.set_ylim(bottom - 0.08 * max(top - bottom, 0.1), mark_y + 0.1 * max(top - bottom, 0.1))
   ax.set_xscale("log")
   ax.set_xlabel("peak learning rate (cosine to lr/10)")
   ax.set_ylabel(ylabel)
-  ax.set_title("final loss vs lr: mean, 95% CI (t) over seeds\nx = diverged (NaN, masked)",
+  ax.set_title("final loss vs lr: mean, 95% CI (t) over seeds; x = diverged (NaN, "
+               "masked),\n^ = mean off the axis (value), dashed = uniform predictor ln V",
                fontsize=9)
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
@@ -213,6 +223,12 @@ def plot(datas: Sequence[dict], summaries: Sequence[dict], path: str,
                 label=f"{what} lr={lr:g}" if k == 0 else None)
       for step in e["diverged"]:
         ax.axvline(step, color=color, ls="--", lw=0.8)
+    cap = math.log(data["vocab_size"]) + 1.0
+    if ax.get_ylim()[1] > cap:  # a blown-up run would flatten the others: log scale
+      ax.set_yscale("log")
+      ax.axhline(cap - 1.0, color="gray", ls="--", lw=0.8)
+      ax.text(0.02, 0.98, "log scale; dashed: ln V (uniform predictor)",
+              transform=ax.transAxes, va="top", fontsize=7)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (every seed)")
     ax.set_title(f"{data['label']}: lowest, best, highest lr\n(dashed: step a seed "
