@@ -138,9 +138,7 @@ def make_chat_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
                       train: bool = True) -> grain.IterDataset:
   """Batches of one dialogue per row [B, seq_len]: inputs, targets, weights (float32, 1 on
   assistant tokens). Training shuffles dialogues per epoch; eval pads its last batch."""
-  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
-  records = grain_ops.record_shard(
-      sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
+  return grain_ops.record_batches(
+      sources.get_source(cfg, split), cfg, split, _Encode(cfg, tokenizer),
+      pad_id=tokenizer.pad_id, seed=seed, process_index=process_index,
       process_count=process_count, train=train, what="dialogues")
-  return grain_ops.batch_rows(records.map(_Encode(cfg, tokenizer)), local_batch,
-                              tokenizer.pad_id, train)

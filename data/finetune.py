@@ -183,10 +183,7 @@ def make_finetune_dataset(cfg, tokenizer: Tokenizer, split: str, *, tags: bool,
                           process_count: int = 1, train: bool = True) -> grain.IterDataset:
   """Batches of labelled examples (module doc): sentence labels, or with `tags` BIO word
   tags (token_classification); cfg is config.data, task_cfg config.task."""
-  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
-  records = grain_ops.record_shard(
-      _Records(cfg, task_cfg, split, tags), cfg, split, seed=seed,
-      process_index=process_index, process_count=process_count, train=train,
-      what="examples")
-  return grain_ops.batch_rows(records.map(_Encode(tokenizer, cfg.seq_len, tags)),
-                              local_batch, tokenizer.pad_id, train)
+  return grain_ops.record_batches(
+      _Records(cfg, task_cfg, split, tags), cfg, split, _Encode(tokenizer, cfg.seq_len, tags),
+      pad_id=tokenizer.pad_id, seed=seed, process_index=process_index,
+      process_count=process_count, train=train, what="examples")

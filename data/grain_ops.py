@@ -94,6 +94,23 @@ def record_shard(source: Any, cfg, split: str, *, seed: int, process_index: int,
   return records
 
 
+def record_batches(source: Any, cfg, split: str, encode: grain.transforms.Map, *,
+                   pad_id: int, seed: int, process_index: int, process_count: int,
+                   train: bool, what: str = "records") -> grain.IterDataset:
+  """One encoded record per row, batched: this process's record_shard, mapped by `encode`
+  (record -> row arrays), then batch_rows; the batch settings are checked first."""
+  local = local_batch(cfg, process_index, process_count)
+  records = record_shard(source, cfg, split, seed=seed, process_index=process_index,
+                         process_count=process_count, train=train, what=what)
+  return batch_rows(records.map(encode), local, pad_id, train)
+
+
+def check_dataset(cfg, name: str, what: str) -> None:
+  """A builder that reads only data.dataset=name refuses another, naming both."""
+  if cfg.dataset != name:
+    raise ValueError(f"{what} are read from data.dataset={name!r}, not {cfg.dataset!r}")
+
+
 def read_ahead(rows: grain.MapDataset) -> grain.IterDataset:
   """The rows as an IterDataset, read ahead in threads."""
   return rows.to_iter_dataset(

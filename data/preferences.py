@@ -45,12 +45,9 @@ def make_preference_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
                             train: bool = True, task_cfg=None) -> grain.IterDataset:
   """Batches of preference pairs (module doc); cfg is config.data."""
   del task_cfg
-  if cfg.dataset != "preference_jsonl":
-    raise ValueError(f"preference pairs are read from data.dataset='preference_jsonl' "
-                     f"(JSON lines prompt/chosen/rejected), not {cfg.dataset!r}")
-  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
-  records = grain_ops.record_shard(
-      sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
+  grain_ops.check_dataset(cfg, "preference_jsonl",
+                          "preference pairs (JSON lines prompt/chosen/rejected)")
+  return grain_ops.record_batches(
+      sources.get_source(cfg, split), cfg, split, _EncodePair(tokenizer, cfg.seq_len),
+      pad_id=tokenizer.pad_id, seed=seed, process_index=process_index,
       process_count=process_count, train=train, what="preference pairs")
-  return grain_ops.batch_rows(records.map(_EncodePair(tokenizer, cfg.seq_len)),
-                              local_batch, tokenizer.pad_id, train)

@@ -52,12 +52,8 @@ def make_prompt_dataset(cfg, tokenizer: Tokenizer, split: str, *, seed: int,
                         train: bool = True, task_cfg=None) -> grain.IterDataset:
   """Batches of left-padded prompts (module doc); cfg is config.data."""
   del task_cfg
-  if cfg.dataset != "prompt_lines":
-    raise ValueError(f"prompts are read from data.dataset='prompt_lines' (one prompt per "
-                     f"line), not {cfg.dataset!r}")
-  local_batch = grain_ops.local_batch(cfg, process_index, process_count)
-  records = grain_ops.record_shard(
-      sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
-      process_count=process_count, train=train, what="prompts")
-  return grain_ops.batch_rows(records.map(_EncodePrompt(tokenizer, cfg.seq_len, cfg.add_eos)),
-                              local_batch, tokenizer.pad_id, train)
+  grain_ops.check_dataset(cfg, "prompt_lines", "prompts (one per line)")
+  return grain_ops.record_batches(
+      sources.get_source(cfg, split), cfg, split,
+      _EncodePrompt(tokenizer, cfg.seq_len, cfg.add_eos), pad_id=tokenizer.pad_id, seed=seed,
+      process_index=process_index, process_count=process_count, train=train, what="prompts")
