@@ -1,6 +1,7 @@
 """grpo (train/tasks/grpo.py): the clipped objective and group advantages against hand
-numbers, a zero KL at the start, raising a toy reward from a tiny SFT'd GPT, an exact
-resume, and a reference that init_from fills and training never moves."""
+numbers, a zero KL at the start, raising a toy reward from a tiny SFT'd GPT, a resume on 8
+devices that logs the one-device run, and a reference that init_from fills and training
+never moves."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -131,10 +132,13 @@ def test_the_reference_is_the_init_from_model_and_never_moves(sft_and_grpo):
   assert moved > 0
 
 
-def test_stopped_and_resumed_it_logs_the_same_run(sft_and_grpo, tmp_path):
-  """Rollouts draw from fold_in(state.rng, step): a run stopped at step STOP_AT and
-  resumed samples the same responses and logs the uninterrupted run's numbers."""
+def test_on_8_devices_stopped_and_resumed_it_logs_the_same_run(sft_and_grpo, tmp_path):
+  """Rollouts draw from fold_in(state.rng, step), per row: a run on the 8-device data axis
+  (one prompt per device), stopped at step STOP_AT and resumed, samples the same responses
+  and logs the one-device uninterrupted run's numbers (float noise apart)."""
   c, _, run, final = sft_and_grpo
+  c = c.copy_and_resolve_references()
+  c.mesh.data = -1  # all 8 simulated devices
   workdir = str(tmp_path / "resumed")
   assert loop.train_and_evaluate(c, workdir, stop_after=STOP_AT) is None
   resumed = loop.train_and_evaluate(c, workdir)
@@ -142,8 +146,9 @@ def test_stopped_and_resumed_it_logs_the_same_run(sft_and_grpo, tmp_path):
     got, want = tiny.metrics_rows(workdir, split), tiny.metrics_rows(run, split)
     assert [r["step"] for r in got] == [r["step"] for r in want]
     for key in ("loss", "reward", "kl", "response_length"):
-      np.testing.assert_allclose([r[key] for r in got], [r[key] for r in want], rtol=1e-5)
-  assert resumed["reward"] == pytest.approx(final["reward"], rel=1e-5) and len(got) == 1
+      np.testing.assert_allclose([r[key] for r in got], [r[key] for r in want],
+                                 rtol=1e-4, atol=1e-5)
+  assert resumed["reward"] == pytest.approx(final["reward"], rel=1e-4) and len(got) == 1
 
 
 def test_rows_relaid_in_graph_equal_the_reward_runs_own_encodings(sft_and_grpo):
