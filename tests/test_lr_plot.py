@@ -1,0 +1,57 @@
+"""experiments/lr_plot.py: the lr study's summary (best lr, basin, bootstrap, Wortsman et
+al.'s sensitivity) on hand-made sweep data, diverged seeds kept out of the optimum, and its
+plot and tables written."""
+import math
+import os
+
+import numpy as np
+import pytest
+
+from experiments import lr_plot
+
+VOCAB = 100  # L0 = ln 100: a uniform predictor's loss caps each value
+CURVE = [(1, 4.6), (2, 3.9), (3, 3.5)]
+
+
+def _entry(values, diverged=()):
+  return {"values": list(values), "diverged": list(diverged), "missing": 0,
+          "curves": [CURVE] * (len(values) + len(diverged))}
+
+
+DATA = {"label": "toy", "vocab_size": VOCAB, "workdir": "unused", "by_lr": {
+    1e-3: _entry([3.0, 3.2]),
+    1e-2: _entry([2.0, 2.1]),
+    1e-1: _entry([2.08, 2.12]),
+    1.0: _entry([2.0], diverged=[40]),  # lowest mean of its survivors, but a seed diverged
+}}
+
+
+@pytest.fixture(scope="module")
+def summary():
+  return lr_plot.summarize(DATA, basin=0.06, rng=np.random.default_rng(0))
+
+
+def test_best_lr_basin_and_sensitivity_equal_hand_numbers(summary):
+  assert summary["best"]["lr"] == 1e-2 and summary["best"]["mean"] == pytest.approx(2.05)
+  assert summary["basin"] == (1e-2, 1e-1, 2)  # 2.10 is within 0.06 of 2.05; 3.1 is not
+  l0 = math.log(VOCAB)
+  per_lr = [3.1, 2.05, 2.10, (min(2.0, l0) + l0) / 2]  # the diverged seed counts as L0
+  assert summary["sensitivity"] == pytest.approx(np.mean(per_lr) - 2.05, rel=1e-9)
+  assert summary["decades"] == pytest.approx(3.0)
+  rows = {r["lr"]: r for r in summary["rows"]}
+  assert rows[1.0]["diverged"] == 1 and rows[1.0]["n"] == 1
+
+
+def test_bootstrap_of_the_argmin(summary):
+  # 1e-2 loses only when its resample is (2.1, 2.1) and 1e-1's is (2.08, 2.08): 1/16
+  assert summary["argmin_interval"] == (1e-2, 1e-1)
+  assert 0.9 < summary["argmin_share"] < 0.97
+
+
+def test_plot_and_tables_are_written(summary, tmp_path):
+  path = lr_plot.plot([DATA], [summary], str(tmp_path / "lr.png"))
+  assert os.path.getsize(path) > 10_000
+  csv_path, md_path = lr_plot.write_tables([summary], 0.06, str(tmp_path))
+  md = open(md_path).read()
+  assert "best lr 0.01: 2.0500" in md and "| 1 | 1 | 1 | 0 |" in md
+  assert len(open(csv_path).read().splitlines()) == 1 + 4
