@@ -190,6 +190,23 @@ def test_configs_differing_beyond_packable_keys_are_refused(corpus, tmp_path):
   assert not os.path.exists(tmp_path / "a")  # refused before any workdir is made
 
 
+def test_lstm_groups_need_the_legacy_cpu_runtime(corpus, tmp_path, monkeypatch):
+  """XLA:CPU's default runtime deadlocks on the vmapped LSTM step (packed.LEGACY_CPU_RUNTIME):
+  in a process started without the legacy runtime a packed LSTM group is refused before
+  any work, and the CLI's test for switching to it says yes."""
+  a, b = _config(corpus), _config(corpus, seed=1)
+  for c in (a, b):
+    c.model.family, c.model.d_model = "lstm", 32
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+  assert packed.needs_legacy_cpu_runtime(a) and not packed.needs_legacy_cpu_runtime(
+      _config(corpus))
+  with pytest.raises(ValueError, match="LSTM runs hangs in XLA:CPU's default runtime"):
+    packed.train_group([a, b], [str(tmp_path / "a"), str(tmp_path / "b")])
+  assert not os.path.exists(tmp_path / "a")
+  monkeypatch.setenv("XLA_FLAGS", packed.LEGACY_CPU_RUNTIME)
+  assert not packed.needs_legacy_cpu_runtime(a)
+
+
 def test_runs_flag_parsing_and_overrides(corpus):
   runs = packed.load_runs('[{"workdir": "/tmp/x", "overrides": {"seed": 3, '
                           '"train.learning_rate": 0.5}}]')

@@ -116,6 +116,27 @@ def check_packable(configs: list[ml_collections.ConfigDict]) -> None:
                        "these runs one by one with python -m train.main")
 
 
+# XLA:CPU's default (thunk) runtime in jax 0.10.2 deadlocks on the vmapped LSTM step: the
+# first packed train step waits forever with no CPU in use (lstm_tiny, 2 and 36 runs; one
+# LSTM run alone and packed Transformers are unaffected). The legacy runtime runs it.
+LEGACY_CPU_RUNTIME = "--xla_cpu_use_thunk_runtime=false"
+
+
+def needs_legacy_cpu_runtime(config: ml_collections.ConfigDict) -> bool:
+  """Whether this group must run on XLA:CPU's legacy runtime (see LEGACY_CPU_RUNTIME)."""
+  return (config.model.family == "lstm"
+          and LEGACY_CPU_RUNTIME not in os.environ.get("XLA_FLAGS", ""))
+
+
+def check_cpu_runtime(config: ml_collections.ConfigDict) -> None:
+  if needs_legacy_cpu_runtime(config) and jax.default_backend() == "cpu":
+    raise ValueError(
+        "a packed group of LSTM runs hangs in XLA:CPU's default runtime (jax 0.10.2); "
+        "python -m train.packed and experiments.sweep --packed switch to the legacy "
+        f"runtime themselves; in your own process set XLA_FLAGS={LEGACY_CPU_RUNTIME} "
+        "before JAX starts")
+
+
 def train_group(configs: list[ml_collections.ConfigDict], workdirs: list[str],
                 stop_after: Optional[int] = None) -> list[Optional[dict]]:
   """Train the runs (configs[i] into workdirs[i]) as one packed group; their reports.
@@ -132,6 +153,7 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list[str],
   workdirs = [os.path.abspath(w) for w in workdirs]
   if len(set(workdirs)) != len(workdirs):
     raise ValueError(f"the runs of a packed group need distinct workdirs; got {workdirs}")
+  check_cpu_runtime(configs[0])
   if jax.process_count() > 1:
     raise ValueError("a packed group runs in one process; train multi-host runs one by one")
   for config in configs:
@@ -549,6 +571,8 @@ def _cli() -> None:
       logging.set_verbosity(logging.ERROR)
     runs = load_runs(runs_flag.value)
     configs = run_configs(config_flag.value, runs)
+    if needs_legacy_cpu_runtime(configs[0]):  # before JAX starts its backend
+      os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {LEGACY_CPU_RUNTIME}"
     workdirs = [os.path.abspath(r["workdir"]) for r in runs]
     reports = train_group(configs, workdirs)
     for w, report in zip(workdirs, reports):
