@@ -190,21 +190,20 @@ def test_configs_differing_beyond_packable_keys_are_refused(corpus, tmp_path):
   assert not os.path.exists(tmp_path / "a")  # refused before any workdir is made
 
 
-def test_lstm_groups_need_the_legacy_cpu_runtime(corpus, tmp_path, monkeypatch):
-  """XLA:CPU's default runtime deadlocks on the vmapped LSTM step (packed.LEGACY_CPU_RUNTIME):
-  in a process started without the legacy runtime a packed LSTM group is refused before
-  any work, and the CLI's test for switching to it says yes."""
-  a, b = _config(corpus), _config(corpus, seed=1)
-  for c in (a, b):
-    c.model.family, c.model.d_model = "lstm", 32
-  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
-  assert packed.needs_legacy_cpu_runtime(a) and not packed.needs_legacy_cpu_runtime(
-      _config(corpus))
-  with pytest.raises(ValueError, match="LSTM runs hangs in XLA:CPU's default runtime"):
-    packed.train_group([a, b], [str(tmp_path / "a"), str(tmp_path / "b")])
-  assert not os.path.exists(tmp_path / "a")
-  monkeypatch.setenv("XLA_FLAGS", packed.LEGACY_CPU_RUNTIME)
-  assert not packed.needs_legacy_cpu_runtime(a)
+def test_an_lstm_group_trains_each_run_as_it_trains_alone(corpus, tmp_path):
+  """A packed LSTM group (its init unbatched, once per run: lax.map) trains each run as it
+  trains alone. (The hang of the batched init showed at lstm_tiny's size, not this one's:
+  a test that hangs would stall CI, so it is not reproduced here.)"""
+  configs = [_config(corpus, seed) for seed in (0, 1)]
+  for c in configs:
+    c.model.family, c.model.d_model, c.model.num_layers = "lstm", 32, 1
+    c.train.steps, c.train.warmup_steps, c.train.eval_every = 3, 1, 100
+  workdirs = [str(tmp_path / f"run{i}") for i in range(2)]
+  packed.train_group(configs, workdirs)
+  loop.train_and_evaluate(configs[1], str(tmp_path / "alone"))
+  np.testing.assert_allclose([l for _, l in _losses(workdirs[1])],
+                             [l for _, l in _losses(str(tmp_path / "alone"))], atol=1e-5)
+  assert _losses(workdirs[0]) != _losses(workdirs[1])
 
 
 def test_runs_flag_parsing_and_overrides(corpus):

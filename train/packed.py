@@ -116,27 +116,6 @@ def check_packable(configs: list[ml_collections.ConfigDict]) -> None:
                        "these runs one by one with python -m train.main")
 
 
-# XLA:CPU's default (thunk) runtime in jax 0.10.2 deadlocks on the vmapped LSTM step: the
-# first packed train step waits forever with no CPU in use (lstm_tiny, 2 and 36 runs; one
-# LSTM run alone and packed Transformers are unaffected). The legacy runtime runs it.
-LEGACY_CPU_RUNTIME = "--xla_cpu_use_thunk_runtime=false"
-
-
-def needs_legacy_cpu_runtime(config: ml_collections.ConfigDict) -> bool:
-  """Whether this group must run on XLA:CPU's legacy runtime (see LEGACY_CPU_RUNTIME)."""
-  return (config.model.family == "lstm"
-          and LEGACY_CPU_RUNTIME not in os.environ.get("XLA_FLAGS", ""))
-
-
-def check_cpu_runtime(config: ml_collections.ConfigDict) -> None:
-  if needs_legacy_cpu_runtime(config) and jax.default_backend() == "cpu":
-    raise ValueError(
-        "a packed group of LSTM runs hangs in XLA:CPU's default runtime (jax 0.10.2); "
-        "python -m train.packed and experiments.sweep --packed switch to the legacy "
-        f"runtime themselves; in your own process set XLA_FLAGS={LEGACY_CPU_RUNTIME} "
-        "before JAX starts")
-
-
 def train_group(configs: list[ml_collections.ConfigDict], workdirs: list[str],
                 stop_after: Optional[int] = None) -> list[Optional[dict]]:
   """Train the runs (configs[i] into workdirs[i]) as one packed group; their reports.
@@ -153,7 +132,6 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list[str],
   workdirs = [os.path.abspath(w) for w in workdirs]
   if len(set(workdirs)) != len(workdirs):
     raise ValueError(f"the runs of a packed group need distinct workdirs; got {workdirs}")
-  check_cpu_runtime(configs[0])
   if jax.process_count() > 1:
     raise ValueError("a packed group runs in one process; train multi-host runs one by one")
   for config in configs:
@@ -278,7 +256,10 @@ class _Group:
     init_one = lambda seed: state_lib._init_fn(  # noqa: E731
         exp.model, exp.tx, exp.config.data.seq_len, seed,
         experiment_lib.carry_rows(exp.config))()
-    self.init = lambda: jax.jit(jax.vmap(init_one, spmd_axis_name=run_axis),
+    # lax.map, not vmap: each run's init is the unbatched one. Batched, the LSTM's
+    # orthogonal init (a LAPACK QR) hung XLA:CPU (jax 0.10.2): lstm_tiny groups of 2 and 36
+    # runs waited forever in their first step with no CPU in use.
+    self.init = lambda: jax.jit(lambda s: jax.lax.map(init_one, s),
                                 out_shardings=self.shardings)(seeds)
     self.stack = jax.jit(lambda *states: jax.tree.map(lambda *x: jnp.stack(x), *states),
                          out_shardings=self.shardings)
@@ -571,8 +552,6 @@ def _cli() -> None:
       logging.set_verbosity(logging.ERROR)
     runs = load_runs(runs_flag.value)
     configs = run_configs(config_flag.value, runs)
-    if needs_legacy_cpu_runtime(configs[0]):  # before JAX starts its backend
-      os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {LEGACY_CPU_RUNTIME}"
     workdirs = [os.path.abspath(r["workdir"]) for r in runs]
     reports = train_group(configs, workdirs)
     for w, report in zip(workdirs, reports):
