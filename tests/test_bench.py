@@ -22,3 +22,30 @@ def test_benchmark_reports_positive_finite_numbers(tmp_path, capsys):
   assert math.isclose(parsed["tokens_per_sec"],
                       8 * 32 / parsed["step_time_s"], rel_tol=1e-6)
   assert math.isfinite(parsed["final_loss"])
+
+
+def test_torch_comparison_takes_the_configs_shape_and_refuses_other_models():
+  import pytest
+  from absl import app
+
+  from experiments.configs import gpt_shakespeare_char
+  config = gpt_shakespeare_char.get_config()
+  assert train_throughput.torch_config(config, 65, steps=5, warmup=1) == {
+      "mode": "steps", "layers": 4, "heads": 4, "d_model": 128, "seq_len": 64, "batch": 12,
+      "vocab": 65, "dropout": 0.0, "steps": 5, "warmup": 1}
+  config.model.mlp_dim = 256
+  with pytest.raises(app.UsageError, match="mlp_dim = 4 x d_model"):
+    train_throughput.torch_config(config, 65, steps=5, warmup=1)
+
+
+def test_a_python_without_torch_is_named_with_the_fix():
+  import importlib.util
+  import sys
+
+  import pytest
+
+  from experiments.bench import timing
+  if importlib.util.find_spec("torch") is not None:
+    pytest.skip("this interpreter has torch")
+  with pytest.raises(ValueError, match=r"could not run torch_gpt.py \(ModuleNotFoundError: No module named .torch.\); .*pip install torch"):
+    timing.run_torch_script(sys.executable, "torch_gpt.py", ["{}"])

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 
 from absl import app
 from absl import flags
@@ -90,26 +89,18 @@ def benchmark(shape: str, steps: int, warmup: int) -> dict:
 
 
 def _step_stats(times: list[float], cpu_per_step: float, tokens: int) -> dict:
-  step_s = statistics.median(times)
-  return {"times": times, "step_ms": round(step_s * 1e3, 2),
-          "step_min_ms": round(min(times) * 1e3, 2),
-          "cpu_ms_per_step": round(cpu_per_step * 1e3, 1),
-          "tokens_per_sec": round(tokens / step_s, 1)}
+  return {"times": times, **timing.step_stats(times, cpu_per_step, tokens)}
 
 
 def torch_benchmark(python: str, shape: str, steps: int, warmup: int) -> dict:
   """The same shape's step in PyTorch, run by `python` (a subprocess, so the two
   libraries never share a process or its thread pools)."""
   hidden, layers, batch, unroll = SHAPES[shape]
-  script = os.path.join(os.path.dirname(__file__), "torch_lstm.py")
-  args = [python, script, *map(str, (hidden, layers, batch, unroll, VOCAB, steps, warmup))]
   try:
-    done = subprocess.run(args, capture_output=True, text=True, check=True)
-  except (OSError, subprocess.CalledProcessError) as e:
-    raise app.UsageError(f"--torch_python={python} could not run the PyTorch step "
-                         f"({getattr(e, 'stderr', '') or e}); give a Python that has torch "
-                         "installed (pip install torch), or leave the flag out.")
-  row = json.loads(done.stdout.strip().splitlines()[-1])
+    row = timing.run_torch_script(python, "torch_lstm.py", [
+        str(x) for x in (hidden, layers, batch, unroll, VOCAB, steps, warmup)])
+  except ValueError as e:
+    raise app.UsageError(str(e))
   return {"shape": shape, "torch": row["torch"], "threads": row["threads"],
           "loss": row["loss"], **_step_stats(row["times"], row["cpu_per_step"], batch * unroll)}
 

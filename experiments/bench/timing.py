@@ -48,3 +48,32 @@ def time_train_steps(train_fn: Callable, state: Any, batches: Sequence[Any],
     times.append(time.perf_counter() - t0)
   cpu_per_step = (time.process_time() - cpu0) / max(len(times), 1)
   return StepTimes(compile_s, first_step_s, times, cpu_per_step, state, metrics)
+
+
+def run_torch_script(python: str, script: str, args: Sequence[str]) -> dict:
+  """Run experiments/bench/<script> under `python` (an interpreter that has torch, which
+  attnlab does not depend on; a subprocess, so the two libraries never share a process or
+  its thread pools) and return the JSON object it prints last.
+
+  Raises ValueError naming the fix when that interpreter cannot run it."""
+  import json
+  import os
+  import subprocess
+
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
+  try:
+    done = subprocess.run([python, path, *args], capture_output=True, text=True, check=True)
+  except (OSError, subprocess.CalledProcessError) as e:
+    why = (getattr(e, "stderr", "") or str(e)).strip().splitlines() or ["no output"]
+    raise ValueError(f"--torch_python={python} could not run {script} "
+                     f"({why[-1]}); give a Python that has torch "
+                     "installed (pip install torch), or leave the flag out.") from None
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def step_stats(times: Sequence[float], cpu_per_step: float, tokens_per_step: int) -> dict:
+  """Median / min step time (ms), CPU ms per step and tokens/s of the median step."""
+  step_s = statistics.median(times)
+  return {"step_ms": round(step_s * 1e3, 2), "step_min_ms": round(min(times) * 1e3, 2),
+          "cpu_ms_per_step": round(cpu_per_step * 1e3, 1),
+          "tokens_per_sec": round(tokens_per_step / step_s, 1)}

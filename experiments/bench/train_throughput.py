@@ -2,12 +2,18 @@
 
   python -m experiments.bench.train_throughput \
       --config=experiments/configs/gpt_shakespeare_char.py [--config.x=y] \
-      [--steps=20] [--warmup=3] [--workdir=DIR]
+      [--steps=20] [--warmup=3] [--workdir=DIR] [--torch_python=PATH --rounds=3]
 
 Builds everything with the project's own pieces (train.experiment.build, the jit step of
 train.step.compile_steps, the Grain pipeline), so the number measured is the number a
 training run gets. Batches are fetched and placed on the mesh before timing, so the step
 time is pure compute. Prints a short table, then one JSON object as the last stdout line.
+
+--torch_python names an interpreter that has torch (not an attnlab dependency): nanoGPT's
+recipe at the config's shape (experiments/bench/torch_gpt.py: layers, heads, width, batch,
+block, vocabulary, dropout) then runs in that interpreter after each attnlab round, for
+--rounds rounds, and the JSON gains "torch" (its medians over all rounds, peak RSS) and
+"ratio" (attnlab / torch tokens/s and peak RSS), taken in one run on one machine.
 """
 from __future__ import annotations
 
@@ -33,6 +39,9 @@ _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps (median is reported).")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after the compile.")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where the tokenizer/config go; default: a temporary directory.")
+_TORCH_PYTHON = flags.DEFINE_string(
+    "torch_python", None, "A Python with torch installed: also time nanoGPT's recipe.")
+_ROUNDS = flags.DEFINE_integer("rounds", 1, "Alternating rounds of attnlab (and torch).")
 flags.mark_flags_as_required(["config"])
 
 
@@ -102,9 +111,11 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
   device_mb = _device_peak_mb(devices) if backend != "cpu" else None
   return {
       "config": name,
+      "times": times,
       "backend": backend,
       "devices": len(devices),
       "params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(state.params))),
+      "vocab_size": exp.model_config.vocab_size,
       "batch_size": config.data.batch_size,
       "seq_len": config.data.seq_len,
       "tokens_per_step": tokens_per_step,
@@ -161,6 +172,51 @@ def report(row: dict) -> None:
   print(json.dumps(row, sort_keys=True), flush=True)
 
 
+def torch_config(config: Any, vocab_size: int, steps: int, warmup: int) -> dict:
+  """torch_gpt.py's settings for the shape of `config` (a nanoGPT-shaped GPT only)."""
+  m, d = config.model, config.data
+  if m.family != "gpt" or m.mlp_dim != 4 * m.d_model or m.num_kv_heads not in (0, m.num_heads):
+    raise app.UsageError("--torch_python times nanoGPT's model: a gpt with mlp_dim = 4 x "
+                         f"d_model and no GQA (got family={m.family!r}, d_model={m.d_model}, "
+                         f"mlp_dim={m.mlp_dim}, num_kv_heads={m.num_kv_heads})")
+  return {"mode": "steps", "layers": m.num_layers, "heads": m.num_heads, "d_model": m.d_model,
+          "seq_len": d.seq_len, "batch": d.batch_size, "vocab": vocab_size,
+          "dropout": m.dropout, "steps": steps, "warmup": warmup}
+
+
+def _merged(rows: list[dict], tokens_per_step: int) -> dict:
+  """One row for several rounds: the median over every timed step of every round."""
+  times = [t for row in rows for t in row["times"]]
+  cpu = statistics.mean(row["cpu_per_step"] for row in rows)
+  return {**timing.step_stats(times, cpu, tokens_per_step), "rounds": len(rows),
+          "peak_rss_mb": round(max(row["peak_rss_mb"] for row in rows), 1)}
+
+
+def compare_with_torch(config: Any, workdir: str, name: str, python: str, rounds: int,
+                       steps: int, warmup: int) -> dict:
+  """attnlab's row of the last round, with "attnlab" / "torch" medians over all rounds
+  (alternating, attnlab first) and their ratios."""
+  ours, theirs = [], []
+  for _ in range(rounds):
+    row = benchmark(config, workdir, steps, warmup, name)
+    ours.append({**row, "cpu_per_step": row["cpu_time_per_step_s"],
+                 "peak_rss_mb": row["host_peak_rss_mb"]})
+    try:
+      theirs.append(timing.run_torch_script(
+          python, "torch_gpt.py",
+          [json.dumps(torch_config(config, row["vocab_size"], steps, warmup))]))
+    except ValueError as e:
+      raise app.UsageError(str(e))
+    print(f"round {len(ours)}: attnlab {row['step_time_s'] * 1e3:.1f} ms/step, torch "
+          f"{statistics.median(theirs[-1]['times']) * 1e3:.1f} ms/step", flush=True)
+  tokens = row["tokens_per_step"]
+  a, t = _merged(ours, tokens), _merged(theirs, tokens)
+  t.update(torch=theirs[-1]["torch"], threads=theirs[-1]["threads"])
+  return {**row, "attnlab": a, "torch": t,
+          "ratio": {"tokens_per_sec": round(a["tokens_per_sec"] / t["tokens_per_sec"], 3),
+                    "peak_rss": round(a["peak_rss_mb"] / t["peak_rss_mb"], 3)}}
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -168,12 +224,21 @@ def main(argv):
     logging.set_verbosity(logging.ERROR)
   name = os.path.splitext(os.path.basename(
       config_flags.get_config_filename(flags.FLAGS["config"])))[0]
+  load_before = os.getloadavg()[0]
+
+  def measure(workdir: str) -> dict:
+    if _TORCH_PYTHON.value:
+      return compare_with_torch(_CONFIG.value, workdir, name, _TORCH_PYTHON.value,
+                                _ROUNDS.value, _STEPS.value, _WARMUP.value)
+    return benchmark(_CONFIG.value, workdir, _STEPS.value, _WARMUP.value, name)
+
   if _WORKDIR.value:
-    report(benchmark(_CONFIG.value, os.path.abspath(_WORKDIR.value), _STEPS.value,
-                     _WARMUP.value, name))
-    return
-  with tempfile.TemporaryDirectory(prefix="attnlab_bench_") as workdir:
-    report(benchmark(_CONFIG.value, workdir, _STEPS.value, _WARMUP.value, name))
+    row = measure(os.path.abspath(_WORKDIR.value))
+  else:
+    with tempfile.TemporaryDirectory(prefix="attnlab_bench_") as workdir:
+      row = measure(workdir)
+  row.update(load_avg_before=load_before, load_avg_after=os.getloadavg()[0])
+  report(row)
 
 
 if __name__ == "__main__":
