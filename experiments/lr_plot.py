@@ -39,6 +39,7 @@ from experiments import stats  # noqa: E402
 from experiments import sweep_data  # noqa: E402
 from experiments import sweep_spec  # noqa: E402
 from train import metrics_writer  # noqa: E402
+from train import cli
 
 LR_KEY = "train.learning_rate"
 
@@ -310,4 +311,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

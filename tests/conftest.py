@@ -1,10 +1,14 @@
-"""Test setup: 8 simulated CPU devices, set before jax is imported anywhere."""
+"""Test setup: 8 simulated CPU devices and the entry points' XLA defaults, set before jax
+is imported anywhere."""
 import os
 import tempfile
+
+from train import cli
 
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
+cli.set_xla_defaults()  # what `python -m train.main` compiles, the tests compile
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Per-machine measurements (train/flops.py's peak) go to a fresh directory, never ~/.cache.

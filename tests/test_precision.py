@@ -57,3 +57,17 @@ def test_scanned_layers_give_the_plain_losses(setup):
   # The scan's backward sums in another order; Adam (dividing by sqrt(v), tiny early on)
   # amplifies those float32 roundings to ~1.5e-5 by step 6, so allow 5e-5.
   np.testing.assert_allclose(got, want, rtol=0, atol=5e-5)
+
+
+@pytest.mark.parametrize("scan_layers", [True, False])
+def test_remat_shrinks_the_compiled_steps_temp_buffers(tmp_path, scan_layers):
+  # 4 layers at 128 tokens, this suite's XLA flags (the entry points'): full remat keeps
+  # each layer's input only; measured 1.47 vs 4.92 MB scanned, 1.68 vs 2.44 MB unrolled.
+  corpus = tiny.write_corpus(str(tmp_path))
+  temp = {}
+  for remat in ("none", "full"):
+    c = tiny.tiny_config(corpus, str(tmp_path / "tfds"))
+    c.model.update(remat=remat, scan_layers=scan_layers, num_layers=4, max_len=128)
+    c.data.seq_len = 128
+    temp[remat] = scaling_util.step_temp_bytes(c, str(tmp_path / remat))
+  assert temp["full"] < 0.85 * temp["none"], temp

@@ -1,4 +1,5 @@
-"""How every entry point ends: a user's mistake is one line and exit 2, a signal 128+N.
+"""How every entry point starts and ends: XLA's defaults, then a user's mistake is one line
+and exit 2, a signal 128+N.
 
 attnlab raises ValueError for what the user can fix (config, data, workdir); its message
 names the problem and the fix, so the traceback is noise. ATTNLAB_TRACEBACK=1 shows it.
@@ -18,9 +19,31 @@ from train import graceful_stop
 
 USER_ERROR_EXIT = 2
 
+# XLA flags every entry point (and the test suite) sets unless XLA_FLAGS names them already.
+XLA_DEFAULTS = {
+    # XLA:CPU's concurrency-optimised scheduler orders a step's ops for parallelism and
+    # keeps many more activations alive at once: off, the large shakespeare_char step's
+    # temp buffers fall from 8.0 to 5.2 GiB, same losses (experiments/bench/RESULTS.md).
+    # Other backends ignore it.
+    "xla_cpu_enable_concurrency_optimized_scheduler": "false",
+}
+
+
+def set_xla_defaults(environ: Optional[dict] = None) -> str:
+  """Append XLA_DEFAULTS to environ's XLA_FLAGS (default os.environ), each one unless the
+  user's flags set it; returns the new value. Call before JAX creates a backend."""
+  environ = os.environ if environ is None else environ
+  flags = environ.get("XLA_FLAGS", "")
+  for name, value in XLA_DEFAULTS.items():
+    if f"--{name}=" not in flags:
+      flags = f"{flags} --{name}={value}".strip()
+  environ["XLA_FLAGS"] = flags
+  return flags
+
 
 def run(main: Callable[[list[str]], Optional[int]]) -> None:
-  """absl's app.run(main) with attnlab's error and signal conventions."""
+  """absl's app.run(main) with attnlab's XLA defaults, error and signal conventions."""
+  set_xla_defaults()
   logging.get_absl_handler().addFilter(_orbax_thread_errors)
   app.run(_guarded(main))
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import time
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
+from train import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file (experiments/configs/*.py).", lock_config=False)
@@ -87,4 +87,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -26,6 +26,7 @@ from absl import app
 from absl import flags
 
 from experiments.bench import timing
+from train import cli
 
 _STEPS = flags.DEFINE_integer("steps", 30, "Timed steps per shape (median is reported).")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after the compile.")
@@ -143,4 +144,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

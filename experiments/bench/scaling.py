@@ -38,6 +38,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from experiments.bench import train_throughput  # defines --config, --steps, --warmup, --workdir
+from train import cli
 
 LAYOUTS = ("data", "fsdp", "tensor", "fsdp_tensor")
 _LAYOUTS = flags.DEFINE_list("layouts", list(LAYOUTS), f"Mesh layouts to time: {LAYOUTS}.")
@@ -109,4 +110,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

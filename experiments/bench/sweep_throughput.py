@@ -27,6 +27,7 @@ from absl import flags
 
 from experiments import sweep_data
 from experiments import sweep_spec
+from train import cli
 
 _CONFIG = flags.DEFINE_string("config", "experiments/configs/gpt_tiny.py",
                               "Base config file of the sweep.")
@@ -105,4 +106,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -18,8 +18,8 @@ import json
 import statistics
 import time
 
-from absl import app
 from absl import flags
+from train import cli
 
 _PRESET = flags.DEFINE_enum("preset", "tiny", ["tiny", "gpt125m", "gpt350m"], "Model size.")
 _BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch (sequences).")
@@ -124,4 +124,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

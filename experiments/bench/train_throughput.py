@@ -32,6 +32,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from experiments.bench import timing
+from train import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file (experiments/configs/*.py).", lock_config=True)
@@ -242,4 +243,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)
