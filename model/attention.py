@@ -134,6 +134,8 @@ def dot_product_attention(
       out = jnp.where(any_key_BxTxN[..., None], out, 0).astype(out.dtype)
     return out
 
+  # Only a caller's mask can hide every key of a row (causal alone leaves the diagonal).
+  rows_may_be_empty = mask is not None
   mask = _and(mask, causal_mask)
   g = n // k_heads
   q_BxTxKxGxH = q_BxTxNxH.reshape(b, t, k_heads, g, h)
@@ -146,7 +148,7 @@ def dot_product_attention(
     mask_g = _to_groups(mask, k_heads, g)
     logits_BxKxGxTxS = jnp.where(mask_g, logits_BxKxGxTxS, jnp.finfo(jnp.float32).min)
   weights = jax.nn.softmax(logits_BxKxGxTxS, axis=-1)
-  if mask is not None:  # fully masked rows: softmax is uniform there; make it zero
+  if rows_may_be_empty:  # fully masked rows: softmax is uniform there; make it zero
     weights = jnp.where(mask_g, weights, 0.0)
   if use_dropout:
     keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
