@@ -89,7 +89,7 @@ def build(cfg: dict):
       for block in self.blocks:
         x = block(x)
       logits = self.head(self.ln_f(x))
-      return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+      return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
   torch.manual_seed(cfg["seed"])
   model = GPT()
