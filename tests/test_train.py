@@ -32,6 +32,7 @@ def runs_1_and_8_devices(corpus, tmp_path_factory):
     c = tiny.tiny_config(path, data_dir)
     c.mesh.data = n
     c.sample.decode_speed_tokens = 8 if n == 8 else 0
+    c.train.final_eval_batches = 1 if n == 1 else 0
     out[n] = (workdir, loop.train_and_evaluate(c, workdir))
   return out
 
@@ -50,6 +51,13 @@ def test_1_and_8_devices_give_equal_losses(runs_1_and_8_devices):
   assert [s for s, _ in one] == [s for s, _ in eight]
   np.testing.assert_allclose([l for _, l in one[:10]], [l for _, l in eight[:10]],
                              rtol=0, atol=1e-5)
+
+
+def test_final_eval_batches_shortens_the_final_evaluation(runs_1_and_8_devices):
+  one_batch = runs_1_and_8_devices[1][1]  # train.final_eval_batches=1
+  whole = runs_1_and_8_devices[8][1]  # 0: the whole split
+  assert one_batch["tokens"] == 8 * 32 < whole["tokens"]
+  assert "bits_per_byte" in whole and "bits_per_byte" not in one_batch
 
 
 def test_workdir_has_the_documented_layout(runs_1_and_8_devices):

@@ -64,6 +64,7 @@ _LOOP_COUNTS = (
     ("checkpoint_every", 1, "it is the steps between checkpoints"),
     ("keep_checkpoints", 1, "a rerun resumes from the latest kept checkpoint"),
     ("eval_batches", 0, "0 evaluates the whole eval split"),
+    ("final_eval_batches", 0, "0 evaluates the whole eval split"),
 )
 
 

@@ -239,7 +239,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
     return None
 
   end = int(jax.device_get(state.step))  # t.steps, or where early stopping left off
-  final = evaluate_lib.evaluate(exp, state.params, eval_fn, 0, frozen=state.frozen)
+  final = evaluate_lib.evaluate(exp, state.params, eval_fn, t.final_eval_batches,
+                                frozen=state.frozen)
   return finish_run(exp, state, final, workdir, writer, selector, end, epoch_of(end))
 
 

@@ -474,7 +474,7 @@ def _train_packed(configs, workdirs, ckpts, stop: graceful_stop.StopOnSignal,
     return [None] * runs
   reports: list[Optional[dict]] = [None] * runs
   with partitioning.mesh_context(exp.mesh, step_rules):
-    finals = evaluate(state, 0)
+    finals = evaluate(state, t.final_eval_batches)
   with partitioning.mesh_context(exp.mesh, exp.rules):
     for r in range(runs):
       if alive[r]:

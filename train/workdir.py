@@ -29,7 +29,7 @@ _UNSET = "<not set>"
 # A prefix ending in "." covers a whole group.
 RESUMABLE_KEYS = (
     "train.steps", "train.epochs", "train.log_every", "train.eval_every",
-    "train.eval_every_epochs", "train.eval_batches",
+    "train.eval_every_epochs", "train.eval_batches", "train.final_eval_batches",
     "train.checkpoint_every", "train.keep_checkpoints", "train.progress",
     "train.restart_data_order", "data.data_dir", "init_from", "mesh.", "sample.",
 )

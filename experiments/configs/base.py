@@ -214,6 +214,9 @@ def get_config() -> ml_collections.ConfigDict:
   t.eval_every = 500  # steps between evaluations
   t.eval_every_epochs = 0.0  # > 0 (needs train.epochs): replaces eval_every by this x an epoch
   t.eval_batches = 20  # 0: the whole eval split
+  # Batches of the final evaluation (final_eval row, final.json), the same first batches as
+  # every evaluation; 0: the whole eval split (and then bits per byte/char, word perplexity).
+  t.final_eval_batches = 0
   t.checkpoint_every = 500  # steps between checkpoints
   t.keep_checkpoints = 2  # latest checkpoints kept (a rerun resumes from the last)
   # A checkpoint with no data position for this process layout (saved by another number of
