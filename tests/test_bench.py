@@ -49,3 +49,21 @@ def test_a_python_without_torch_is_named_with_the_fix():
     pytest.skip("this interpreter has torch")
   with pytest.raises(ValueError, match=r"could not run torch_gpt.py \(ModuleNotFoundError: No module named .torch.\); .*pip install torch"):
     timing.run_torch_script(sys.executable, "torch_gpt.py", ["{}"])
+
+
+def test_rl_iteration_times_each_phase_of_a_grpo_step(tmp_path):
+  from experiments.bench import rl_iteration
+  from experiments.configs import grpo_tiny
+  c = grpo_tiny.get_config()
+  c.model.update(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, max_len=16)
+  c.data.update(seq_len=8, batch_size=8, tokenizer="char", data_dir=str(tmp_path / "tfds"))
+  c.rl.update(group_size=2, max_new_tokens=4)
+  row = rl_iteration.benchmark(c, str(tmp_path), steps=2, warmup=0, reps=1)
+  assert row["rows"] == 16 and row["new_tokens"] == 4
+  assert math.isclose(row["rollout_tokens_per_sec"], 16 * 4 / row["generate_s"])
+  assert math.isclose(row["rollout_vs_reference"],
+                      row["rollout_tokens_per_sec"] / row["reference_decode_tokens_per_sec"])
+  for key in ("generate_s", "score_s", "step_s", "reference_decode_tokens_per_sec"):
+    assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
+  assert math.isclose(row["generate_fraction"] + row["score_fraction"] + row["update_fraction"],
+                      1.0)
