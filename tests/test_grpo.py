@@ -212,7 +212,7 @@ def test_a_reward_model_workdir_scores_rollouts_as_eval_rewards_does(
   c = init_from_lib.prepare_workdir(c, workdir)
   exp = experiment.build(c, workdir)
   state = state_lib.create_train_state(exp.model, exp.tx, c.data.seq_len, c.seed, exp.mesh,
-                                       exp.shardings, exp.rules, 0, exp.frozen_fn)
+                                       exp.shardings, exp.rules, exp.carry_fn, exp.frozen_fn)
   state = init_from_lib.load_into(exp, state)
   state = state_lib.refresh_frozen(state, exp.frozen_fn, exp.shardings)
   batch = next(iter(exp.task.make_dataset(c.data, exp.tokenizer, "validation", seed=0,

@@ -1,7 +1,8 @@
 """ppo (train/tasks/ppo.py): GAE against a NumPy loop, the clipped value loss and the
 per-token rewards against hand numbers, a value head that leaves the policy's logits and
 samples alone, a zero KL penalty at the start, raising a toy reward from a tiny SFT'd GPT
-with the KL in bounds, and a resume on 8 devices that logs the one-device run."""
+with the KL in bounds (one update per rollout batch), several updates per rollout batch
+from the state's carry, and a resume of those on 8 devices that logs the one-device run."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -112,6 +113,8 @@ def test_bad_settings_are_refused_by_name(tmp_path):
       ("gamma", 1.5, r"rl.gamma=1.5 must be in \[0, 1\]"),
       ("gae_lambda", -0.1, r"rl.gae_lambda=-0.1 must be in \[0, 1\]"),
       ("vf_clip", 0.0, "rl.vf_clip=0.0 must be > 0"),
+      ("num_minibatches", 3, "rl.num_minibatches=3 must be an integer >= 1 that divides "
+                             "data.batch_size=4"),
       ("group_size", 8, "rl.group_size=8 is for the grpo objective only")]:
     c = tiny.rl_config(tmp_path, "ppo")
     c.rl[key] = value
@@ -127,17 +130,19 @@ def test_bad_settings_are_refused_by_name(tmp_path):
     experiment.validate(c)
 
 
-def _ppo_config(root):
-  c = tiny.rl_config(root, "ppo", steps=STEPS, learning_rate=1e-2, end_learning_rate=1e-3,
-                     weight_decay=0.0, warmup_steps=2, eval_every=STEPS,
-                     checkpoint_every=STOP_AT)  # no periodic eval: one compile less
+def _ppo_config(root, epochs=1, minibatches=1, learning_rate=1e-2):
+  c = tiny.rl_config(root, "ppo", steps=STEPS, learning_rate=learning_rate,
+                     end_learning_rate=learning_rate / 10, weight_decay=0.0, warmup_steps=2,
+                     eval_every=STEPS, checkpoint_every=STOP_AT)  # no periodic eval
   c.data.batch_size = 16  # the 8 prompts twice a step; divides over 8 devices
+  c.rl.ppo_epochs, c.rl.num_minibatches = epochs, minibatches
   return c
 
 
 @pytest.fixture(scope="module")
 def sft_and_ppo(tmp_path_factory):
-  """A causal LM trained on tiny.CORPUS, then PPO from it on the toy reward token:e."""
+  """A causal LM trained on tiny.CORPUS, then PPO from it on the toy reward token:e, one
+  update per rollout batch."""
   root = tmp_path_factory.mktemp("ppo")
   c = _ppo_config(root)
   c.init_from = tiny.train_sft(root)
@@ -150,7 +155,7 @@ def test_ppo_raises_the_toy_reward_with_the_kl_in_bounds(sft_and_ppo):
   reference (KL exactly 0); PPO then raises the reward, measured (seed 0) from 0.081 at
   step 1 to 0.33 at steps 10-12 (final evaluation 0.34), the KL to the reference 7.5
   nats per 16-token response."""
-  _, _, run, final = sft_and_ppo
+  c, _, run, final = sft_and_ppo
   rows = tiny.metrics_rows(run)
   assert rows[0]["kl"] == 0.0
   assert all(r["clip_fraction"] == 0.0 for r in rows)  # one update per rollout: ratio 1
@@ -160,6 +165,7 @@ def test_ppo_raises_the_toy_reward_with_the_kl_in_bounds(sft_and_ppo):
   assert final["reward"] > start + 0.15, final
   assert 0 < final["kl"] < 20.0, final
   assert final["response_length"] <= 16 and final["tokens"] == 8
+  assert experiment.carry_fn(c, None) is None  # nothing to carry between steps
 
 
 def test_init_from_fills_the_backbone_and_the_value_head_starts_fresh(sft_and_ppo):
@@ -175,11 +181,43 @@ def test_init_from_fills_the_backbone_and_the_value_head_starts_fresh(sft_and_pp
   assert min(moved) > 0  # every param trained, the value head included
 
 
-def test_on_8_devices_stopped_and_resumed_it_logs_the_same_run(sft_and_ppo, tmp_path):
-  """Rollouts draw from fold_in(state.rng, step): a run on the 8-device data axis (two
-  prompts per device), stopped at step STOP_AT and resumed, samples the same responses
-  and logs the one-device uninterrupted run's numbers (float noise apart)."""
-  c, _, run, final = sft_and_ppo
+@pytest.fixture(scope="module")
+def several_updates(sft_and_ppo, tmp_path_factory):
+  """PPO from the same SFT run with 2 passes of 2 minibatches per rollout batch (new
+  rollouts at steps 1, 5, 9), one device."""
+  _, sft, _, _ = sft_and_ppo
+  root = tmp_path_factory.mktemp("ppo_epochs")
+  c = _ppo_config(root, epochs=2, minibatches=2, learning_rate=3e-3)
+  c.init_from = sft
+  final = loop.train_and_evaluate(c, str(root / "ppo"))
+  return c, str(root / "ppo"), final
+
+
+def test_several_updates_per_rollout_batch_reuse_it_from_the_carry(several_updates):
+  """Each rollout batch serves 4 steps: each pass's two minibatches cover it once (equal
+  mean reward, KL and length per pass); its first update sees ratio 1 (float noise
+  apart), the later ones a moved policy that the clip holds; the batch of steps 1-4 was
+  sampled by the reference itself (KL exactly 0)."""
+  _, run, final = several_updates
+  rows = tiny.metrics_rows(run)
+  assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
+  for first in (0, 4, 8):
+    batch = rows[first:first + 4]
+    for key in ("reward", "kl", "response_length"):
+      one, two = [np.mean([r[key] for r in batch[i:i + 2]]) for i in (0, 2)]
+      assert one == pytest.approx(two, rel=1e-6, abs=1e-6), (first, key)
+    assert batch[0]["clip_fraction"] == 0.0
+  assert all(r["kl"] == 0.0 for r in rows[:4]) and rows[4]["kl"] != 0.0
+  assert max(r["clip_fraction"] for r in rows) > 0.1
+  assert np.isfinite(final["loss"]) and final["tokens"] == 8
+
+
+def test_on_8_devices_stopped_and_resumed_it_logs_the_same_run(several_updates, tmp_path):
+  """Rollouts draw from fold_in(state.rng, step) and the rollout buffer is checkpointed
+  with the state: a run on the 8-device data axis (two prompts per device), stopped at
+  step STOP_AT (the second update on its rollout batch) and resumed, logs the one-device
+  uninterrupted run's numbers (float noise apart)."""
+  c, run, final = several_updates
   c = c.copy_and_resolve_references()
   c.mesh.data = -1  # all 8 simulated devices
   workdir = str(tmp_path / "resumed")

@@ -48,7 +48,7 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "preference": (OBJECTIVE, ("dpo",)),
     "rl": (OBJECTIVE, ("grpo", "ppo")),
     "rl.group_size": (OBJECTIVE, ("grpo",)),
-    **{f"rl.{k}": (OBJECTIVE, ("ppo",)) for k in ("gamma", "gae_lambda", "vf_coef", "vf_clip")},
+    **{f"rl.{k}": (OBJECTIVE, ("ppo",)) for k in ("gamma", "gae_lambda", "vf_coef", "vf_clip", "ppo_epochs", "num_minibatches")},
 }
 
 
@@ -260,6 +260,11 @@ def get_config() -> ml_collections.ConfigDict:
   rl.gae_lambda = 0.95  # ppo only, in [0, 1]: GAE's lambda (Ziegler et al. 2019: 0.95)
   rl.vf_coef = 0.1  # ppo only, >= 0: weight of the value loss (Ziegler et al.: 0.1)
   rl.vf_clip = 0.2  # ppo only, > 0: the value's clip range around the rollout's value
+  # ppo only: each rollout batch is trained on for ppo_epochs passes of num_minibatches
+  # updates (each a train step: train.steps counts updates; new rollouts every
+  # ppo_epochs x num_minibatches steps, from that step's prompts).
+  rl.ppo_epochs = 4  # ppo only, >= 1: passes over each rollout batch (Ziegler et al.: 4)
+  rl.num_minibatches = 1  # ppo only, divides data.batch_size: updates per pass
   # token:WORD (the fraction of response tokens that are WORD's one token: a toy reward)
   # | workdir (rl.reward_spec of the trained run in rl.reward_workdir)
   rl.reward = "workdir"  # grpo, ppo only; see above

@@ -5,7 +5,7 @@ The model is the GPT under "backbone" plus a scalar value per token under "value
 (model/heads.PolicyWithValue: the logits are the GPT's own, so it samples and is evaluated
 as the LM is); `init_from` fills the backbone from the supervised run and the value head
 starts fresh. The frozen reference (Task.make_frozen, GRPO's) is the whole start tree;
-only its log-probs are read. One train step, all inside the jit step, on B prompts
+only its log-probs are read. A rollout batch, all inside the jit step, from B prompts
 (data/prompts.py; B rollouts, one per prompt):
   1. rollouts: rl.max_new_tokens tokens sampled after each prompt with the KV-cache decode
      loop (eval/sampling.rollout_loop) on stop_gradient(params) at rl.temperature, keyed
@@ -21,27 +21,32 @@ only its log-probs are read. One train step, all inside the jit step, on B promp
      token) on stop_gradient(V); advantages whitened over the batch's response tokens.
   5. loss = -(clipped_objective(logp, logp_old, A, rl.clip_eps)) + rl.vf_coef x
      clipped_value_loss(V, V_old, returns, rl.vf_clip), each a mean over a response's
-     tokens, then over sequences.
-One update per rollout batch: the published recipe runs several epochs of minibatch
-updates on each rollout batch (the old policy and old values then lag the current ones,
-and the clips bite); attnlab's train step is one generic `loss_fn(params, batch, rng)`
-with no buffer of past rollouts, so here logp_old and V_old are stop_gradient of the
-current ones: ratio 1 (clip_fraction 0), the policy term is the policy gradient on
-whitened GAE advantages, the value term is plain regression to the returns. Several
-epochs would keep the rollout batch (tokens, logp_old, V_old, advantages, returns) in
-the TrainState and refresh it every K steps, each step a minibatch of it; the state's
-carry is today the LSTM's (rnn.zero_carry, data.contiguous), so this needs a Task hook
-that makes and shards a task's own carry. As in GRPO, both forwards run without dropout
-and log-probs are at temperature 1.
+     tokens, then over sequences (old: the policy that sampled; see below).
+Several updates per rollout batch (the published recipe; Ziegler et al.: 4 epochs): each
+rollout batch is trained on for rl.ppo_epochs passes of rl.num_minibatches minibatch
+updates, each update one train step (train.steps counts updates). The generic step has
+no such loop, so the batch lives in the TrainState's carry (Task.make_carry, checkpointed:
+a run resumes mid-batch exactly): the step whose carry `age` is 0 samples new rollouts
+from its prompts (the prompts of the other steps are read and not used), scores them
+with the current policy (logp_old, V_old: the policy that sampled) and the reference,
+computes the GAE advantages and returns once, and keeps them; each step then trains on
+the minibatch `age % num_minibatches` of a permutation per pass (keyed by the rollout
+step's rng), and the carry's age advances modulo ppo_epochs x num_minibatches. From the
+second update on, ratio != 1 and the clips bite (clip_fraction > 0). With one update per
+rollout batch (ppo_epochs = num_minibatches = 1) the state carries nothing: logp_old and
+V_old are stop_gradient of the one forward's own (ratio 1, clip_fraction 0; the policy
+term is the policy gradient on the whitened advantages, the value term a regression to
+the returns). The eval step always takes the one-update path on fresh rollouts. As in
+GRPO, every forward runs without dropout and log-probs are at temperature 1.
 
-Metrics (means over sequences): reward, kl (each response's summed logp - ref),
-response_length, clip_fraction, policy_loss, value_loss, value (the mean value
-prediction), loss; `tokens` counts rollouts. The eval step calls the same loss with rng
+Metrics (means over the step's sequences, its minibatch's): reward, kl (each response's
+summed logp - ref), response_length, clip_fraction, policy_loss, value_loss, value (the
+mean value prediction), loss; `tokens` counts rollouts. The eval step calls the same loss with rng
 PRNGKey(0): validation prompts report reward and KL of fresh rollouts.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -114,6 +119,12 @@ def check_ppo_config(config: Any) -> None:
         "it weighs the value loss against the policy's (Ziegler et al.: 0.1)")
   check(rl.vf_clip > 0, "rl.vf_clip", rl.vf_clip, "must be > 0",
         "values move at most this far from the rollout's before the loss clips them")
+  check(rl.ppo_epochs >= 1, "rl.ppo_epochs", rl.ppo_epochs, "must be an integer >= 1",
+        "it is the passes over each rollout batch (Ziegler et al.: 4)")
+  check(rl.num_minibatches >= 1 and config.data.batch_size % rl.num_minibatches == 0,
+        "rl.num_minibatches", rl.num_minibatches,
+        f"must be an integer >= 1 that divides data.batch_size={config.data.batch_size}",
+        "each pass splits the rollout batch into this many updates")
 
 
 def wrap(backbone, config):
@@ -126,39 +137,93 @@ def make_loss_fn(config, model):
   rl, p = config.rl, config.data.seq_len
   rollout = sampling.rollout_loop(model, p, rl.max_new_tokens, rl.temperature)
   reward_fn = grpo.make_reward_fn(config)
+  per_batch, m = rl.ppo_epochs * rl.num_minibatches, rl.num_minibatches
+  sg = jax.lax.stop_gradient
 
-  def loss_fn(params, batch, rng, deterministic: bool = False):
-    del deterministic  # no dropout in either forward (module docstring)
+  def collect(params, batch, rng):
+    """The rollout batch (no gradient): prompt + response rows, their masks, weights and
+    sequence rewards."""
     frozen, prompt = batch["frozen"], batch["prompt"]
-    pad_N, weight_N = batch["prompt_pad"][:, 0], batch["prompt_weight"][:, 0]
-    response, _ = rollout(jax.lax.stop_gradient(params), prompt, pad_N, rng)
+    pad_N = batch["prompt_pad"][:, 0].astype(jnp.int32)
+    response, _ = rollout(sg(params), prompt, pad_N, rng)
     mask = grpo.response_mask(response, frozen["tokens"]["eos"])
+    return {"seq": jnp.concatenate([prompt, response], axis=1).astype(jnp.int32),
+            "pad": pad_N, "weight": batch["prompt_weight"][:, 0].astype(jnp.float32),
+            "mask": mask, "score": sg(reward_fn(frozen, prompt, pad_N, response, mask))}
+
+  def with_advantages(ro, logp_old, ref, values_old):
+    """ro plus the old policy's log-probs and values, the reference's log-probs, and GAE's
+    advantages (whitened over the batch's response tokens) and returns."""
+    rewards = sequence_rewards(ro["score"], logp_old, ref, ro["mask"], rl.kl_coef)
+    adv, returns = gae(rewards, values_old, ro["mask"], rl.gamma, rl.gae_lambda)
+    return {**ro, "logp_old": logp_old, "ref": ref, "values_old": values_old,
+            "adv": whiten(adv, ro["mask"] * ro["weight"][:, None]), "returns": returns}
+
+  def update_loss(ro, logp, values):
+    mask, weight_N = ro["mask"], ro["weight"]
     length_N = jnp.sum(mask, axis=1)
-    seq = jnp.concatenate([prompt, response], axis=1)
-    logp, ref, values = grpo.policy_and_reference(model, params, frozen["reference"], seq,
-                                                  pad_N, p, with_values=True)
-    score_N = jax.lax.stop_gradient(reward_fn(frozen, prompt, pad_N, response, mask))
-    # one update per rollout batch (module docstring): the old policy and values are these
-    logp_old, values_old = jax.lax.stop_gradient(logp), jax.lax.stop_gradient(values)
-    rewards = sequence_rewards(score_N, logp_old, ref, mask, rl.kl_coef)
-    adv, returns = gae(rewards, values_old, mask, rl.gamma, rl.gae_lambda)
-    adv = whiten(adv, mask * weight_N[:, None])
-    policy = -grpo.clipped_objective(logp, logp_old, adv, rl.clip_eps)
-    value = clipped_value_loss(values, values_old, returns, rl.vf_clip)
+    policy = -grpo.clipped_objective(logp, ro["logp_old"], ro["adv"], rl.clip_eps)
+    value = clipped_value_loss(values, ro["values_old"], ro["returns"], rl.vf_clip)
     mean_of = lambda x: jnp.sum(x * mask, axis=1) / jnp.maximum(length_N, 1.0)
-    clipped = (jnp.abs(jnp.exp(logp - logp_old) - 1.0) > rl.clip_eps).astype(jnp.float32)
+    ratio = jnp.exp(logp - ro["logp_old"])
+    clipped = (jnp.abs(ratio - 1.0) > rl.clip_eps).astype(jnp.float32)
     total = lambda x_N: jnp.sum(x_N * weight_N)
     sums = {"loss_sum": total(mean_of(policy + rl.vf_coef * value)),
             "policy_loss_sum": total(mean_of(policy)),
             "value_loss_sum": total(mean_of(value)),
-            "value_sum": total(mean_of(values_old)),
-            "reward_sum": total(score_N),
-            "kl_sum": total(jnp.sum((logp_old - ref) * mask, axis=1)),
+            "value_sum": total(mean_of(ro["values_old"])),
+            "reward_sum": total(ro["score"]),
+            "kl_sum": total(jnp.sum((ro["logp_old"] - ro["ref"]) * mask, axis=1)),
             "response_length_sum": total(length_N),
             "clip_fraction_sum": total(mean_of(clipped)),
             "weight": total(jnp.ones_like(weight_N))}
     return sums["loss_sum"] / jnp.maximum(sums["weight"], 1.0), sums
+
+  def loss_fn(params, batch, rng, deterministic: bool = False):
+    del deterministic  # no dropout in any forward (module docstring)
+    reference = batch["frozen"]["reference"]
+    if "carry" not in batch:  # one update per rollout batch, and every evaluation
+      ro = collect(params, batch, rng)
+      logp, ref, values = grpo.policy_and_reference(model, params, reference, ro["seq"],
+                                                    ro["pad"], p, with_values=True)
+      return update_loss(with_advantages(ro, sg(logp), ref, sg(values)), logp, values)
+
+    def refresh():  # a new rollout batch, scored by the policy that sampled it
+      ro = collect(params, batch, rng)
+      logp, ref, values = sg(grpo.policy_and_reference(model, params, reference, ro["seq"],
+                                                       ro["pad"], p, with_values=True))
+      return {**with_advantages(ro, logp, ref, values), "key": rng}
+
+    age = batch["carry"]["age"]
+    buffer = jax.lax.cond(age == 0, refresh, lambda: batch["carry"]["rollouts"])
+    n = buffer["seq"].shape[0]
+    order = jax.random.permutation(jax.random.fold_in(buffer["key"], age // m), n)
+    rows = jax.lax.dynamic_slice_in_dim(order, (age % m) * (n // m), n // m)
+    mb = {k: v[rows] for k, v in buffer.items() if k != "key"}
+    logp, values = grpo.sequence_logprobs(model, params, mb["seq"], mb["pad"], p,
+                                          with_values=True)
+    loss, sums = update_loss(mb, logp, values)
+    sums["carry"] = {"rollouts": buffer, "age": (age + 1) % per_batch}
+    return loss, sums
   return loss_fn
+
+
+def make_carry(config: Any) -> Optional[Callable[[], dict]]:
+  """Task.make_carry: with rl.ppo_epochs x rl.num_minibatches > 1 updates per rollout
+  batch, the rollout buffer (zeros: `age` 0 fills it at the next step); else None."""
+  rl = config.rl
+  if rl.ppo_epochs * rl.num_minibatches == 1:
+    return None
+  b, p, n = config.data.batch_size, config.data.seq_len, rl.max_new_tokens
+
+  def carry():
+    f = lambda *shape: jnp.zeros(shape, jnp.float32)
+    rollouts = {"seq": jnp.zeros((b, p + n), jnp.int32), "pad": jnp.zeros((b,), jnp.int32),
+                "weight": f(b), "mask": f(b, n), "score": f(b),
+                **{k: f(b, n) for k in ("logp_old", "ref", "values_old", "adv", "returns")},
+                "key": jnp.zeros_like(jax.random.PRNGKey(0))}
+    return {"rollouts": rollouts, "age": jnp.zeros((), jnp.int32)}
+  return carry
 
 
 TASK = Task(
@@ -172,5 +237,6 @@ TASK = Task(
     summarize=grpo.summarize,
     param_layout=((heads.BACKBONE,), (heads.VALUE_HEAD,)),
     make_frozen=grpo.make_frozen,
+    make_carry=make_carry,
     lm_samples=True,  # the policy samples like any causal LM (its logits are the GPT's)
 )
