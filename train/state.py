@@ -82,7 +82,7 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len:
                     frozen_fn: Optional[FrozenFn] = None) -> tuple[TrainState, TrainState]:
   """(abstract unboxed state, its NamedShardings) from the params' logical axis names.
 
-  carry_fn (experiment.carry_fn): the state holds a carry (replicated); frozen_fn
+  carry_fn (experiment.carry_fn): the state holds the carry it makes; frozen_fn
   (Task.make_frozen): it holds frozen trees made from the params."""
   init = _init_fn(model, tx, seq_len, seed, carry_fn, frozen_fn)
   boxed = jax.eval_shape(lambda: init(boxed=True))
