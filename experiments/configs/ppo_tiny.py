@@ -13,9 +13,15 @@ tokenizer):
 The reward is the toy token:self (the fraction of sampled tokens that are "self"), paid at
 a response's last token, with -rl.kl_coef (logp - ref) at every token; a classifier or
 reward model run: --config.rl.reward=workdir --config.rl.reward_workdir=DIR
---config.rl.reward_spec=prob:1 (or reward).
-Runtime and result: not measured yet at this size (tests/test_ppo.py measures the tiny
-test model: the toy reward from 0.08 to 0.33 in 12 steps).
+--config.rl.reward_spec=prob:1 (or reward). 100 updates: 25 rollout batches of 32 x 48
+tokens, 4 passes each (rl.ppo_epochs).
+Runtime: 83 s on the 2-core CPU (after a gpt_tiny run of 600 steps, 5.4 min here).
+Result (2026-12-03, the 8 prompts above for both splits): reward 0.011 at step 10 -> 0.026
+  at step 100, 0.052 at the final evaluation, KL to the reference 18.5 nats per 48-token
+  response: PPO moves the tiny reward far less than grpo_tiny.py does (0.013 -> 0.228),
+  whose group-normalised advantages blow a 0.02 reward difference up to +-1. With the
+  base.py defaults (kl_coef 0.05, gae_lambda 0.95, lr 1e-4) the reward stays at 0.01 (KL
+  2.3), presumably as the per-token KL penalties drown a reward of ~1/48 per "self".
 """
 from experiments.configs import gpt_tiny
 
@@ -29,13 +35,11 @@ def get_config():
   c.data.shuffle_buffer = 1  # prompts are shuffled as records
   c.rl.max_new_tokens = 48  # 16 + 48 <= model.max_len 128
   c.rl.reward = "token:self"
-  c.rl.kl_coef = 0.05  # in the reward (Ziegler et al.'s sentiment runs: 0.1 adaptive)
-  c.rl.gamma = 1.0
-  c.rl.gae_lambda = 0.95
-  c.rl.vf_coef = 0.1
-  c.train.steps = 100
-  c.train.learning_rate = 1e-4
-  c.train.end_learning_rate = 1e-5
+  c.rl.kl_coef = 0.001  # in the per-token reward: a loose leash for a reward of ~0.02
+  c.rl.gae_lambda = 1.0  # the last token's reward reaches every token undiscounted
+  c.train.steps = 100  # updates
+  c.train.learning_rate = 3e-4
+  c.train.end_learning_rate = 3e-5
   c.train.warmup_steps = 10
   c.train.weight_decay = 0.0
   c.train.log_every = 10

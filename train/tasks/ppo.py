@@ -20,8 +20,10 @@ only its log-probs are read. A rollout batch, all inside the jit step, from B pr
   4. advantages and returns by GAE (`gae`: rl.gamma, rl.gae_lambda; V = 0 after the last
      token) on stop_gradient(V); advantages whitened over the batch's response tokens.
   5. loss = -(clipped_objective(logp, logp_old, A, rl.clip_eps)) + rl.vf_coef x
-     clipped_value_loss(V, V_old, returns, rl.vf_clip), each a mean over a response's
-     tokens, then over sequences (old: the policy that sampled; see below).
+     clipped_value_loss(V, V_old, returns, rl.vf_clip), a mean over the batch's response
+     tokens (as Ziegler et al.'s and TRL's: a token weighs the same in a short response
+     as in a long one, unlike GRPO's mean over each response, then over responses); old:
+     the policy that sampled (below).
 Several updates per rollout batch (the published recipe; Ziegler et al.: 4 epochs): each
 rollout batch is trained on for rl.ppo_epochs passes of rl.num_minibatches minibatch
 updates, each update one train step (train.steps counts updates). The generic step has
@@ -168,9 +170,14 @@ def make_loss_fn(config, model):
     ratio = jnp.exp(logp - ro["logp_old"])
     clipped = (jnp.abs(ratio - 1.0) > rl.clip_eps).astype(jnp.float32)
     total = lambda x_N: jnp.sum(x_N * weight_N)
-    sums = {"loss_sum": total(mean_of(policy + rl.vf_coef * value)),
-            "policy_loss_sum": total(mean_of(policy)),
-            "value_loss_sum": total(mean_of(value)),
+    # the losses are means over the batch's response tokens (so a token weighs the same in
+    # a short response as in a long one), reported as sums over sequences like the rest
+    tokens = mask * weight_N[:, None]
+    per_sequence = total(jnp.ones_like(weight_N)) / jnp.maximum(jnp.sum(tokens), 1.0)
+    token_total = lambda x: jnp.sum(x * tokens) * per_sequence
+    sums = {"loss_sum": token_total(policy + rl.vf_coef * value),
+            "policy_loss_sum": token_total(policy),
+            "value_loss_sum": token_total(value),
             "value_sum": total(mean_of(ro["values_old"])),
             "reward_sum": total(ro["score"]),
             "kl_sum": total(jnp.sum((ro["logp_old"] - ro["ref"]) * mask, axis=1)),
