@@ -43,11 +43,13 @@ class Decoder(nn.Module):
       segment_ids: Optional[jax.Array] = None,
       deterministic: bool = True,
       return_hidden: bool = False,
+      with_hidden: bool = False,
       decode: bool = False,
       cache_mask: Optional[jax.Array] = None,
       prefix_mask: Optional[jax.Array] = None,
   ) -> jax.Array:
-    """return_hidden gives the final hidden states [B, T, D] instead of logits (heads).
+    """return_hidden gives the final hidden states [B, T, D] instead of logits (heads);
+    with_hidden gives (logits, hidden states) from the one forward (a head beside the LM's).
 
     decode=True: KV-cache decoding (module docstring); positions are then required and
     cache_mask [B, L] (True = the slot holds a real token) replaces segment_ids.
@@ -92,7 +94,8 @@ class Decoder(nn.Module):
     else:
       logits_BxTxV = layers.dense(cfg.vocab_size, ("embed", "vocab"), cfg, "lm_head")(
           x_BxTxD)
-    return logits_BxTxV.astype(jnp.float32)
+    logits_BxTxV = logits_BxTxV.astype(jnp.float32)
+    return (logits_BxTxV, x_BxTxD) if with_hidden else logits_BxTxV
 
 
 def init_cache(model: nn.Module, batch_size: int, length: int) -> Any:

@@ -1,8 +1,8 @@
 """Fine-tuning heads: small modules around a pretrained backbone (encoder or GPT decoder).
 
-Params are `{"backbone": <the pretrained model's own tree>, "head": {...}}`, so a
-pretrained run's params drop into "backbone" unchanged (train/init_from.py) and only
-"head" starts fresh.
+Params are `{"backbone": <the pretrained model's own tree>, "head": {...}}` (a policy with
+a value head: "value_head"), so a pretrained run's params drop into "backbone" unchanged
+(train/init_from.py) and only the head starts fresh.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from model import layers
 
 BACKBONE = "backbone"  # param subtree of the pretrained model
 HEAD = "head"  # param subtree a fine-tuning run creates
+VALUE_HEAD = "value_head"  # param subtree of a policy's value head (PolicyWithValue)
 POOLINGS = ("cls", "last", "mean")  # first token (encoders), last non-pad, mean of non-pad
 
 
@@ -89,6 +90,31 @@ class Classifier(nn.Module):
     pooled_BxD = pool(hidden_BxTxD, tokens_BxT != 0, self.pooling)
     return _Head(self.cfg, self.num_classes, self.dropout, pooler=True, name=HEAD)(
         pooled_BxD, deterministic)
+
+
+class PolicyWithValue(nn.Module):
+  """A causal LM (a Decoder, under "backbone") with a scalar value per token (under
+  "value_head": a linear map of the final hidden state, float32). Called as the backbone
+  is, it returns the backbone's logits, unchanged (so it samples, KV cache included, like
+  the LM alone); with_values=True returns (logits [B, T, V], values [B, T]) from the one
+  forward. The head is always applied (init creates its params; unused, XLA drops it)."""
+  backbone: nn.Module
+
+  @property
+  def cfg(self) -> layers.TransformerConfig:
+    return self.backbone.cfg
+
+  @nn.compact
+  def __call__(self, tokens_BxT: jax.Array, *, positions: Optional[jax.Array] = None,
+               segment_ids: Optional[jax.Array] = None, deterministic: bool = True,
+               decode: bool = False, cache_mask: Optional[jax.Array] = None,
+               with_values: bool = False) -> Any:
+    logits_BxTxV, hidden_BxTxD = self.backbone(
+        tokens_BxT, positions=positions, segment_ids=segment_ids, deterministic=deterministic,
+        decode=decode, cache_mask=cache_mask, with_hidden=True)
+    values_BxT = layers.dense(1, ("embed", None), self.cfg, VALUE_HEAD)(
+        hidden_BxTxD).astype(jnp.float32)[..., 0]
+    return (logits_BxTxV, values_BxT) if with_values else logits_BxTxV
 
 
 def _check_head(task: Any) -> None:

@@ -86,7 +86,7 @@ def test_at_the_start_the_margin_is_zero_and_the_loss_log2(tmp_path):
   c = tiny.preference_config(tmp_path, "dpo")
   exp = experiment.build(c, str(tmp_path / "fresh"))
   state = state_lib.create_train_state(exp.model, exp.tx, c.data.seq_len, c.seed, exp.mesh,
-                                       exp.shardings, exp.rules, 0, exp.frozen_fn)
+                                       exp.shardings, exp.rules, exp.carry_fn, exp.frozen_fn)
   batch = next(iter(exp.task.make_dataset(c.data, exp.tokenizer, "validation", seed=0,
                                           train=False)))
   batch = dict(jax.tree.map(jnp.asarray, batch), frozen=state.frozen)

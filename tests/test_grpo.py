@@ -69,17 +69,17 @@ def test_bad_settings_are_refused_by_name(tmp_path):
       ("reward", "length", "rl.reward='length' is not a known reward"),
       ("max_new_tokens", 30, "rl.max_new_tokens=30 plus data.seq_len=8 .* is 38, more than "
                              "model.max_len=32")]:
-    c = tiny.grpo_config(tmp_path)
+    c = tiny.rl_config(tmp_path)
     c.rl[key] = value
     with pytest.raises(ValueError, match=match):
       experiment.validate(c)
-  c = tiny.grpo_config(tmp_path)
+  c = tiny.rl_config(tmp_path)
   c.data.dataset = "text_files"
   with pytest.raises(ValueError, match="objective='grpo' reads prompts"):
     experiment.validate(c)
   c = tiny.preference_config(tmp_path, "dpo")
   c.rl.kl_coef = 0.1
-  with pytest.raises(ValueError, match="rl.kl_coef=0.1 is for the grpo objective only"):
+  with pytest.raises(ValueError, match="rl.kl_coef=0.1 is for the grpo and ppo objectives "):
     experiment.validate(c)
 
 
@@ -87,20 +87,16 @@ def test_bad_settings_are_refused_by_name(tmp_path):
 def sft_and_grpo(tmp_path_factory):
   """A causal LM trained on tiny.CORPUS, then GRPO from it on the toy reward token:e."""
   root = tmp_path_factory.mktemp("grpo")
-  sft = tiny.tiny_config(tiny.write_corpus(str(root)), str(root / "tfds_sft"), steps=20)
-  sft.mesh.data = 1
-  sft.sample.num_samples = 0
-  loop.train_and_evaluate(sft, str(root / "sft"))
   c = _grpo_config(root)
-  c.init_from = str(root / "sft")
+  c.init_from = tiny.train_sft(root)
   final = loop.train_and_evaluate(c, str(root / "grpo"))
-  return c, str(root / "sft"), str(root / "grpo"), final
+  return c, c.init_from, str(root / "grpo"), final
 
 
 def _grpo_config(root):
-  c = tiny.grpo_config(root, steps=STEPS, learning_rate=1e-2, end_learning_rate=1e-3,
-                       weight_decay=0.0, warmup_steps=2, eval_every=STEPS,
-                       checkpoint_every=STOP_AT)  # no periodic eval: one compile less
+  c = tiny.rl_config(root, steps=STEPS, learning_rate=1e-2, end_learning_rate=1e-3,
+                     weight_decay=0.0, warmup_steps=2, eval_every=STEPS,
+                     checkpoint_every=STOP_AT)  # no periodic eval: one compile less
   c.data.batch_size = 8  # every prompt each step; divides over 8 devices
   return c
 
@@ -216,7 +212,7 @@ def test_a_reward_model_workdir_scores_rollouts_as_eval_rewards_does(
   c = init_from_lib.prepare_workdir(c, workdir)
   exp = experiment.build(c, workdir)
   state = state_lib.create_train_state(exp.model, exp.tx, c.data.seq_len, c.seed, exp.mesh,
-                                       exp.shardings, exp.rules, 0, exp.frozen_fn)
+                                       exp.shardings, exp.rules, exp.carry_fn, exp.frozen_fn)
   state = init_from_lib.load_into(exp, state)
   state = state_lib.refresh_frozen(state, exp.frozen_fn, exp.shardings)
   batch = next(iter(exp.task.make_dataset(c.data, exp.tokenizer, "validation", seed=0,

@@ -31,6 +31,7 @@ TRAIN_TO_EVAL: dict[tuple[str, str], str] = {
                                          "starts, as train.loop's",
     ("train.tasks.grpo", "eval.sampling"): "GRPO's rollouts run the one KV-cache decode loop "
                                            "inside its loss",
+    ("train.tasks.ppo", "eval.sampling"): "PPO's rollouts, as GRPO's",
     ("train.tasks.grpo", "eval.rewards"): "a reward workdir's spec (prob:K, logit:K, reward) "
                                           "is parsed and checked as eval.rewards does",
     ("train.tasks.grpo", "eval.restore"): "a reward workdir's params are restored as eval "

@@ -62,7 +62,7 @@ def test_stateful_eval_equals_one_long_window_per_row(tmp_path):
   c = _config(tmp_path)
   exp = experiment_lib.build(c, str(tmp_path / "run"))
   state = state_lib.create_train_state(exp.model, exp.tx, 8, c.seed, exp.mesh, exp.shardings,
-                                       exp.rules, experiment_lib.carry_rows(c))
+                                       exp.rules, exp.carry_fn)
   assert state.carry.shape == (8, 2, 2, 32)  # [batch, layers, (c, h), hidden]
   _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
   with partitioning.mesh_context(exp.mesh, exp.rules):

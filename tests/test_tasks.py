@@ -15,7 +15,7 @@ from train import tasks
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ALL = ("causal_lm", "prefix_lm", "mlm", "mlm_nsp", "sop", "electra", "seq2seq",
        "span_corruption", "classification", "token_classification", "chat_sft",
-       "reward_model", "dpo", "grpo")
+       "reward_model", "dpo", "grpo", "ppo")
 
 
 def test_every_objective_is_registered_with_families_and_batch_keys():
@@ -32,11 +32,13 @@ def test_every_objective_is_registered_with_families_and_batch_keys():
       task.name = "other"  # type: ignore[misc]
   # End-of-run reports as before the registry: samples for the LM, BLEU for translation,
   # per-class tables for the classifiers; they and the reward model add a head to a backbone.
-  assert [n for n in ALL if tasks.get(n).lm_samples] == ["causal_lm", "prefix_lm", "dpo", "grpo"]
+  assert [n for n in ALL if tasks.get(n).lm_samples] == ["causal_lm", "prefix_lm", "dpo", "grpo",
+                                                         "ppo"]
   assert [n for n in ALL if tasks.get(n).generation_eval] == ["seq2seq"]
   heads = [n for n in ALL if tasks.get(n).class_report]
   assert heads == ["classification", "token_classification"]
-  assert [n for n in ALL if tasks.get(n).param_layout != ((), ())] == heads + ["reward_model"]
+  assert [n for n in ALL if tasks.get(n).param_layout != ((), ())] == heads + ["reward_model",
+                                                                               "ppo"]
 
 
 def test_unknown_objective_names_the_choices(tmp_path):

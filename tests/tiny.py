@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from experiments.configs import base
+from train import loop
 
 CORPUS = (
     "the quick brown fox jumps over the lazy dog.\n"
@@ -95,15 +96,27 @@ def write_prompts(path, prompts=PROMPTS) -> str:
   return str(path)
 
 
-def grpo_config(tmp_path, reward: str = "token:e", **train_overrides):
+def rl_config(tmp_path, objective: str = "grpo", reward: str = "token:e",
+              **train_overrides):
   """tiny_config's model on prompt_lines (tiny.PROMPTS: the first words of CORPUS lines)
-  for objective grpo: 8-token prompts, groups of 4 continuations of 16 tokens, one device."""
+  for an RL objective (grpo, ppo): 8-token prompts, continuations of 16 tokens (grpo:
+  groups of 4), one device."""
   c = tiny_config(str(tmp_path / "unused.txt"), str(tmp_path / "tfds"), **train_overrides)
-  c.objective, c.data.dataset, c.data.files = "grpo", "prompt_lines", ""
+  c.objective, c.data.dataset, c.data.files = objective, "prompt_lines", ""
   c.data.train_files = write_prompts(tmp_path / "prompts_train.txt")
   c.data.validation_files = write_prompts(tmp_path / "prompts_valid.txt")
   c.data.seq_len, c.data.batch_size, c.data.shuffle_buffer = 8, 4, 1
-  c.rl.group_size, c.rl.max_new_tokens, c.rl.reward = 4, 16, reward
+  c.rl.max_new_tokens, c.rl.reward = 16, reward
   c.sample.num_samples = 0
   c.mesh.data = 1  # one device: these tests are about the objective, not the layouts
   return c
+
+
+def train_sft(root, steps: int = 20) -> str:
+  """A causal LM trained on CORPUS in root/sft (one device, no samples): the policy an RL
+  test starts from; its workdir."""
+  c = tiny_config(write_corpus(str(root)), str(root / "tfds_sft"), steps=steps)
+  c.mesh.data = 1
+  c.sample.num_samples = 0
+  loop.train_and_evaluate(c, str(root / "sft"))
+  return str(root / "sft")

@@ -22,6 +22,7 @@ from jax.sharding import Mesh
 import data as data_lib
 from experiments.configs import base as config_schema
 import model as model_lib
+from model import rnn
 from model.layers import check
 from train import epochs as epochs_lib
 from train import objectives
@@ -54,6 +55,8 @@ class Experiment:
   steps_per_epoch: int = 0
   # params -> the task's frozen trees (Task.make_frozen(config, tokenizer)); None: none.
   frozen_fn: Optional[state_lib.FrozenFn] = None
+  # () -> the state's initial carry (carry_fn(config, model config)); None: none.
+  carry_fn: Optional[state_lib.CarryFn] = None
 
 
 # Counts in config.train that the loop reads: key, least value, what the value means.
@@ -251,20 +254,27 @@ def build(config: ml_collections.ConfigDict, workdir: str,
   rules = partitioning.axis_rules(config.mesh.rules)
   tx = optimizer_lib.make_optimizer(config.train, per_epoch, config.data.seq_len)
   frozen_fn = task.make_frozen(config, tokenizer) if task.make_frozen is not None else None
+  carry = carry_fn(config, model.cfg)
   abstract, shardings = state_lib.state_shardings(
-      model, tx, config.data.seq_len, config.seed, mesh, rules, carry_rows(config), frozen_fn)
+      model, tx, config.data.seq_len, config.seed, mesh, rules, carry, frozen_fn)
   return Experiment(
       config=config, workdir=workdir, tokenizer=tokenizer, model=model,
       model_config=model.cfg, mesh=mesh, rules=rules, tx=tx,
       schedule=optimizer_lib.make_schedule(config.train, per_epoch), task=task,
       loss_fn=task.make_loss_fn(config, model), abstract_state=abstract,
       shardings=shardings, epoch_tokens=epoch_tokens, steps_per_epoch=per_epoch,
-      frozen_fn=frozen_fn)
+      frozen_fn=frozen_fn, carry_fn=carry)
 
 
-def carry_rows(config: ml_collections.ConfigDict) -> int:
-  """Rows of the recurrent state a stateful run (data.contiguous) carries; 0 if none."""
-  return config.data.batch_size if config.data.contiguous else 0
+def carry_fn(config: ml_collections.ConfigDict,
+             model_config: Any) -> Optional[state_lib.CarryFn]:
+  """The state's initial carry (None: it carries none): a stateful run's recurrent state
+  (data.contiguous: one per batch row) or the task's own (Task.make_carry)."""
+  if config.data.contiguous:
+    rows = config.data.batch_size
+    return lambda: rnn.zero_carry(model_config, rows)
+  task = tasks_lib.get(config.objective)
+  return task.make_carry(config) if task.make_carry is not None else None
 
 
 def from_workdir(workdir: str) -> Experiment:

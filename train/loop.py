@@ -163,7 +163,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   else:
     state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len,
                                          config.seed, exp.mesh, exp.shardings, exp.rules,
-                                         experiment_lib.carry_rows(config), exp.frozen_fn)
+                                         exp.carry_fn, exp.frozen_fn)
     state = init_from_lib.load_into(exp, state)  # pretrained params when init_from is set
     state = state_lib.refresh_frozen(state, exp.frozen_fn, exp.shardings)  # from them
   experiment_lib.save_config(config, workdir)  # only once the state exists

@@ -255,7 +255,7 @@ class _Group:
     # compiled call (the optimizer state's init reads no hyperparameter value)
     init_one = lambda seed: state_lib._init_fn(  # noqa: E731
         exp.model, exp.tx, exp.config.data.seq_len, seed,
-        experiment_lib.carry_rows(exp.config))()
+        exp.carry_fn)()
     # lax.map, not vmap: each run's init is the unbatched one. Batched, the LSTM's
     # orthogonal init (a LAPACK QR) hung XLA:CPU (jax 0.10.2): lstm_tiny groups of 2 and 36
     # runs waited forever in their first step with no CPU in use.

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from model import rnn
 from train import partitioning
 
 
@@ -21,8 +20,11 @@ class TrainState:
   params: Any
   opt_state: Any
   rng: jax.Array  # raw uint32 key data: checkpoints as a plain array
-  # data.contiguous (stateful LSTM): the recurrent state [batch, layers, 2, hidden] the next
-  # step starts from (model/rnn.py zero_carry), checkpointed so a resume is exact; else None.
+  # What the next step starts from, made at init by a carry function
+  # (experiment.carry_fn), handed to the loss as batch["carry"] and replaced by the loss's
+  # sums["carry"], checkpointed so a resume is exact; else None. data.contiguous (stateful
+  # LSTM): the recurrent state [batch, layers, 2, hidden] (model/rnn.py zero_carry); a
+  # task's own (Task.make_carry, e.g. PPO's rollout buffer).
   carry: Any = None
   # Trees the loss reads but never trains (Task.make_frozen, e.g. DPO's reference policy): made
   # from the params when a run starts (after init_from), checkpointed with the state, and
@@ -42,17 +44,18 @@ class TrainState:
 
 
 FrozenFn = Callable[[Any], Any]  # params -> the frozen trees (Task.make_frozen)
+CarryFn = Callable[[], Any]  # () -> the initial carry (experiment.carry_fn)
 
 
 def _init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, seed: int,
-             carry_rows: int = 0, frozen_fn: Optional[FrozenFn] = None):
+             carry_fn: Optional[CarryFn] = None, frozen_fn: Optional[FrozenFn] = None):
   def init(boxed: bool = False):
     params_rng, state_rng = jax.random.split(jax.random.PRNGKey(seed))
     dummy = jnp.zeros((1, seq_len), jnp.int32)
     params = model.init({"params": params_rng, "dropout": params_rng}, dummy)["params"]
     if not boxed:
       params = nn.meta.unbox(params)
-    carry = rnn.zero_carry(model.cfg, carry_rows) if carry_rows else None
+    carry = carry_fn() if carry_fn is not None else None
     frozen = _copy(frozen_fn(params)) if frozen_fn is not None else None
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=tx.init(params), rng=state_rng, carry=carry, frozen=frozen)
@@ -75,13 +78,13 @@ def refresh_frozen(state: TrainState, frozen_fn: Optional[FrozenFn],
 
 def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
                     seed: int, mesh: Mesh, rules: tuple = partitioning.LOGICAL_AXIS_RULES,
-                    carry_rows: int = 0,
+                    carry_fn: Optional[CarryFn] = None,
                     frozen_fn: Optional[FrozenFn] = None) -> tuple[TrainState, TrainState]:
   """(abstract unboxed state, its NamedShardings) from the params' logical axis names.
 
-  carry_rows > 0 (data.contiguous: the global batch size): the state holds an LSTM carry;
-  frozen_fn (Task.make_frozen): it holds frozen trees made from the params."""
-  init = _init_fn(model, tx, seq_len, seed, carry_rows, frozen_fn)
+  carry_fn (experiment.carry_fn): the state holds the carry it makes; frozen_fn
+  (Task.make_frozen): it holds frozen trees made from the params."""
+  init = _init_fn(model, tx, seq_len, seed, carry_fn, frozen_fn)
   boxed = jax.eval_shape(lambda: init(boxed=True))
   shardings = partitioning.logical_shardings(boxed, mesh, rules)
   abstract = jax.eval_shape(lambda: init(boxed=False))
@@ -94,11 +97,12 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len:
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
                        seed: int, mesh: Mesh, shardings: TrainState,
                        rules: tuple = partitioning.LOGICAL_AXIS_RULES,
-                       carry_rows: int = 0, frozen_fn: Optional[FrozenFn] = None) -> TrainState:
+                       carry_fn: Optional[CarryFn] = None,
+                       frozen_fn: Optional[FrozenFn] = None) -> TrainState:
   """Initialise the state with every array born on its shard (no host round trip).
 
   `shardings` come from `state_shardings` (the Experiment already holds them).
   """
-  init = _init_fn(model, tx, seq_len, seed, carry_rows, frozen_fn)
+  init = _init_fn(model, tx, seq_len, seed, carry_fn, frozen_fn)
   with partitioning.mesh_context(mesh, rules):
     return jax.jit(init, out_shardings=shardings)()

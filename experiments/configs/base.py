@@ -46,7 +46,9 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "chat": (OBJECTIVE, ("chat_sft",)),
     "task": (OBJECTIVE, ("classification", "token_classification")),
     "preference": (OBJECTIVE, ("dpo",)),
-    "rl": (OBJECTIVE, ("grpo",)),
+    "rl": (OBJECTIVE, ("grpo", "ppo")),
+    "rl.group_size": (OBJECTIVE, ("grpo",)),
+    **{f"rl.{k}": (OBJECTIVE, ("ppo",)) for k in ("gamma", "gae_lambda", "vf_coef", "vf_clip", "ppo_epochs", "num_minibatches")},
 }
 
 
@@ -159,7 +161,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Fixed splits (text_files, parallel_text, preference_jsonl, prompt_lines only), any set:
   # text_files: comma-separated paths/globs per split (instead of data.files);
   # preference_jsonl: one JSON-lines file per split (prompt, chosen, rejected);
-  # prompt_lines: one text file per split, a prompt per line (grpo; data/prompts.py);
+  # prompt_lines: one text file per split, a prompt per line (grpo, ppo; data/prompts.py);
   # parallel_text: "src,tgt" or "dir/train.{en,de}".
   d.train_files = ""  # text_files, parallel_text, preference_jsonl, prompt_lines: train split
   d.validation_files = ""  # text_files, parallel_text, preference_jsonl, prompt_lines only
@@ -249,22 +251,33 @@ def get_config() -> ml_collections.ConfigDict:
   pf.beta = 0.1  # dpo only: the KL leash; scales the policy/reference log-ratios
   pf.label_smoothing = 0.0  # dpo only, loss sigmoid: > 0 is conservative DPO (label noise)
 
-  # grpo objective only (train/tasks/grpo.py): policy optimisation on the policy's own
-  # samples. Each step samples group_size continuations of each of data.batch_size prompts
-  # (data.dataset=prompt_lines; a prompt keeps its last data.seq_len tokens) and needs
-  # data.seq_len + rl.max_new_tokens <= model.max_len.
+  # grpo and ppo objectives only (train/tasks/grpo.py, ppo.py): policy optimisation on the
+  # policy's own samples. Each step samples continuations of data.batch_size prompts
+  # (data.dataset=prompt_lines; a prompt keeps its last data.seq_len tokens): grpo
+  # group_size of each, ppo one; data.seq_len + rl.max_new_tokens <= model.max_len.
   c.rl = rl = ml_collections.ConfigDict()
   rl.group_size = 4  # grpo only: continuations per prompt, G >= 2 (DeepSeekMath: 64)
-  rl.max_new_tokens = 16  # grpo only: tokens sampled per continuation (a row stops at EOS)
-  rl.temperature = 1.0  # grpo only, > 0: sampling temperature (1: on-policy; see grpo.py)
-  rl.kl_coef = 0.04  # grpo only, >= 0: weight of the per-token KL to the reference (k3)
-  rl.clip_eps = 0.2  # grpo only, in (0, 1): the clipped objective's ratio range 1 +- eps
+  rl.max_new_tokens = 16  # grpo, ppo only: tokens sampled per continuation (ends at EOS)
+  rl.temperature = 1.0  # grpo, ppo only, > 0: sampling temperature (1: on-policy; grpo.py)
+  rl.kl_coef = 0.04  # grpo, ppo only, >= 0: weight of the per-token KL to the reference
+  #                    (grpo: k3 in the loss; ppo: logp - ref in the reward)
+  rl.clip_eps = 0.2  # grpo, ppo only, in (0, 1): the clipped objective's ratio range 1 +- eps
+  rl.gamma = 1.0  # ppo only, in [0, 1]: GAE's discount over a response's tokens
+  rl.gae_lambda = 0.95  # ppo only, in [0, 1]: GAE's lambda (Ziegler et al. 2019: 0.95)
+  rl.vf_coef = 0.1  # ppo only, >= 0: weight of the value loss (Ziegler et al.: 0.1)
+  rl.vf_clip = 0.2  # ppo only, > 0: the value's clip range around the rollout's value
+  # ppo only: each rollout batch is trained on for ppo_epochs passes of num_minibatches
+  # updates (each a train step: train.steps counts updates; new rollouts every
+  # ppo_epochs x num_minibatches steps, from that step's prompts).
+  rl.ppo_epochs = 4  # ppo only, >= 1: passes over each rollout batch (Ziegler et al.: 4)
+  rl.num_minibatches = 1  # ppo only, divides data.batch_size: updates per pass
   # token:WORD (the fraction of response tokens that are WORD's one token: a toy reward)
   # | workdir (rl.reward_spec of the trained run in rl.reward_workdir)
-  rl.reward = "workdir"  # grpo only; see above
-  rl.reward_workdir = ""  # grpo only, reward workdir: a classification or reward_model run
-  rl.reward_spec = "prob:1"  # grpo only, reward workdir: prob:K | logit:K (a classifier's
-  #                            class K) | reward (a reward model's scalar); eval/rewards.py
+  rl.reward = "workdir"  # grpo, ppo only; see above
+  rl.reward_workdir = ""  # grpo, ppo only, reward workdir: a classification or reward_model run
+  rl.reward_spec = "prob:1"  # grpo, ppo only, reward workdir: prob:K | logit:K (a
+  #                            classifier's class K) | reward (a reward model's scalar);
+  #                            eval/rewards.py
 
   c.mesh = ms = ml_collections.ConfigDict()
   ms.data = -1  # -1: all devices not used by fsdp/tensor

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from train.tasks import (causal_lm, chat_sft, classification, dpo, electra, grpo, mlm,
-                         mlm_nsp, prefix_lm, reward_model, seq2seq, sop, span_corruption,
-                         token_classification)
+                         mlm_nsp, ppo, prefix_lm, reward_model, seq2seq, sop,
+                         span_corruption, token_classification)
 from train.tasks.base import Task
 
 _TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (
     causal_lm, prefix_lm, mlm, mlm_nsp, sop, electra, seq2seq, span_corruption,
-    classification, token_classification, chat_sft, reward_model, dpo, grpo)}
+    classification, token_classification, chat_sft, reward_model, dpo, grpo, ppo)}
 
 
 def names() -> tuple[str, ...]:

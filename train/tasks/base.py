@@ -62,6 +62,11 @@ class Task:
   # read files, e.g. a reward run); the trees are made when a run starts, after init_from
   # (train/state.py), and checkpointed with the state. None: no such trees.
   make_frozen: Optional[Callable[[Any, Any], Callable[[Any], Any]]] = None
+  # config -> (() -> the initial carry: a tree the loss reads as batch["carry"] in training
+  # and replaces by its sums["carry"], kept in the state and checkpointed, e.g. PPO's
+  # rollout buffer), or None when this config needs none. None: never. The eval step
+  # passes no carry.
+  make_carry: Optional[Callable[[Any], Optional[Callable[[], Any]]]] = None
   # End of a run (eval/end_of_run.py, asked by train/loop.py; eval/evaluate.py): which
   # reports this task's outputs support.
   lm_samples: bool = False  # samples.txt and decode tokens/s (sample.*): a causal LM

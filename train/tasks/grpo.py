@@ -141,11 +141,14 @@ def check_rl_config(config: Any) -> None:
         f"model.max_len={config.model.max_len}", "shorten the prompt or the continuations")
 
 
-def check_data_config(cfg: Any) -> None:
-  if cfg.dataset != "prompt_lines":
-    raise ValueError(f"objective='grpo' reads prompts, one per line, from "
-                     f"data.dataset='prompt_lines' (data.train_files, data.validation_files); "
-                     f"got data.dataset={cfg.dataset!r}")
+def reads_prompt_lines(name: str) -> Callable[[Any], None]:
+  """Task.check_data_config of an RL objective `name`: prompts from prompt_lines."""
+  def check_data_config(cfg: Any) -> None:
+    if cfg.dataset != "prompt_lines":
+      raise ValueError(f"objective={name!r} reads prompts, one per line, from "
+                       f"data.dataset='prompt_lines' (data.train_files, "
+                       f"data.validation_files); got data.dataset={cfg.dataset!r}")
+  return check_data_config
 
 
 def text_tokens(prompt_NxP: jax.Array, pad_N: jax.Array, response_NxM: jax.Array,
@@ -235,29 +238,37 @@ def make_reward_fn(config: Any) -> RewardFn:
 
 
 def sequence_logprobs(model, params, seq_NxT: jax.Array, pad_N: jax.Array,
-                      prompt_len: int) -> jax.Array:
+                      prompt_len: int, with_values: bool = False) -> Any:
   """Per-token log-probs [N, T - prompt_len] of the tokens after the left-padded prompt,
   from one forward over the row (positions from its first real token, pads segment 0; no
-  dropout)."""
+  dropout). with_values (a model with a value head, model/heads.PolicyWithValue): also
+  each of those tokens' value [N, T - prompt_len], read at the position that predicts it
+  (the state before the token), as (logp, values)."""
   slots = jnp.arange(seq_NxT.shape[1])[None]
   positions = jnp.maximum(slots - pad_N[:, None], 0)
   segments = (slots >= pad_N[:, None]).astype(jnp.int32)
-  logits = model.apply({"params": params}, seq_NxT[:, :-1], positions=positions[:, :-1],
-                       segment_ids=segments[:, :-1], deterministic=True)
-  return objectives.token_logprob(logits[:, prompt_len - 1:], seq_NxT[:, prompt_len:])
+  out = model.apply({"params": params}, seq_NxT[:, :-1], positions=positions[:, :-1],
+                    segment_ids=segments[:, :-1], deterministic=True,
+                    **({"with_values": True} if with_values else {}))
+  logits, values = out if with_values else (out, None)
+  logp = objectives.token_logprob(logits[:, prompt_len - 1:], seq_NxT[:, prompt_len:])
+  return (logp, values[:, prompt_len - 1:]) if with_values else logp
 
 
 def policy_and_reference(model, params, reference, seq_NxT: jax.Array, pad_N: jax.Array,
-                         prompt_len: int) -> tuple[jax.Array, jax.Array]:
+                         prompt_len: int, with_values: bool = False) -> tuple:
   """(logp, ref): the policy's per-token log-probs (with gradient) and the reference's
   (without), from ONE vmapped forward over both param trees: the same computation for
   both, so equal params give bitwise equal log-probs (a KL of exactly 0 at the start,
-  where two separately compiled forwards differ by float noise)."""
+  where two separately compiled forwards differ by float noise). with_values: (logp, ref,
+  the policy's values) (sequence_logprobs)."""
   both = jax.tree.map(lambda a, b: jnp.stack([a, jax.lax.stop_gradient(b)]), params,
                       reference)
-  logp_2xNxM = jax.vmap(lambda q: sequence_logprobs(model, q, seq_NxT, pad_N, prompt_len))(
-      both)
-  return logp_2xNxM[0], jax.lax.stop_gradient(logp_2xNxM[1])
+  out = jax.vmap(lambda q: sequence_logprobs(model, q, seq_NxT, pad_N, prompt_len,
+                                             with_values))(both)
+  logp_2xNxM = out[0] if with_values else out
+  ref = jax.lax.stop_gradient(logp_2xNxM[1])
+  return (logp_2xNxM[0], ref, out[1][0]) if with_values else (logp_2xNxM[0], ref)
 
 
 def make_loss_fn(config, model):
@@ -357,7 +368,7 @@ TASK = Task(
     batch_keys=("prompt", "prompt_pad", "prompt_weight"),
     make_loss_fn=make_loss_fn,
     make_dataset=prompts.make_prompt_dataset,
-    check_data_config=check_data_config,
+    check_data_config=reads_prompt_lines("grpo"),
     summarize=summarize,
     make_frozen=make_frozen,
     lm_samples=True,  # the tuned policy samples like any causal LM
