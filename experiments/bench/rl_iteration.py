@@ -65,9 +65,10 @@ def benchmark(config: Any, workdir: str, steps: int, warmup: int, reps: int) -> 
   from train import partitioning
   from train import state as state_lib
   from train import step as step_lib
+  from train import tasks
   from train.tasks import grpo
 
-  if config.objective != "grpo":
+  if tasks.get(config.objective) is not grpo.TASK:  # it reads GRPO's rollouts and scoring
     raise ValueError(f"objective={config.objective!r}: this benchmark times a grpo step; "
                      "give an objective=grpo config (experiments/configs/grpo_tiny.py)")
   config = config.copy_and_resolve_references()
@@ -113,6 +114,7 @@ def benchmark(config: Any, workdir: str, steps: int, warmup: int, reps: int) -> 
         max_len=p + m, vocab_size=exp.model_config.vocab_size)
     timed = timing.time_train_steps(train_fn, state, batches, warmup)
   step_s = statistics.median(timed.times)
+  update_s = step_s - generate_s - score_s
   rollout_tps = rows * m / generate_s
   return {
       "config": config.objective, "rows": rows, "prompt_len": p, "new_tokens": m,
@@ -120,17 +122,11 @@ def benchmark(config: Any, workdir: str, steps: int, warmup: int, reps: int) -> 
       "rollout_tokens_per_sec": rollout_tps, "reference_decode_tokens_per_sec": reference_tps,
       "rollout_vs_reference": rollout_tps / reference_tps,
       "generate_s": generate_s, "score_s": score_s, "step_s": step_s,
-      "update_s": step_s - generate_s - score_s,
+      "update_s": update_s,
       "generate_fraction": generate_s / step_s, "score_fraction": score_s / step_s,
-      "update_fraction": (step_s - generate_s - score_s) / step_s,
-      "compile_s": timed.compile_s, "steps": steps, "host_peak_rss_mb": _peak_rss_mb(),
+      "update_fraction": update_s / step_s,
+      "compile_s": timed.compile_s, "steps": steps, "host_peak_rss_mb": timing.peak_rss_mb(),
   }
-
-
-def _peak_rss_mb() -> float:
-  """This process's peak resident set (MiB, Linux)."""
-  import resource
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
 
 
 def main(argv):

@@ -50,6 +50,14 @@ def time_train_steps(train_fn: Callable, state: Any, batches: Sequence[Any],
   return StepTimes(compile_s, first_step_s, times, cpu_per_step, state, metrics)
 
 
+def peak_rss_mb() -> float:
+  """This process's peak resident set in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+  import resource
+  import sys
+  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
 def run_torch_script(python: str, script: str, args: Sequence[str]) -> dict:
   """Run experiments/bench/<script> under `python` (an interpreter that has torch, which
   attnlab does not depend on; a subprocess, so the two libraries never share a process or

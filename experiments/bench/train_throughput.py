@@ -20,9 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import statistics
-import sys
 import tempfile
 from typing import Any, Optional
 
@@ -44,12 +42,6 @@ _TORCH_PYTHON = flags.DEFINE_string(
     "torch_python", None, "A Python with torch installed: also time nanoGPT's recipe.")
 _ROUNDS = flags.DEFINE_integer("rounds", 1, "Alternating rounds of attnlab (and torch).")
 flags.mark_flags_as_required(["config"])
-
-
-def _host_peak_rss_mb() -> float:
-  """Peak resident set of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
-  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
 def _device_peak_mb(devices: list) -> Optional[float]:
@@ -108,7 +100,7 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
   tokens_per_sec = tokens_per_step / step_time
   model_flops = flops_lib.flops_per_token(exp.model_config, config.data.seq_len)
   peak_flops = flops_lib.measure_system_peak_flops(layers.DTYPES[config.model.dtype])
-  host_rss_mb = _host_peak_rss_mb()
+  host_rss_mb = timing.peak_rss_mb()
   device_mb = _device_peak_mb(devices) if backend != "cpu" else None
   return {
       "config": name,
