@@ -159,7 +159,8 @@ def base_path(sweep: Sweep) -> str:
   return os.path.join(REPO_ROOT, sweep.base)
 
 
-def _main_argv(python: str, config: str, workdir: str, overrides: dict[str, Any]) -> list[str]:
+def main_argv(python: str, config: str, workdir: str, overrides: dict[str, Any]) -> list[str]:
+  """`python -m train.main` of a config file (relative to the repo root) with overrides."""
   return [python, "-m", "train.main", f"--config={os.path.join(REPO_ROOT, config)}",
           f"--workdir={workdir}"] + [
       f"--config.{k}={format_value(v)}" for k, v in overrides.items()]
@@ -167,7 +168,7 @@ def _main_argv(python: str, config: str, workdir: str, overrides: dict[str, Any]
 
 def train_argv(sweep: Sweep, run: Run, run_dir: str, python: str) -> list[str]:
   """The `python -m train.main ...` command of one run (run from the repo root)."""
-  return _main_argv(python, sweep.base, run_dir, run_overrides(sweep, run))
+  return main_argv(python, sweep.base, run_dir, run_overrides(sweep, run))
 
 
 def then_overrides(sweep: Sweep, run: Run, run_dir: str) -> dict[str, Any]:
@@ -186,7 +187,7 @@ def stage_argvs(sweep: Sweep, run: Run, run_dir: str, python: str) -> list[list[
   """The train.main command of each stage of a run, in order (stage_dirs' workdirs)."""
   argvs = [train_argv(sweep, run, run_dir, python)]
   if sweep.then:
-    argvs.append(_main_argv(python, sweep.then["base"], stage_dirs(sweep, run_dir)[1],
+    argvs.append(main_argv(python, sweep.then["base"], stage_dirs(sweep, run_dir)[1],
                             then_overrides(sweep, run, run_dir)))
   return argvs
 

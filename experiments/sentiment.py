@@ -1,0 +1,264 @@
+"""Controlled sentiment generation (Rafailov et al. 2023, DPO, section 6.1) at CPU scale:
+PPO, GRPO, DPO and best-of-N on the reward-vs-KL frontier, with an SST-2 classifier as the
+gold reward.
+
+  python -m experiments.sentiment --workdir=runs/sentiment --seeds=3 --parallel=2
+  python -m experiments.sentiment --workdir=runs/sentiment --stages=plot \
+      --out=experiments/results/sentiment
+
+Stages (each skips what a previous invocation finished, so a killed run resumes):
+  sft      experiments/configs/sst2_gpt.py: gpt_tiny as a causal LM on the SST-2 training
+           sentences: the reference policy, WORKDIR/sft.
+  gold     experiments/configs/sst2_gpt_classifier.py, init_from sft: P(positive) is the
+           gold reward, WORKDIR/gold.
+  prompts  the first --prompt_words words of SST-2 sentences: training prompts from
+           train.tsv's longer phrases, evaluation prompts from dev.tsv (held out).
+  pairs    DPO's data: --pair_samples reference samples per prompt, the gold reward's best
+           against its worst (eval/preference_pairs.py).
+  methods  one experiments.sweep definition per method, every arm x --seeds, each run
+           followed by its frontier point (eval/reward_kl.py on the evaluation prompts):
+           PPO and GRPO optimise the gold reward itself (the paper's PPO-GT), at several KL
+           coefficients; DPO learns from the labelled pairs at several betas.
+  bon      best-of-N from the reference, the gold reward choosing (an oracle selector),
+           KL = log n - (n - 1)/n; and the reference's own point (KL 0).
+  plot     frontier.png (gold reward vs KL, one point per run, arm means with standard
+           errors), frontier.csv and frontier.md, in --out (default WORKDIR).
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import Any, Sequence
+
+from absl import app
+from absl import flags
+
+from train import cli
+
+STAGES = ("sft", "gold", "prompts", "pairs", "methods", "bon", "plot")
+
+_WORKDIR = flags.DEFINE_string("workdir", "runs/sentiment", "The experiment's directory.")
+_STAGES = flags.DEFINE_list("stages", list(STAGES), f"Stages to run, of {', '.join(STAGES)}.")
+_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per arm.")
+_PARALLEL = flags.DEFINE_integer("parallel", 2, "Processes at once.")
+_SST2 = flags.DEFINE_string("sst2", "../shared/data/sst2", "Directory of train.tsv, dev.tsv.")
+_PROMPT_WORDS = flags.DEFINE_integer("prompt_words", 3, "Words per prompt.")
+_TRAIN_PROMPTS = flags.DEFINE_integer("train_prompts", 2048, "Training prompts.")
+_EVAL_PROMPTS = flags.DEFINE_integer("eval_prompts", 256, "Evaluation prompts (from dev).")
+_PAIR_SAMPLES = flags.DEFINE_integer("pair_samples", 4, "Reference samples per DPO prompt.")
+_EVAL_SAMPLES = flags.DEFINE_integer("eval_samples", 4, "Samples per evaluation prompt.")
+_MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", 32, "Tokens per response.")
+_BEST_OF = flags.DEFINE_list("best_of", ["1", "2", "4", "8", "16"], "Best-of-N sizes.")
+_OUT = flags.DEFINE_string("out", None, "Where the plot stage writes (default: WORKDIR).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the commands and stop.")
+
+GOLD_SPEC = "prob:1"  # the classifier's P(positive)
+RL_STEPS = 200  # PPO: 50 rollout batches of 32 x 4 epochs; GRPO: 200 of 8 prompts x 4
+DPO_STEPS = 300  # 16 pairs a step: ~2.6 epochs of the best-vs-worst pairs
+METHODS: dict[str, dict[str, Any]] = {
+    "ppo": {"base": "experiments/configs/ppo_tiny.py",
+            "axes": {"rl.kl_coef": [0.005, 0.02, 0.1]}},
+    "grpo": {"base": "experiments/configs/grpo_tiny.py",
+             "axes": {"rl.kl_coef": [0.01, 0.04, 0.2]},
+             "overrides": {"train.learning_rate": 3e-4, "train.end_learning_rate": 3e-5}},
+    "dpo": {"base": "experiments/configs/dpo_tiny.py",
+            "axes": {"preference.beta": [0.05, 0.1, 0.5]},
+            "overrides": {"data.seq_len": 48}},  # prompt + response <= 36 tokens
+}
+
+
+def paths(workdir: str) -> dict[str, str]:
+  """Where each stage writes inside the experiment's directory."""
+  j = lambda *p: os.path.join(workdir, *p)
+  return {"sft": j("sft"), "gold": j("gold"), "prompts_train": j("prompts_train.txt"),
+          "prompts_eval": j("prompts_eval.txt"), "pairs_train": j("pairs_train.jsonl"),
+          "pairs_eval": j("pairs_eval.jsonl"), "bon": j("best_of_n.jsonl"),
+          "reference_point": j("reference_point", "final.json")}
+
+
+def read_sentences(tsv: str) -> list[str]:
+  """The `sentence` column of a GLUE TSV file (header first)."""
+  from data import labelled_files
+
+  return [row["text"] for row in labelled_files.read_glue_tsv(tsv, "sentence", "label")]
+
+
+def make_prompts(sentences: Sequence[str], words: int, count: int, seed: int,
+                 min_words: int = 0) -> list[str]:
+  """Up to `count` distinct prompts, each the first `words` words of a sentence that starts
+  with a letter (not a treebank fragment like ", the") and has at least
+  max(min_words, words + 1) words (so a continuation exists), in a seeded order."""
+  need = max(min_words, words + 1)
+  prefixes = sorted({" ".join(s.split()[:words]) for s in sentences
+                     if len(s.split()) >= need and s[:1].isalpha()})
+  random.Random(seed).shuffle(prefixes)
+  return prefixes[:count]
+
+
+def method_sweep(method: str, p: dict[str, str]) -> Any:
+  """The experiments.sweep definition of one method, reading the prepared runs and files."""
+  from experiments import sweep_spec
+
+  spec = METHODS[method]
+  common = {"init_from": p["sft"], "train.progress": False, "train.eval_batches": 0}
+  if method == "dpo":
+    overrides = {**common, "data.train_files": p["pairs_train"],
+                 "data.validation_files": p["pairs_eval"], "train.steps": DPO_STEPS}
+  else:
+    overrides = {**common, "data.train_files": p["prompts_train"],
+                 "data.validation_files": p["prompts_eval"], "rl.reward": "workdir",
+                 "rl.reward_workdir": p["gold"], "rl.reward_spec": GOLD_SPEC,
+                 "rl.max_new_tokens": _MAX_NEW_TOKENS.value, "train.steps": RL_STEPS,
+                 "train.eval_every": RL_STEPS, "train.eval_batches": 1}
+  return sweep_spec.Sweep(base=spec["base"], axes=spec["axes"],
+                          overrides={**overrides, **spec.get("overrides", {})}, metric="loss")
+
+
+def reward_kl_argv(policy: str, p: dict[str, str], out: str) -> list[str]:
+  return [sys.executable, "-m", "eval.reward_kl", f"--policy={policy}",
+          f"--reference={p['sft']}", f"--reward={p['gold']}", f"--reward_spec={GOLD_SPEC}",
+          f"--prompts={p['prompts_eval']}", f"--samples={_EVAL_SAMPLES.value}",
+          f"--max_new_tokens={_MAX_NEW_TOKENS.value}", f"--out={out}"]
+
+
+def method_jobs(method: str, p: dict[str, str], workdir: str) -> list[Any]:
+  """Each run of the method's sweep, then its frontier point in <run>/frontier/final.json."""
+  from experiments import launch
+  from experiments import sweep_spec
+
+  sweep = method_sweep(method, p)
+  sweep_dir = os.path.join(workdir, method)
+  if not _DRY_RUN.value:
+    sweep_spec.save_manifest(sweep_dir, sweep, _SEEDS.value)
+  jobs = []
+  for run in sweep_spec.expand(sweep, _SEEDS.value):
+    run_dir = os.path.join(sweep_dir, run.name)
+    point = os.path.join(run_dir, "frontier")
+    jobs.append(launch.chain(f"{method}/{run.name}", [
+        (sweep_spec.train_argv(sweep, run, run_dir, sys.executable), run_dir),
+        (reward_kl_argv(run_dir, p, os.path.join(point, launch.FINAL)), point)]))
+  return jobs
+
+
+def run_jobs(jobs: list[Any]) -> bool:
+  """Run (or print, --dry_run) the jobs; True when all finished."""
+  from experiments import launch
+  from experiments import sweep_spec
+
+  if _DRY_RUN.value:
+    for job in jobs:
+      for stage in job.stages():
+        print(" ".join(stage.argv))
+    return True
+
+  def report(o: launch.Outcome) -> None:
+    print(f"{o.status:7s} {o.name}" + (f" ({o.seconds:.0f} s)" if o.seconds else ""),
+          flush=True)
+    if o.status == "failed":
+      print(f"  exit code {o.returncode}; last lines of {o.log_path}:\n" + o.log_tail)
+
+  outcomes = launch.run_jobs(jobs, _PARALLEL.value, cwd=sweep_spec.REPO_ROOT,
+                             on_outcome=report)
+  return all(o.status != "failed" for o in outcomes)
+
+
+def train_job(name: str, config: str, run_dir: str, overrides: dict[str, Any]) -> Any:
+  from experiments import launch
+  from experiments import sweep_spec
+
+  argv = sweep_spec.main_argv(sys.executable, config, run_dir,
+                               {"train.progress": False, **overrides})
+  return launch.Job(name, argv, run_dir)
+
+
+def write_lines(path: str, lines: Sequence[str]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.writelines(line + "\n" for line in lines)
+  os.replace(tmp, path)
+
+
+def prompts_stage(p: dict[str, str]) -> None:
+  train = make_prompts(read_sentences(os.path.join(_SST2.value, "train.tsv")),
+                       _PROMPT_WORDS.value, _TRAIN_PROMPTS.value, seed=0, min_words=8)
+  evaluation = make_prompts(read_sentences(os.path.join(_SST2.value, "dev.tsv")),
+                            _PROMPT_WORDS.value, _EVAL_PROMPTS.value, seed=1)
+  write_lines(p["prompts_train"], train)
+  write_lines(p["prompts_eval"], evaluation)
+  print(f"{len(train)} training prompts, {len(evaluation)} evaluation prompts")
+
+
+def pairs_argv(p: dict[str, str], split: str) -> list[str]:
+  return [sys.executable, "-m", "eval.preference_pairs", f"--policy={p['sft']}",
+          f"--reward={p['gold']}", f"--reward_spec={GOLD_SPEC}",
+          f"--prompts={p['prompts_' + split]}", f"--num_samples={_PAIR_SAMPLES.value}",
+          "--keep=best_worst", f"--max_new_tokens={_MAX_NEW_TOKENS.value}",
+          f"--seed={0 if split == 'train' else 1}", f"--out={p['pairs_' + split]}"]
+
+
+def bon_stage(p: dict[str, str]) -> None:
+  """Best-of-N rows (JSON lines) and the reference's own frontier point."""
+  import subprocess
+
+  from experiments import sweep_spec
+
+  if not os.path.exists(p["reference_point"]):
+    os.makedirs(os.path.dirname(p["reference_point"]), exist_ok=True)
+    subprocess.run(reward_kl_argv(p["sft"], p, p["reference_point"]), check=True,
+                   cwd=sweep_spec.REPO_ROOT)
+  if not os.path.exists(p["bon"]):
+    argv = [sys.executable, "-m", "eval.best_of_n", f"--policy={p['sft']}",
+            f"--reward={p['gold']}", f"--reward_spec={GOLD_SPEC}",
+            f"--prompts={p['prompts_eval']}", f"--n={','.join(_BEST_OF.value)}",
+            f"--max_new_tokens={_MAX_NEW_TOKENS.value}"]
+    out = subprocess.run(argv, check=True, cwd=sweep_spec.REPO_ROOT, capture_output=True,
+                         text=True).stdout
+    write_lines(p["bon"], [l for l in out.splitlines() if l.startswith("{")])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  unknown = sorted(set(_STAGES.value) - set(STAGES))
+  if unknown:
+    raise app.UsageError(f"--stages: unknown {unknown}; choose from {', '.join(STAGES)}")
+  workdir = os.path.abspath(_WORKDIR.value)
+  os.makedirs(workdir, exist_ok=True)
+  p = paths(workdir)
+  stages = set(_STAGES.value)
+  if "sft" in stages and not run_jobs(
+      [train_job("sft", "experiments/configs/sst2_gpt.py", p["sft"], {})]):
+    return 1
+  if "gold" in stages and not run_jobs(
+      [train_job("gold", "experiments/configs/sst2_gpt_classifier.py", p["gold"],
+                 {"init_from": p["sft"]})]):
+    return 1
+  if "prompts" in stages and not _DRY_RUN.value:
+    prompts_stage(p)
+  if "pairs" in stages:
+    import subprocess
+
+    from experiments import sweep_spec
+    for split in ("train", "eval"):
+      if _DRY_RUN.value:
+        print(" ".join(pairs_argv(p, split)))
+      elif not os.path.exists(p[f"pairs_{split}"]):
+        subprocess.run(pairs_argv(p, split), check=True, cwd=sweep_spec.REPO_ROOT)
+  if "methods" in stages:
+    jobs = [job for method in METHODS for job in method_jobs(method, p, workdir)]
+    jobs.sort(key=lambda job: job.name.rsplit("seed=", 1)[-1])  # every arm's seed 0 first
+    if not run_jobs(jobs):
+      return 1
+  if "bon" in stages and not _DRY_RUN.value:
+    bon_stage(p)
+  if "plot" in stages and not _DRY_RUN.value:
+    from experiments import sentiment_plot
+    out = _OUT.value or workdir
+    for path in sentiment_plot.write(workdir, list(METHODS), out):
+      print(path)
+  return 0
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,140 @@
+"""The reward-vs-KL frontier of experiments/sentiment.py: frontier.png, frontier.csv and
+frontier.md from its workdir.
+
+Each method's runs are read from its sweep manifest (WORKDIR/<method>/sweep.json) and their
+points from <run>/frontier/final.json (eval/reward_kl.py); best-of-N from
+WORKDIR/best_of_n.jsonl and the reference from WORKDIR/reference_point/final.json. Arms
+are summarised over seeds: mean and standard error of the runs' mean gold reward and KL.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from experiments import sweep_spec  # noqa: E402
+
+POINT = os.path.join("frontier", "final.json")
+COLUMNS = ("method", "arm", "seed", "kl", "kl_se", "reward", "reward_se", "response_length")
+
+
+def _read(path: str) -> Optional[dict]:
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.loads(f.read().splitlines()[0])
+
+
+def run_points(workdir: str, methods: Sequence[str]) -> list[dict]:
+  """One row (COLUMNS) per finished run of each method's sweep."""
+  rows = []
+  for method in methods:
+    sweep_dir = os.path.join(workdir, method)
+    if not os.path.exists(os.path.join(sweep_dir, sweep_spec.MANIFEST)):
+      continue
+    _, runs = sweep_spec.load_manifest(sweep_dir)
+    for run in runs:
+      point = _read(os.path.join(sweep_dir, run.name, POINT))
+      if point is not None:
+        rows.append({"method": method, "arm": run.arm, "seed": run.seed,
+                     **{k: point[k] for k in COLUMNS[3:]}})
+  return rows
+
+
+def se(values: Sequence[float]) -> float:
+  """Standard error of the mean (0 for one value)."""
+  return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def arm_summary(rows: Sequence[dict]) -> list[dict]:
+  """Per (method, arm), in first-seen order: seeds, mean and standard error over seeds of
+  KL, gold reward and response length."""
+  keys = list(dict.fromkeys((r["method"], r["arm"]) for r in rows))
+  out = []
+  for method, arm in keys:
+    runs = [r for r in rows if (r["method"], r["arm"]) == (method, arm)]
+    row = {"method": method, "arm": arm, "seeds": len(runs)}
+    for k in ("kl", "reward", "response_length"):
+      values = [r[k] for r in runs]
+      row[k], row[f"{k}_se"] = float(np.mean(values)), se(values)
+    out.append(row)
+  return out
+
+
+def _plot(summary: list[dict], rows: list[dict], bon: list[dict], reference: Optional[dict],
+          path: str) -> str:
+  fig, ax = plt.subplots(figsize=(6.5, 4.5))
+  colors = dict(zip(dict.fromkeys(r["method"] for r in summary), plt.cm.tab10.colors))
+  for method, color in colors.items():
+    points = sorted((s for s in summary if s["method"] == method), key=lambda s: s["kl"])
+    runs = [r for r in rows if r["method"] == method]
+    ax.scatter([r["kl"] for r in runs], [r["reward"] for r in runs], color=color, alpha=0.3,
+               s=12)
+    ax.errorbar([s["kl"] for s in points], [s["reward"] for s in points],
+                xerr=[s["kl_se"] for s in points], yerr=[s["reward_se"] for s in points],
+                color=color, marker="o", capsize=3, label=method.upper())
+    for s in points:
+      ax.annotate(s["arm"].split("=")[-1], (s["kl"], s["reward"]), fontsize=7,
+                  xytext=(4, -8), textcoords="offset points", color=color)
+  if bon:
+    ax.plot([b["kl"] for b in bon], [b["reward"] for b in bon], "k--", marker="s",
+            markersize=4, label="best-of-N (gold selects)")
+  if reference is not None:
+    ax.errorbar([reference["kl"]], [reference["reward"]], yerr=[reference["reward_se"]],
+                color="gray", marker="*", markersize=12, label="reference (SFT)")
+  ax.set_xlabel("KL(policy || reference), nats per response")
+  ax.set_ylabel("gold reward: P(positive)")
+  ax.set_title("Controlled sentiment on SST-2 prompts")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def _markdown(summary: list[dict], bon: list[dict], reference: Optional[dict]) -> str:
+  lines = ["| method | arm | seeds | KL (nats) | gold reward | response tokens |",
+           "|---|---|---|---|---|---|"]
+  if reference is not None:
+    lines.append(f"| reference | sft | 1 | {reference['kl']:.2f} | "
+                 f"{reference['reward']:.3f} ± {reference['reward_se']:.3f} | "
+                 f"{reference['response_length']:.1f} |")
+  for b in bon:
+    lines.append(f"| best-of-N | n={b['n']} | 1 | {b['kl']:.2f} (analytic) | "
+                 f"{b['reward']:.3f} | |")
+  for s in summary:
+    lines.append(f"| {s['method']} | {s['arm']} | {s['seeds']} | {s['kl']:.2f} ± "
+                 f"{s['kl_se']:.2f} | {s['reward']:.3f} ± {s['reward_se']:.3f} | "
+                 f"{s['response_length']:.1f} |")
+  return "\n".join(lines) + "\n"
+
+
+def write(workdir: str, methods: Sequence[str], out: str) -> list[str]:
+  """frontier.csv (a row per run), frontier.md (per arm) and frontier.png in `out`."""
+  os.makedirs(out, exist_ok=True)
+  rows = run_points(workdir, methods)
+  summary = arm_summary(rows)
+  bon_path = os.path.join(workdir, "best_of_n.jsonl")
+  bon = []
+  if os.path.exists(bon_path):
+    with open(bon_path) as f:
+      bon = [json.loads(line) for line in f if line.strip()]
+  reference = _read(os.path.join(workdir, "reference_point", "final.json"))
+  csv_path = os.path.join(out, "frontier.csv")
+  with open(csv_path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+  md_path = os.path.join(out, "frontier.md")
+  with open(md_path, "w") as f:
+    f.write(_markdown(summary, bon, reference))
+  return [csv_path, md_path, _plot(summary, rows, bon, reference,
+                                   os.path.join(out, "frontier.png"))]

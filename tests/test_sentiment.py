@@ -1,0 +1,60 @@
+"""experiments/sentiment.py's prompts and commands, and experiments/sentiment_plot.py's
+frontier summary, on made-up runs (the experiment itself is hours of training)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from experiments import sentiment
+from experiments import sentiment_plot
+from experiments import sweep_spec
+
+
+def test_prompts_are_distinct_leading_words_of_sentences_that_go_on():
+  sentences = ["the film is a delight .", "the film is dull", ", the fragment goes on here",
+               "too short", "a b c d e f g h", "the film is"]
+  got = sentiment.make_prompts(sentences, words=3, count=10, seed=0)
+  assert sorted(got) == ["a b c", "the film is"]  # distinct; none from the fragment or
+  # from sentences without a word after the prompt
+  assert sentiment.make_prompts(sentences, 3, 10, seed=0, min_words=7) == ["a b c"]
+  assert sentiment.make_prompts(sentences, 3, 1, seed=0)[0] in got
+  assert sentiment.make_prompts(sentences, 3, 10, seed=5) == sentiment.make_prompts(
+      sentences, 3, 10, seed=5)
+
+
+def _fake_run(sweep_dir, run, kl, reward):
+  point = os.path.join(sweep_dir, run.name, "frontier")
+  os.makedirs(point)
+  with open(os.path.join(point, "final.json"), "w") as f:
+    json.dump({"kl": kl, "kl_se": 0.1, "reward": reward, "reward_se": 0.01,
+               "response_length": 10.0}, f)
+
+
+def test_the_frontier_summarises_each_arm_over_its_seeds(tmp_path):
+  sweep = sweep_spec.Sweep(base="experiments/configs/ppo_tiny.py",
+                           axes={"rl.kl_coef": [0.01, 0.1]})
+  sweep_dir = str(tmp_path / "ppo")
+  sweep_spec.save_manifest(sweep_dir, sweep, seeds=2)
+  values = {("kl_coef=0.01", 0): (4.0, 0.8), ("kl_coef=0.01", 1): (6.0, 0.9),
+            ("kl_coef=0.1", 0): (1.0, 0.6)}  # seed 1 of the second arm did not finish
+  for run in sweep_spec.expand(sweep, 2):
+    if (run.arm, run.seed) in values:
+      _fake_run(sweep_dir, run, *values[(run.arm, run.seed)])
+  with open(tmp_path / "best_of_n.jsonl", "w") as f:
+    f.write(json.dumps({"n": 1, "kl": 0.0, "reward": 0.5}) + "\n")
+    f.write(json.dumps({"n": 4, "kl": 0.636, "reward": 0.7}) + "\n")
+  out = str(tmp_path / "out")
+  paths = sentiment_plot.write(str(tmp_path), ["ppo", "dpo"], out)  # no dpo sweep: skipped
+  assert [os.path.basename(p) for p in paths] == ["frontier.csv", "frontier.md",
+                                                  "frontier.png"]
+  summary = sentiment_plot.arm_summary(sentiment_plot.run_points(str(tmp_path), ["ppo"]))
+  first, second = summary
+  assert (first["arm"], first["seeds"], second["seeds"]) == ("kl_coef=0.01", 2, 1)
+  assert first["kl"] == 5.0 and first["reward"] == pytest.approx(0.85)
+  assert first["reward_se"] == pytest.approx(np.std([0.8, 0.9], ddof=1) / np.sqrt(2))
+  assert second["kl_se"] == 0.0
+  table = open(os.path.join(out, "frontier.md")).read()
+  assert "| best-of-N | n=4 | 1 | 0.64 (analytic) | 0.700 |" in table
+  assert "| ppo | kl_coef=0.01 | 2 | 5.00 ± 1.00 | 0.850 ± 0.050 |" in table
+  assert len(open(os.path.join(out, "frontier.csv")).read().splitlines()) == 4
