@@ -29,14 +29,14 @@ from __future__ import annotations
 import os
 import random
 import sys
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from absl import app
 from absl import flags
 
 from train import cli
 
-STAGES = ("sft", "gold", "prompts", "pairs", "methods", "bon", "plot")
+STAGES = ("sft", "gold", "prompts", "pairs", "methods", "bon", "rm", "overopt", "plot")
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/sentiment", "The experiment's directory.")
 _STAGES = flags.DEFINE_list("stages", list(STAGES), f"Stages to run, of {', '.join(STAGES)}.")
@@ -50,10 +50,14 @@ _PAIR_SAMPLES = flags.DEFINE_integer("pair_samples", 4, "Reference samples per D
 _EVAL_SAMPLES = flags.DEFINE_integer("eval_samples", 4, "Samples per evaluation prompt.")
 _MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", 32, "Tokens per response.")
 _BEST_OF = flags.DEFINE_list("best_of", ["1", "2", "4", "8", "16"], "Best-of-N sizes.")
+_BEST_OF_RM = flags.DEFINE_list("best_of_rm", ["1", "2", "4", "8", "16", "32", "64"],
+                                "Best-of-N sizes with the reward model choosing.")
 _OUT = flags.DEFINE_string("out", None, "Where the plot stage writes (default: WORKDIR).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the commands and stop.")
 
 GOLD_SPEC = "prob:1"  # the classifier's P(positive)
+RM_STEPS = 300  # the proxy reward model, on the same best-vs-worst pairs
+OVEROPT_STEPS, OVEROPT_EVERY = 400, 25  # PPO updates against the proxy; points every 25
 RL_STEPS = 200  # PPO: 50 rollout batches of 32 x 4 epochs; GRPO: 200 of 8 prompts x 4
 DPO_STEPS = 300  # 16 pairs a step: ~2.6 epochs of the best-vs-worst pairs
 METHODS: dict[str, dict[str, Any]] = {
@@ -74,7 +78,9 @@ def paths(workdir: str) -> dict[str, str]:
   return {"sft": j("sft"), "gold": j("gold"), "prompts_train": j("prompts_train.txt"),
           "prompts_eval": j("prompts_eval.txt"), "pairs_train": j("pairs_train.jsonl"),
           "pairs_eval": j("pairs_eval.jsonl"), "bon": j("best_of_n.jsonl"),
-          "reference_point": j("reference_point", "final.json")}
+          "reference_point": j("reference_point", "final.json"), "rm": j("rm"),
+          "bon_rm": j("best_of_n_rm.jsonl"),
+          "overopt_reference": j("overopt_reference", "final.json")}
 
 
 def read_sentences(tsv: str) -> list[str]:
@@ -96,48 +102,80 @@ def make_prompts(sentences: Sequence[str], words: int, count: int, seed: int,
   return prefixes[:count]
 
 
+def rl_overrides(p: dict[str, str], reward_workdir: str, reward_spec: str,
+                 steps: int) -> dict[str, Any]:
+  """What every PPO/GRPO run of the experiment sets: the reference, prompts and reward."""
+  return {"init_from": p["sft"], "train.progress": False, "train.eval_batches": 1,
+          "data.train_files": p["prompts_train"], "data.validation_files": p["prompts_eval"],
+          "rl.reward": "workdir", "rl.reward_workdir": reward_workdir,
+          "rl.reward_spec": reward_spec, "rl.max_new_tokens": _MAX_NEW_TOKENS.value,
+          "train.steps": steps, "train.eval_every": steps}
+
+
 def method_sweep(method: str, p: dict[str, str]) -> Any:
   """The experiments.sweep definition of one method, reading the prepared runs and files."""
   from experiments import sweep_spec
 
   spec = METHODS[method]
-  common = {"init_from": p["sft"], "train.progress": False, "train.eval_batches": 0}
   if method == "dpo":
-    overrides = {**common, "data.train_files": p["pairs_train"],
+    overrides = {"init_from": p["sft"], "train.progress": False, "train.eval_batches": 0,
+                 "data.train_files": p["pairs_train"],
                  "data.validation_files": p["pairs_eval"], "train.steps": DPO_STEPS}
   else:
-    overrides = {**common, "data.train_files": p["prompts_train"],
-                 "data.validation_files": p["prompts_eval"], "rl.reward": "workdir",
-                 "rl.reward_workdir": p["gold"], "rl.reward_spec": GOLD_SPEC,
-                 "rl.max_new_tokens": _MAX_NEW_TOKENS.value, "train.steps": RL_STEPS,
-                 "train.eval_every": RL_STEPS, "train.eval_batches": 1}
+    overrides = rl_overrides(p, p["gold"], GOLD_SPEC, RL_STEPS)
   return sweep_spec.Sweep(base=spec["base"], axes=spec["axes"],
                           overrides={**overrides, **spec.get("overrides", {})}, metric="loss")
 
 
-def reward_kl_argv(policy: str, p: dict[str, str], out: str) -> list[str]:
+def overopt_sweep(p: dict[str, str]) -> Any:
+  """PPO against the learned reward model (the proxy), no KL penalty, checkpoints kept
+  every OVEROPT_EVERY updates so the gold reward can be read along the way."""
+  from experiments import sweep_spec
+
+  overrides = {**rl_overrides(p, p["rm"], "reward", OVEROPT_STEPS),
+               "train.checkpoint_every": OVEROPT_EVERY, "train.keep_checkpoints": 1000}
+  return sweep_spec.Sweep(base="experiments/configs/ppo_tiny.py",
+                          axes={"rl.kl_coef": [0.0]}, overrides=overrides, metric="loss")
+
+
+def overopt_steps() -> list[int]:
+  return list(range(OVEROPT_EVERY, OVEROPT_STEPS + 1, OVEROPT_EVERY))
+
+
+def reward_kl_argv(policy: str, p: dict[str, str], out: str, step: Optional[int] = None,
+                   proxy: Optional[str] = None) -> list[str]:
+  """eval.reward_kl of a policy (at a checkpoint step; with the reward model as proxy)."""
   return [sys.executable, "-m", "eval.reward_kl", f"--policy={policy}",
           f"--reference={p['sft']}", f"--reward={p['gold']}", f"--reward_spec={GOLD_SPEC}",
           f"--prompts={p['prompts_eval']}", f"--samples={_EVAL_SAMPLES.value}",
-          f"--max_new_tokens={_MAX_NEW_TOKENS.value}", f"--out={out}"]
+          f"--max_new_tokens={_MAX_NEW_TOKENS.value}", f"--out={out}"] + (
+              [f"--step={step}"] if step is not None else []) + (
+              [f"--proxy={proxy}", "--proxy_spec=reward"] if proxy else [])
 
 
 def method_jobs(method: str, p: dict[str, str], workdir: str) -> list[Any]:
-  """Each run of the method's sweep, then its frontier point in <run>/frontier/final.json."""
+  """Each run of the method's sweep, then its frontier point in <run>/frontier/final.json
+  (overopt: a point with the proxy's reward at every kept checkpoint, <run>/step=S/)."""
   from experiments import launch
   from experiments import sweep_spec
 
-  sweep = method_sweep(method, p)
+  sweep = overopt_sweep(p) if method == "overopt" else method_sweep(method, p)
   sweep_dir = os.path.join(workdir, method)
   if not _DRY_RUN.value:
     sweep_spec.save_manifest(sweep_dir, sweep, _SEEDS.value)
   jobs = []
   for run in sweep_spec.expand(sweep, _SEEDS.value):
     run_dir = os.path.join(sweep_dir, run.name)
-    point = os.path.join(run_dir, "frontier")
-    jobs.append(launch.chain(f"{method}/{run.name}", [
-        (sweep_spec.train_argv(sweep, run, run_dir, sys.executable), run_dir),
-        (reward_kl_argv(run_dir, p, os.path.join(point, launch.FINAL)), point)]))
+    stages = [(sweep_spec.train_argv(sweep, run, run_dir, sys.executable), run_dir)]
+    if method == "overopt":
+      for step in overopt_steps():
+        point = os.path.join(run_dir, f"step={step}")
+        stages.append((reward_kl_argv(run_dir, p, os.path.join(point, launch.FINAL), step,
+                                      p["rm"]), point))
+    else:
+      point = os.path.join(run_dir, "frontier")
+      stages.append((reward_kl_argv(run_dir, p, os.path.join(point, launch.FINAL)), point))
+    jobs.append(launch.chain(f"{method}/{run.name}", stages))
   return jobs
 
 
@@ -197,24 +235,34 @@ def pairs_argv(p: dict[str, str], split: str) -> list[str]:
           f"--seed={0 if split == 'train' else 1}", f"--out={p['pairs_' + split]}"]
 
 
-def bon_stage(p: dict[str, str]) -> None:
-  """Best-of-N rows (JSON lines) and the reference's own frontier point."""
+def best_of_n(p: dict[str, str], selector: str, spec: str, ns: Sequence[str], out: str,
+              gold: bool) -> None:
+  """eval.best_of_n from the reference into `out` (JSON lines), unless it is there."""
   import subprocess
 
   from experiments import sweep_spec
 
-  if not os.path.exists(p["reference_point"]):
-    os.makedirs(os.path.dirname(p["reference_point"]), exist_ok=True)
-    subprocess.run(reward_kl_argv(p["sft"], p, p["reference_point"]), check=True,
+  if os.path.exists(out):
+    return
+  argv = [sys.executable, "-m", "eval.best_of_n", f"--policy={p['sft']}",
+          f"--reward={selector}", f"--reward_spec={spec}", f"--prompts={p['prompts_eval']}",
+          f"--n={','.join(ns)}", f"--max_new_tokens={_MAX_NEW_TOKENS.value}"] + (
+              [f"--gold={p['gold']}", f"--gold_spec={GOLD_SPEC}"] if gold else [])
+  stdout = subprocess.run(argv, check=True, cwd=sweep_spec.REPO_ROOT, capture_output=True,
+                          text=True).stdout
+  write_lines(out, [line for line in stdout.splitlines() if line.startswith("{")])
+
+
+def point_at(p: dict[str, str], out: str, proxy: Optional[str] = None) -> None:
+  """The reference's own frontier point (KL 0) into `out`, unless it is there."""
+  import subprocess
+
+  from experiments import sweep_spec
+
+  if not os.path.exists(out):
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    subprocess.run(reward_kl_argv(p["sft"], p, out, proxy=proxy), check=True,
                    cwd=sweep_spec.REPO_ROOT)
-  if not os.path.exists(p["bon"]):
-    argv = [sys.executable, "-m", "eval.best_of_n", f"--policy={p['sft']}",
-            f"--reward={p['gold']}", f"--reward_spec={GOLD_SPEC}",
-            f"--prompts={p['prompts_eval']}", f"--n={','.join(_BEST_OF.value)}",
-            f"--max_new_tokens={_MAX_NEW_TOKENS.value}"]
-    out = subprocess.run(argv, check=True, cwd=sweep_spec.REPO_ROOT, capture_output=True,
-                         text=True).stdout
-    write_lines(p["bon"], [l for l in out.splitlines() if l.startswith("{")])
 
 
 def main(argv):
@@ -251,11 +299,26 @@ def main(argv):
     if not run_jobs(jobs):
       return 1
   if "bon" in stages and not _DRY_RUN.value:
-    bon_stage(p)
+    point_at(p, p["reference_point"])
+    best_of_n(p, p["gold"], GOLD_SPEC, _BEST_OF.value, p["bon"], gold=False)
+  if "rm" in stages:
+    if not run_jobs([train_job("rm", "experiments/configs/reward_model_tiny.py", p["rm"], {
+        "init_from": p["sft"], "data.train_files": p["pairs_train"],
+        "data.validation_files": p["pairs_eval"], "data.seq_len": 48,
+        "train.steps": RM_STEPS, "train.eval_batches": 0})]):
+      return 1
+    if not _DRY_RUN.value:
+      best_of_n(p, p["rm"], "reward", _BEST_OF_RM.value, p["bon_rm"], gold=True)
+  if "overopt" in stages:
+    if not _DRY_RUN.value:
+      point_at(p, p["overopt_reference"], proxy=p["rm"])
+    if not run_jobs(method_jobs("overopt", p, workdir)):
+      return 1
   if "plot" in stages and not _DRY_RUN.value:
     from experiments import sentiment_plot
     out = _OUT.value or workdir
-    for path in sentiment_plot.write(workdir, list(METHODS), out):
+    for path in (sentiment_plot.write(workdir, list(METHODS), out)
+                 + sentiment_plot.write_overoptimisation(workdir, out)):
       print(path)
   return 0
 

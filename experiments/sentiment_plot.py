@@ -138,3 +138,80 @@ def write(workdir: str, methods: Sequence[str], out: str) -> list[str]:
     f.write(_markdown(summary, bon, reference))
   return [csv_path, md_path, _plot(summary, rows, bon, reference,
                                    os.path.join(out, "frontier.png"))]
+
+
+def overopt_points(workdir: str) -> list[dict]:
+  """Per run of WORKDIR/overopt and kept checkpoint: step, KL, gold and proxy reward (the
+  reference's point, WORKDIR/overopt_reference, as step 0 of every run)."""
+  sweep_dir = os.path.join(workdir, "overopt")
+  if not os.path.exists(os.path.join(sweep_dir, sweep_spec.MANIFEST)):
+    return []
+  start = _read(os.path.join(workdir, "overopt_reference", "final.json"))
+  _, runs = sweep_spec.load_manifest(sweep_dir)
+  rows = []
+  for run in runs:
+    steps = sorted(int(d.split("=")[1]) for d in os.listdir(os.path.join(sweep_dir, run.name))
+                   if d.startswith("step=")) if os.path.isdir(
+                       os.path.join(sweep_dir, run.name)) else []
+    points = [(0, start)] if start else []
+    points += [(s, _read(os.path.join(sweep_dir, run.name, f"step={s}", "final.json")))
+               for s in steps]
+    rows += [{"seed": run.seed, "step": s, "kl": pt["kl"], "reward": pt["reward"],
+              "proxy_reward": pt["proxy_reward"]} for s, pt in points if pt]
+  return rows
+
+
+def _twin(ax, xs, gold, proxy, label: str, style: str = "-"):
+  """Gold on ax (left axis, blue), proxy on a right axis (orange); returns that axis."""
+  right = ax.twinx()
+  ax.plot(xs, gold, style, color="tab:blue", marker="o", markersize=3, label=f"gold {label}")
+  right.plot(xs, proxy, style, color="tab:orange", marker="s", markersize=3,
+             label=f"proxy {label}")
+  ax.set_ylabel("gold reward: P(positive)", color="tab:blue")
+  right.set_ylabel("proxy: reward model score", color="tab:orange")
+  return right
+
+
+def write_overoptimisation(workdir: str, out: str) -> list[str]:
+  """overoptimisation.png (best-of-N chosen by the reward model; PPO against it: gold and
+  proxy reward vs sqrt(KL), Gao et al. 2022's axes) and overoptimisation.md."""
+  bon_path = os.path.join(workdir, "best_of_n_rm.jsonl")
+  bon = []
+  if os.path.exists(bon_path):
+    with open(bon_path) as f:
+      bon = [json.loads(line) for line in f if line.strip()]
+  rows = overopt_points(workdir)
+  if not bon and not rows:
+    return []
+  os.makedirs(out, exist_ok=True)
+  fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+  if bon:
+    _twin(left, [np.sqrt(b["kl"]) for b in bon], [b["gold_reward"] for b in bon],
+          [b["reward"] for b in bon], "")
+    for b in bon:
+      left.annotate(f"n={b['n']}", (np.sqrt(b["kl"]), b["gold_reward"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+  left.set_title("best-of-N, the reward model choosing")
+  left.set_xlabel("sqrt(KL) (analytic KL of best-of-N)")
+  styles = ["-", "--", ":", "-."]
+  for i, seed in enumerate(sorted({r["seed"] for r in rows})):
+    pts = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["step"])
+    _twin(right, [np.sqrt(max(r["kl"], 0.0)) for r in pts], [r["reward"] for r in pts],
+          [r["proxy_reward"] for r in pts], f"seed {seed}", styles[i % len(styles)])
+  right.set_title("PPO against the reward model (no KL penalty)")
+  right.set_xlabel("sqrt(KL(policy || reference)), checkpoints every 25 updates")
+  fig.tight_layout()
+  png = os.path.join(out, "overoptimisation.png")
+  fig.savefig(png, dpi=120)
+  plt.close(fig)
+  lines = ["| what | n / step | KL (nats) | gold reward | proxy (reward model) |",
+           "|---|---|---|---|---|"]
+  lines += [f"| best-of-N | n={b['n']} | {b['kl']:.2f} | {b['gold_reward']:.3f} | "
+            f"{b['reward']:.3f} |" for b in bon]
+  lines += [f"| PPO seed {r['seed']} | {r['step']} | {r['kl']:.2f} | {r['reward']:.3f} | "
+            f"{r['proxy_reward']:.3f} |" for r in sorted(rows, key=lambda r: (r["seed"],
+                                                                               r["step"]))]
+  md = os.path.join(out, "overoptimisation.md")
+  with open(md, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  return [md, png]

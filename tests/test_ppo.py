@@ -113,6 +113,8 @@ def test_bad_settings_are_refused_by_name(tmp_path):
       ("gamma", 1.5, r"rl.gamma=1.5 must be in \[0, 1\]"),
       ("gae_lambda", -0.1, r"rl.gae_lambda=-0.1 must be in \[0, 1\]"),
       ("vf_clip", 0.0, "rl.vf_clip=0.0 must be > 0"),
+      ("kl_target", -1.0, "rl.kl_target=-1.0 must be >= 0"),
+      ("kl_horizon", 0, "rl.kl_horizon=0 must be > 0"),
       ("num_minibatches", 3, "rl.num_minibatches=3 must be an integer >= 1 that divides "
                              "data.batch_size=4"),
       ("group_size", 8, "rl.group_size=8 is for the grpo objective only")]:
@@ -179,6 +181,36 @@ def test_init_from_fills_the_backbone_and_the_value_head_starts_fresh(sft_and_pp
   moved = [float(jnp.abs(p - r).max()) for p, r in zip(jax.tree.leaves(tuned.params),
                                                         jax.tree.leaves(reference))]
   assert min(moved) > 0  # every param trained, the value head included
+
+
+def test_the_adaptive_kl_controller_equals_hand_numbers():
+  """Ziegler et al.'s controller: kl_coef x (1 + clip(KL / target - 1, -0.2, 0.2) B / H)."""
+  for kl, want in [(6.6, 0.1 * (1 + 0.1 * 32 / 1000)),  # 10 % above target
+                   (60.0, 0.1 * (1 + 0.2 * 32 / 1000)),  # far above: the clip
+                   (0.0, 0.1 * (1 - 0.2 * 32 / 1000))]:  # at the start, KL 0
+    got = ppo.adapt_kl_coef(jnp.float32(0.1), jnp.float32(kl), 6.0, 32, 1000)
+    assert float(got) == pytest.approx(want, rel=1e-6), kl
+
+
+def test_an_adaptive_kl_coefficient_follows_the_controller_step_by_step(sft_and_ppo,
+                                                                           tmp_path):
+  """rl.kl_target > 0: the coefficient lives in the state's carry and moves after each
+  rollout batch by the controller, on that batch's mean KL (logged as `kl`), from
+  rl.kl_coef; a short horizon makes each move large (here up to 20 % x 16/32 = 10 %)."""
+  c, sft, _, _ = sft_and_ppo
+  c = c.copy_and_resolve_references()
+  c.rl.kl_coef, c.rl.kl_target, c.rl.kl_horizon = 0.05, 1.0, 32
+  c.train.log_every = 1
+  workdir = str(tmp_path / "adaptive")
+  loop.train_and_evaluate(c, workdir)
+  rows = tiny.metrics_rows(workdir)
+  assert rows[0]["kl_coef"] == pytest.approx(0.05) and rows[0]["kl"] == 0.0
+  for before, after in zip(rows, rows[1:]):
+    want = ppo.adapt_kl_coef(jnp.float32(before["kl_coef"]), jnp.float32(before["kl"]),
+                             1.0, 16, 32)
+    assert after["kl_coef"] == pytest.approx(float(want), rel=1e-5), before["step"]
+  moves = np.diff([r["kl_coef"] for r in rows])
+  assert moves[0] < 0 and np.any(moves > 0)  # KL 0 < target at first, above it later
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,9 @@ OWNERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "preference": (OBJECTIVE, ("dpo",)),
     "rl": (OBJECTIVE, ("grpo", "ppo")),
     "rl.group_size": (OBJECTIVE, ("grpo",)),
-    **{f"rl.{k}": (OBJECTIVE, ("ppo",)) for k in ("gamma", "gae_lambda", "vf_coef", "vf_clip", "ppo_epochs", "num_minibatches")},
+    **{f"rl.{k}": (OBJECTIVE, ("ppo",)) for k in (
+        "gamma", "gae_lambda", "vf_coef", "vf_clip", "ppo_epochs", "num_minibatches",
+        "kl_target", "kl_horizon")},
 }
 
 
@@ -261,6 +263,11 @@ def get_config() -> ml_collections.ConfigDict:
   rl.temperature = 1.0  # grpo, ppo only, > 0: sampling temperature (1: on-policy; grpo.py)
   rl.kl_coef = 0.04  # grpo, ppo only, >= 0: weight of the per-token KL to the reference
   #                    (grpo: k3 in the loss; ppo: logp - ref in the reward)
+  # ppo only: > 0 makes rl.kl_coef adaptive (Ziegler et al. 2019's controller): after
+  # each rollout batch, kl_coef *= 1 + clip(KL / kl_target - 1, -0.2, 0.2) x B / kl_horizon
+  # (KL: the batch's mean summed logp - ref per response, B its rollouts); 0: fixed.
+  rl.kl_target = 0.0  # ppo only, >= 0: the KL per response (nats) the leash aims at
+  rl.kl_horizon = 10000  # ppo only, > 0: rollouts over which the coefficient adapts
   rl.clip_eps = 0.2  # grpo, ppo only, in (0, 1): the clipped objective's ratio range 1 +- eps
   rl.gamma = 1.0  # ppo only, in [0, 1]: GAE's discount over a response's tokens
   rl.gae_lambda = 0.95  # ppo only, in [0, 1]: GAE's lambda (Ziegler et al. 2019: 0.95)

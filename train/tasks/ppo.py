@@ -16,7 +16,10 @@ only its log-probs are read. A rollout batch, all inside the jit step, from B pr
      value of the state before each response token).
   3. per-token rewards (Ziegler et al. eq. 2): r_t = -rl.kl_coef (logp_t - ref_t) at
      every response token, plus the sequence's reward (rl.reward, GRPO's reward
-     functions) at its last token.
+     functions) at its last token. rl.kl_target > 0 makes the coefficient adaptive
+     (Ziegler et al.'s controller, adapt_kl_coef): it starts at rl.kl_coef, lives in the
+     state's carry and moves after each rollout batch towards that KL per response
+     (logged as `kl_coef`; evaluation scores with rl.kl_coef).
   4. advantages and returns by GAE (`gae`: rl.gamma, rl.gae_lambda; V = 0 after the last
      token) on stop_gradient(V); advantages whitened over the batch's response tokens.
   5. loss = -(clipped_objective(logp, logp_old, A, rl.clip_eps)) + rl.vf_coef x
@@ -109,6 +112,16 @@ def sequence_rewards(score_N: jax.Array, logp: jax.Array, ref: jax.Array, mask: 
   return (-kl_coef * (logp - ref) + score_N[:, None] * at_end) * mask
 
 
+def adapt_kl_coef(kl_coef: jax.Array, kl: jax.Array, target: float, batch: int,
+                  horizon: float) -> jax.Array:
+  """Ziegler et al. 2019's adaptive KL controller: the coefficient after a rollout batch
+  of `batch` rollouts whose mean KL per response was `kl`: kl_coef x (1 + e batch /
+  horizon), e = clip(kl / target - 1, -0.2, 0.2): it grows while the KL is above target
+  and shrinks below it, by at most 20 % x batch / horizon a batch."""
+  error = jnp.clip(kl / target - 1.0, -0.2, 0.2)
+  return kl_coef * (1.0 + error * batch / horizon)
+
+
 def check_ppo_config(config: Any) -> None:
   """rl.* as grpo.check_rl_config, and PPO's own keys."""
   grpo.check_rl_config(config)
@@ -127,6 +140,10 @@ def check_ppo_config(config: Any) -> None:
         "rl.num_minibatches", rl.num_minibatches,
         f"must be an integer >= 1 that divides data.batch_size={config.data.batch_size}",
         "each pass splits the rollout batch into this many updates")
+  check(rl.kl_target >= 0, "rl.kl_target", rl.kl_target, "must be >= 0",
+        "0 keeps rl.kl_coef fixed; > 0 adapts it towards this KL per response")
+  check(rl.kl_horizon > 0, "rl.kl_horizon", rl.kl_horizon, "must be > 0",
+        "the rollouts over which the coefficient adapts (Ziegler et al.: 10000)")
 
 
 def wrap(backbone, config):
@@ -140,6 +157,7 @@ def make_loss_fn(config, model):
   rollout = sampling.rollout_loop(model, p, rl.max_new_tokens, rl.temperature)
   reward_fn = grpo.make_reward_fn(config)
   per_batch, m = rl.ppo_epochs * rl.num_minibatches, rl.num_minibatches
+  adaptive = rl.kl_target > 0
   sg = jax.lax.stop_gradient
 
   def collect(params, batch, rng):
@@ -153,13 +171,20 @@ def make_loss_fn(config, model):
             "pad": pad_N, "weight": batch["prompt_weight"][:, 0].astype(jnp.float32),
             "mask": mask, "score": sg(reward_fn(frozen, prompt, pad_N, response, mask))}
 
-  def with_advantages(ro, logp_old, ref, values_old):
+  def with_advantages(ro, logp_old, ref, values_old, kl_coef):
     """ro plus the old policy's log-probs and values, the reference's log-probs, and GAE's
     advantages (whitened over the batch's response tokens) and returns."""
-    rewards = sequence_rewards(ro["score"], logp_old, ref, ro["mask"], rl.kl_coef)
+    rewards = sequence_rewards(ro["score"], logp_old, ref, ro["mask"], kl_coef)
     adv, returns = gae(rewards, values_old, ro["mask"], rl.gamma, rl.gae_lambda)
     return {**ro, "logp_old": logp_old, "ref": ref, "values_old": values_old,
             "adv": whiten(adv, ro["mask"] * ro["weight"][:, None]), "returns": returns}
+
+  def adapted(kl_coef, ro):
+    """The coefficient after this rollout batch (adapt_kl_coef on its mean KL)."""
+    kl_N = jnp.sum((ro["logp_old"] - ro["ref"]) * ro["mask"], axis=1)
+    weight = jnp.maximum(jnp.sum(ro["weight"]), 1.0)
+    return adapt_kl_coef(kl_coef, jnp.sum(kl_N * ro["weight"]) / weight, rl.kl_target,
+                         ro["seq"].shape[0], rl.kl_horizon)
 
   def update_loss(ro, logp, values):
     mask, weight_N = ro["mask"], ro["weight"]
@@ -189,20 +214,27 @@ def make_loss_fn(config, model):
   def loss_fn(params, batch, rng, deterministic: bool = False):
     del deterministic  # no dropout in any forward (module docstring)
     reference = batch["frozen"]["reference"]
-    if "carry" not in batch:  # one update per rollout batch, and every evaluation
+    carry = batch.get("carry")
+    kl_coef = carry["kl_coef"] if adaptive and carry is not None else rl.kl_coef
+    if carry is None or per_batch == 1:  # one update per rollout batch; every evaluation
       ro = collect(params, batch, rng)
       logp, ref, values = grpo.policy_and_reference(model, params, reference, ro["seq"],
                                                     ro["pad"], p, with_values=True)
-      return update_loss(with_advantages(ro, sg(logp), ref, sg(values)), logp, values)
+      ro = with_advantages(ro, sg(logp), ref, sg(values), kl_coef)
+      loss, sums = update_loss(ro, logp, values)
+      if carry is not None:  # adaptive: the coefficient moves after every batch
+        sums["carry"] = {"kl_coef": adapted(kl_coef, ro)}
+        sums["kl_coef_sum"] = kl_coef * sums["weight"]
+      return loss, sums
 
     def refresh():  # a new rollout batch, scored by the policy that sampled it
       ro = collect(params, batch, rng)
       logp, ref, values = sg(grpo.policy_and_reference(model, params, reference, ro["seq"],
                                                        ro["pad"], p, with_values=True))
-      return {**with_advantages(ro, logp, ref, values), "key": rng}
+      return {**with_advantages(ro, logp, ref, values, kl_coef), "key": rng}
 
-    age = batch["carry"]["age"]
-    buffer = jax.lax.cond(age == 0, refresh, lambda: batch["carry"]["rollouts"])
+    age = carry["age"]
+    buffer = jax.lax.cond(age == 0, refresh, lambda: carry["rollouts"])
     n = buffer["seq"].shape[0]
     order = jax.random.permutation(jax.random.fold_in(buffer["key"], age // m), n)
     rows = jax.lax.dynamic_slice_in_dim(order, (age % m) * (n // m), n // m)
@@ -211,25 +243,35 @@ def make_loss_fn(config, model):
                                           with_values=True)
     loss, sums = update_loss(mb, logp, values)
     sums["carry"] = {"rollouts": buffer, "age": (age + 1) % per_batch}
+    if adaptive:  # the coefficient moves once per rollout batch, when it is sampled
+      sums["carry"]["kl_coef"] = jnp.where(age == 0, adapted(kl_coef, buffer), kl_coef)
+      sums["kl_coef_sum"] = kl_coef * sums["weight"]
     return loss, sums
   return loss_fn
 
 
 def make_carry(config: Any) -> Optional[Callable[[], dict]]:
   """Task.make_carry: with rl.ppo_epochs x rl.num_minibatches > 1 updates per rollout
-  batch, the rollout buffer (zeros: `age` 0 fills it at the next step); else None."""
+  batch, the rollout buffer (zeros: `age` 0 fills it at the next step); with an adaptive
+  KL (rl.kl_target > 0), the coefficient (starting at rl.kl_coef); else None."""
   rl = config.rl
-  if rl.ppo_epochs * rl.num_minibatches == 1:
+  if rl.ppo_epochs * rl.num_minibatches == 1 and rl.kl_target == 0:
     return None
   b, p, n = config.data.batch_size, config.data.seq_len, rl.max_new_tokens
 
   def carry():
-    f = lambda *shape: jnp.zeros(shape, jnp.float32)
-    rollouts = {"seq": jnp.zeros((b, p + n), jnp.int32), "pad": jnp.zeros((b,), jnp.int32),
-                "weight": f(b), "mask": f(b, n), "score": f(b),
-                **{k: f(b, n) for k in ("logp_old", "ref", "values_old", "adv", "returns")},
-                "key": jnp.zeros_like(jax.random.PRNGKey(0))}
-    return {"rollouts": rollouts, "age": jnp.zeros((), jnp.int32)}
+    out = {}
+    if rl.ppo_epochs * rl.num_minibatches > 1:
+      f = lambda *shape: jnp.zeros(shape, jnp.float32)
+      out["rollouts"] = {
+          "seq": jnp.zeros((b, p + n), jnp.int32), "pad": jnp.zeros((b,), jnp.int32),
+          "weight": f(b), "mask": f(b, n), "score": f(b),
+          **{k: f(b, n) for k in ("logp_old", "ref", "values_old", "adv", "returns")},
+          "key": jnp.zeros_like(jax.random.PRNGKey(0))}
+      out["age"] = jnp.zeros((), jnp.int32)
+    if rl.kl_target > 0:
+      out["kl_coef"] = jnp.asarray(rl.kl_coef, jnp.float32)
+    return out
   return carry
 
 
