@@ -21,8 +21,15 @@ Stages (each skips what a previous invocation finished, so a killed run resumes)
            coefficients; DPO learns from the labelled pairs at several betas.
   bon      best-of-N from the reference, the gold reward choosing (an oracle selector),
            KL = log n - (n - 1)/n; and the reference's own point (KL 0).
+  rm       proxy reward models (reward_model_tiny.py, init_from sft) on the labelled
+           pairs: `rm` on all of them, `rm_small` on the first 128 (PROXIES); best-of-N
+           from the reference with each choosing, the gold reward measured.
+  overopt  PPO against each proxy with no KL penalty for OVEROPT_STEPS updates, the gold
+           and proxy rewards read at every OVEROPT_EVERY-th checkpoint (Gao et al. 2022's
+           over-optimisation: the gold reward rises, then falls as the KL grows).
   plot     frontier.png (gold reward vs KL, one point per run, arm means with standard
-           errors), frontier.csv and frontier.md, in --out (default WORKDIR).
+           errors), frontier.csv and frontier.md; overoptimisation_<proxy>.png/.md; in
+           --out (default WORKDIR).
 """
 from __future__ import annotations
 
@@ -52,11 +59,17 @@ _MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", 32, "Tokens per respons
 _BEST_OF = flags.DEFINE_list("best_of", ["1", "2", "4", "8", "16"], "Best-of-N sizes.")
 _BEST_OF_RM = flags.DEFINE_list("best_of_rm", ["1", "2", "4", "8", "16", "32", "64"],
                                 "Best-of-N sizes with the reward model choosing.")
+_PROXIES = flags.DEFINE_list("proxies", ["rm", "rm_small"],
+                             "Proxy reward models the rm and overopt stages train and use.")
 _OUT = flags.DEFINE_string("out", None, "Where the plot stage writes (default: WORKDIR).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the commands and stop.")
 
+FINAL = "final.json"  # launch.FINAL: a stage is finished once its directory has it
 GOLD_SPEC = "prob:1"  # the classifier's P(positive)
-RM_STEPS = 300  # the proxy reward model, on the same best-vs-worst pairs
+RM_STEPS = 300  # the proxy reward models, on the best-vs-worst pairs
+# Proxy reward models (Gao et al. 2022 vary the proxy's data): name -> training pairs used
+# (the first N of pairs_train.jsonl; 0: all of them).
+PROXIES = {"rm": 0, "rm_small": 128}
 OVEROPT_STEPS, OVEROPT_EVERY = 400, 25  # PPO updates against the proxy; points every 25
 RL_STEPS = 200  # PPO: 50 rollout batches of 32 x 4 epochs; GRPO: 200 of 8 prompts x 4
 DPO_STEPS = 300  # 16 pairs a step: ~2.6 epochs of the best-vs-worst pairs
@@ -78,9 +91,17 @@ def paths(workdir: str) -> dict[str, str]:
   return {"sft": j("sft"), "gold": j("gold"), "prompts_train": j("prompts_train.txt"),
           "prompts_eval": j("prompts_eval.txt"), "pairs_train": j("pairs_train.jsonl"),
           "pairs_eval": j("pairs_eval.jsonl"), "bon": j("best_of_n.jsonl"),
-          "reference_point": j("reference_point", "final.json"), "rm": j("rm"),
-          "bon_rm": j("best_of_n_rm.jsonl"),
-          "overopt_reference": j("overopt_reference", "final.json")}
+          "reference_point": j("reference_point", "final.json")}
+
+
+def proxy_paths(workdir: str, proxy: str) -> dict[str, str]:
+  """Where a proxy reward model's stages write: the run, its pairs, best-of-N with it
+  choosing, the PPO sweep against it and the reference's point with its score."""
+  suffix = proxy[len("rm"):]  # "" for the main proxy, "_small"
+  j = lambda *p: os.path.join(workdir, *p)
+  return {"rm": j(proxy), "pairs": j(f"pairs_train{suffix}.jsonl"),
+          "bon": j(f"best_of_n_{proxy}.jsonl"), "overopt": j(f"overopt{suffix}"),
+          "reference": j(f"overopt{suffix}_reference", "final.json")}
 
 
 def read_sentences(tsv: str) -> list[str]:
@@ -127,12 +148,12 @@ def method_sweep(method: str, p: dict[str, str]) -> Any:
                           overrides={**overrides, **spec.get("overrides", {})}, metric="loss")
 
 
-def overopt_sweep(p: dict[str, str]) -> Any:
-  """PPO against the learned reward model (the proxy), no KL penalty, checkpoints kept
+def overopt_sweep(p: dict[str, str], proxy_run: str) -> Any:
+  """PPO against a learned reward model (the proxy), no KL penalty, checkpoints kept
   every OVEROPT_EVERY updates so the gold reward can be read along the way."""
   from experiments import sweep_spec
 
-  overrides = {**rl_overrides(p, p["rm"], "reward", OVEROPT_STEPS),
+  overrides = {**rl_overrides(p, proxy_run, "reward", OVEROPT_STEPS),
                "train.checkpoint_every": OVEROPT_EVERY, "train.keep_checkpoints": 1000}
   return sweep_spec.Sweep(base="experiments/configs/ppo_tiny.py",
                           axes={"rl.kl_coef": [0.0]}, overrides=overrides, metric="loss")
@@ -154,28 +175,37 @@ def reward_kl_argv(policy: str, p: dict[str, str], out: str, step: Optional[int]
 
 
 def method_jobs(method: str, p: dict[str, str], workdir: str) -> list[Any]:
-  """Each run of the method's sweep, then its frontier point in <run>/frontier/final.json
-  (overopt: a point with the proxy's reward at every kept checkpoint, <run>/step=S/)."""
+  """Each run of the method's sweep, then its frontier point in <run>/frontier/final.json."""
+  return _sweep_jobs(method_sweep(method, p), os.path.join(workdir, method), method,
+                     lambda run_dir: [
+                         (reward_kl_argv(run_dir, p, os.path.join(run_dir, "frontier", FINAL)),
+                          os.path.join(run_dir, "frontier"))])
+
+
+def overopt_jobs(proxy: str, p: dict[str, str], workdir: str) -> list[Any]:
+  """PPO against the proxy, then a point with the proxy's reward at every kept
+  checkpoint, <run>/step=S/final.json."""
+  q = proxy_paths(workdir, proxy)
+  return _sweep_jobs(
+      overopt_sweep(p, q["rm"]), q["overopt"], os.path.basename(q["overopt"]),
+      lambda run_dir: [(reward_kl_argv(run_dir, p, os.path.join(run_dir, f"step={s}", FINAL),
+                                       s, q["rm"]), os.path.join(run_dir, f"step={s}"))
+                       for s in overopt_steps()])
+
+
+def _sweep_jobs(sweep: Any, sweep_dir: str, name: str, evaluations: Any) -> list[Any]:
+  """Each run of the sweep (its manifest saved in sweep_dir) chained with the stages
+  evaluations(run_dir) gives, as launch jobs."""
   from experiments import launch
   from experiments import sweep_spec
 
-  sweep = overopt_sweep(p) if method == "overopt" else method_sweep(method, p)
-  sweep_dir = os.path.join(workdir, method)
   if not _DRY_RUN.value:
     sweep_spec.save_manifest(sweep_dir, sweep, _SEEDS.value)
   jobs = []
   for run in sweep_spec.expand(sweep, _SEEDS.value):
     run_dir = os.path.join(sweep_dir, run.name)
     stages = [(sweep_spec.train_argv(sweep, run, run_dir, sys.executable), run_dir)]
-    if method == "overopt":
-      for step in overopt_steps():
-        point = os.path.join(run_dir, f"step={step}")
-        stages.append((reward_kl_argv(run_dir, p, os.path.join(point, launch.FINAL), step,
-                                      p["rm"]), point))
-    else:
-      point = os.path.join(run_dir, "frontier")
-      stages.append((reward_kl_argv(run_dir, p, os.path.join(point, launch.FINAL)), point))
-    jobs.append(launch.chain(f"{method}/{run.name}", stages))
+    jobs.append(launch.chain(f"{name}/{run.name}", stages + evaluations(run_dir)))
   return jobs
 
 
@@ -271,6 +301,9 @@ def main(argv):
   unknown = sorted(set(_STAGES.value) - set(STAGES))
   if unknown:
     raise app.UsageError(f"--stages: unknown {unknown}; choose from {', '.join(STAGES)}")
+  unknown = sorted(set(_PROXIES.value) - set(PROXIES))
+  if unknown:
+    raise app.UsageError(f"--proxies: unknown {unknown}; choose from {', '.join(PROXIES)}")
   workdir = os.path.abspath(_WORKDIR.value)
   os.makedirs(workdir, exist_ok=True)
   p = paths(workdir)
@@ -301,24 +334,30 @@ def main(argv):
   if "bon" in stages and not _DRY_RUN.value:
     point_at(p, p["reference_point"])
     best_of_n(p, p["gold"], GOLD_SPEC, _BEST_OF.value, p["bon"], gold=False)
-  if "rm" in stages:
-    if not run_jobs([train_job("rm", "experiments/configs/reward_model_tiny.py", p["rm"], {
-        "init_from": p["sft"], "data.train_files": p["pairs_train"],
-        "data.validation_files": p["pairs_eval"], "data.seq_len": 48,
-        "train.steps": RM_STEPS, "train.eval_batches": 0})]):
-      return 1
-    if not _DRY_RUN.value:
-      best_of_n(p, p["rm"], "reward", _BEST_OF_RM.value, p["bon_rm"], gold=True)
-  if "overopt" in stages:
-    if not _DRY_RUN.value:
-      point_at(p, p["overopt_reference"], proxy=p["rm"])
-    if not run_jobs(method_jobs("overopt", p, workdir)):
-      return 1
+  for proxy in _PROXIES.value:
+    q, pairs = proxy_paths(workdir, proxy), PROXIES[proxy]
+    if "rm" in stages:
+      if pairs and not _DRY_RUN.value and not os.path.exists(q["pairs"]):
+        with open(p["pairs_train"], encoding="utf-8") as f:
+          write_lines(q["pairs"], f.read().splitlines()[:pairs])
+      if not run_jobs([train_job(proxy, "experiments/configs/reward_model_tiny.py", q["rm"], {
+          "init_from": p["sft"], "data.train_files": q["pairs"],
+          "data.validation_files": p["pairs_eval"], "data.seq_len": 48,
+          "train.steps": RM_STEPS, "train.eval_batches": 0})]):
+        return 1
+      if not _DRY_RUN.value:
+        best_of_n(p, q["rm"], "reward", _BEST_OF_RM.value, q["bon"], gold=True)
+    if "overopt" in stages:
+      if not _DRY_RUN.value:
+        point_at(p, q["reference"], proxy=q["rm"])
+      if not run_jobs(overopt_jobs(proxy, p, workdir)):
+        return 1
   if "plot" in stages and not _DRY_RUN.value:
     from experiments import sentiment_plot
     out = _OUT.value or workdir
     for path in (sentiment_plot.write(workdir, list(METHODS), out)
-                 + sentiment_plot.write_overoptimisation(workdir, out)):
+                 + [path for proxy in PROXIES for path in sentiment_plot.write_overoptimisation(
+                     proxy_paths(workdir, proxy), out, proxy)]):
       print(path)
   return 0
 

@@ -89,7 +89,8 @@ def _plot(summary: list[dict], rows: list[dict], bon: list[dict], reference: Opt
   if reference is not None:
     ax.errorbar([reference["kl"]], [reference["reward"]], yerr=[reference["reward_se"]],
                 color="gray", marker="*", markersize=12, label="reference (SFT)")
-  ax.set_xlabel("KL(policy || reference), nats per response")
+  ax.set_xscale("symlog", linthresh=1.0)  # reward hacking reaches KLs of ~100s of nats
+  ax.set_xlabel("KL(policy || reference), nats per response (symlog)")
   ax.set_ylabel("gold reward: P(positive)")
   ax.set_title("Controlled sentiment on SST-2 prompts")
   ax.grid(alpha=0.3)
@@ -140,13 +141,12 @@ def write(workdir: str, methods: Sequence[str], out: str) -> list[str]:
                                    os.path.join(out, "frontier.png"))]
 
 
-def overopt_points(workdir: str) -> list[dict]:
-  """Per run of WORKDIR/overopt and kept checkpoint: step, KL, gold and proxy reward (the
-  reference's point, WORKDIR/overopt_reference, as step 0 of every run)."""
-  sweep_dir = os.path.join(workdir, "overopt")
+def overopt_points(sweep_dir: str, reference: str) -> list[dict]:
+  """Per run of the over-optimisation sweep in sweep_dir and kept checkpoint: step, KL,
+  gold and proxy reward (the reference's point, the file `reference`, as step 0)."""
   if not os.path.exists(os.path.join(sweep_dir, sweep_spec.MANIFEST)):
     return []
-  start = _read(os.path.join(workdir, "overopt_reference", "final.json"))
+  start = _read(reference)
   _, runs = sweep_spec.load_manifest(sweep_dir)
   rows = []
   for run in runs:
@@ -172,15 +172,16 @@ def _twin(ax, xs, gold, proxy, label: str, style: str = "-"):
   return right
 
 
-def write_overoptimisation(workdir: str, out: str) -> list[str]:
-  """overoptimisation.png (best-of-N chosen by the reward model; PPO against it: gold and
-  proxy reward vs sqrt(KL), Gao et al. 2022's axes) and overoptimisation.md."""
-  bon_path = os.path.join(workdir, "best_of_n_rm.jsonl")
+def write_overoptimisation(paths: dict[str, str], out: str, name: str) -> list[str]:
+  """overoptimisation_<name>.png (best-of-N chosen by the proxy reward model; PPO
+  against it: gold and proxy reward vs sqrt(KL), Gao et al. 2022's axes) and .md, from
+  the proxy's files (experiments/sentiment.proxy_paths: bon, overopt, reference)."""
+  bon_path = paths["bon"]
   bon = []
   if os.path.exists(bon_path):
     with open(bon_path) as f:
       bon = [json.loads(line) for line in f if line.strip()]
-  rows = overopt_points(workdir)
+  rows = overopt_points(paths["overopt"], paths["reference"])
   if not bon and not rows:
     return []
   os.makedirs(out, exist_ok=True)
@@ -191,17 +192,17 @@ def write_overoptimisation(workdir: str, out: str) -> list[str]:
     for b in bon:
       left.annotate(f"n={b['n']}", (np.sqrt(b["kl"]), b["gold_reward"]), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
-  left.set_title("best-of-N, the reward model choosing")
+  left.set_title(f"best-of-N, reward model {name} choosing")
   left.set_xlabel("sqrt(KL) (analytic KL of best-of-N)")
   styles = ["-", "--", ":", "-."]
   for i, seed in enumerate(sorted({r["seed"] for r in rows})):
     pts = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["step"])
     _twin(right, [np.sqrt(max(r["kl"], 0.0)) for r in pts], [r["reward"] for r in pts],
           [r["proxy_reward"] for r in pts], f"seed {seed}", styles[i % len(styles)])
-  right.set_title("PPO against the reward model (no KL penalty)")
+  right.set_title(f"PPO against {name} (no KL penalty)")
   right.set_xlabel("sqrt(KL(policy || reference)), checkpoints every 25 updates")
   fig.tight_layout()
-  png = os.path.join(out, "overoptimisation.png")
+  png = os.path.join(out, f"overoptimisation_{name}.png")
   fig.savefig(png, dpi=120)
   plt.close(fig)
   lines = ["| what | n / step | KL (nats) | gold reward | proxy (reward model) |",
@@ -211,7 +212,7 @@ def write_overoptimisation(workdir: str, out: str) -> list[str]:
   lines += [f"| PPO seed {r['seed']} | {r['step']} | {r['kl']:.2f} | {r['reward']:.3f} | "
             f"{r['proxy_reward']:.3f} |" for r in sorted(rows, key=lambda r: (r["seed"],
                                                                                r["step"]))]
-  md = os.path.join(out, "overoptimisation.md")
+  md = os.path.join(out, f"overoptimisation_{name}.md")
   with open(md, "w") as f:
     f.write("\n".join(lines) + "\n")
   return [md, png]

@@ -58,3 +58,26 @@ def test_the_frontier_summarises_each_arm_over_its_seeds(tmp_path):
   assert "| best-of-N | n=4 | 1 | 0.64 (analytic) | 0.700 |" in table
   assert "| ppo | kl_coef=0.01 | 2 | 5.00 ± 1.00 | 0.850 ± 0.050 |" in table
   assert len(open(os.path.join(out, "frontier.csv")).read().splitlines()) == 4
+
+
+def test_the_dry_run_lists_every_stage_command_and_writes_no_run(tmp_path):
+  """--dry_run: the SFT, gold, pair, method, reward-model and over-optimisation commands,
+  each method's frontier point after its run; nothing trained."""
+  import subprocess
+  import sys
+
+  workdir = tmp_path / "sentiment"
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.sentiment", f"--workdir={workdir}", "--seeds=1",
+       "--dry_run"], cwd=sweep_spec.REPO_ROOT, capture_output=True, text=True, check=True)
+  lines = out.stdout.splitlines()
+  trains = [l for l in lines if " -m train.main " in l]
+  configs = [l.split("--config=")[1].split()[0].rsplit("/", 1)[1] for l in trains]
+  assert configs == ["sst2_gpt.py", "sst2_gpt_classifier.py"] + ["ppo_tiny.py"] * 3 + [
+      "grpo_tiny.py"] * 3 + ["dpo_tiny.py"] * 3 + ["reward_model_tiny.py", "ppo_tiny.py"] * 2
+  assert "--workdir=" + str(workdir / "rm_small") in " ".join(trains)  # the second proxy
+  assert sum(" -m eval.preference_pairs " in l for l in lines) == 2
+  points = [l for l in lines if " -m eval.reward_kl " in l]
+  assert len(points) == 9 + 2 * sentiment.OVEROPT_STEPS // sentiment.OVEROPT_EVERY
+  assert all("--proxy=" in l for l in points[9:]) and "--step=25 " in points[9] + " "
+  assert not any(p.name.startswith(("ppo", "grpo", "dpo")) for p in workdir.iterdir())

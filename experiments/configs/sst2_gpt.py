@@ -5,7 +5,9 @@ Command:
   python -m train.main --config=experiments/configs/sst2_gpt.py --workdir=runs/sentiment/sft
 Data: ../shared/data/sst2 (train.tsv's 67,349 treebank phrases as documents, dev.tsv's 872
 sentences for validation), its own 2048-piece SentencePiece vocabulary.
-Runtime and result: see experiments/results/sentiment/README.md.
+Runtime: 3 min 33 s on the idle 2-core CPU (SentencePiece, 1000 steps at ~12k tokens/s).
+Result (2026-12-03): dev loss 4.599 (perplexity 99.4, 2.09 bits per byte), 1.07M params;
+  samples read like movie-review fragments ("the film is a romantic comedy").
 """
 from experiments.configs import gpt_tiny
 

@@ -6,7 +6,9 @@ Command:
   python -m train.main --config=experiments/configs/sst2_gpt_classifier.py \
       --workdir=runs/sentiment/gold --config.init_from=runs/sentiment/sft
 Reward spec: prob:1 (P(positive)).
-Runtime and result: see experiments/results/sentiment/README.md.
+Runtime: 2 min 11 s on the idle 2-core CPU (600 steps of 32 sentences).
+Result (2026-12-03): dev accuracy 75.9 % (majority 50.9 %), loss 0.501; as a judge of
+  the reference's samples its mean P(positive) is 0.537 (experiments/results/sentiment).
 """
 from experiments.configs import finetune_sst2
 from experiments.configs import sst2_gpt
