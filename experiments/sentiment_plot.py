@@ -22,6 +22,9 @@ import numpy as np  # noqa: E402
 from experiments import sweep_spec  # noqa: E402
 
 POINT = os.path.join("frontier", "final.json")
+# Best-of-N rows of the frontier: (label, file in the workdir, its gold-reward key).
+BEST_OF_N = (("gold chooses (oracle)", "best_of_n.jsonl", "reward"),
+             ("reward model chooses", "best_of_n_rm.jsonl", "gold_reward"))
 COLUMNS = ("method", "arm", "seed", "kl", "kl_se", "reward", "reward_se", "response_length")
 
 
@@ -30,6 +33,14 @@ def _read(path: str) -> Optional[dict]:
     return None
   with open(path) as f:
     return json.loads(f.read().splitlines()[0])
+
+
+def _read_lines(path: str) -> list[dict]:
+  """The JSON lines of a file ([] when it is not there)."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
 
 
 def run_points(workdir: str, methods: Sequence[str]) -> list[dict]:
@@ -68,8 +79,8 @@ def arm_summary(rows: Sequence[dict]) -> list[dict]:
   return out
 
 
-def _plot(summary: list[dict], rows: list[dict], bon: list[dict], reference: Optional[dict],
-          path: str) -> str:
+def _plot(summary: list[dict], rows: list[dict], bon: dict[str, list[dict]],
+          reference: Optional[dict], path: str) -> str:
   fig, ax = plt.subplots(figsize=(6.5, 4.5))
   colors = dict(zip(dict.fromkeys(r["method"] for r in summary), plt.cm.tab10.colors))
   for method, color in colors.items():
@@ -83,9 +94,9 @@ def _plot(summary: list[dict], rows: list[dict], bon: list[dict], reference: Opt
     for s in points:
       ax.annotate(s["arm"].split("=")[-1], (s["kl"], s["reward"]), fontsize=7,
                   xytext=(4, -8), textcoords="offset points", color=color)
-  if bon:
-    ax.plot([b["kl"] for b in bon], [b["reward"] for b in bon], "k--", marker="s",
-            markersize=4, label="best-of-N (gold selects)")
+  for (label, points), style in zip(bon.items(), ("k--", "k:")):
+    ax.plot([b["kl"] for b in points], [b["gold"] for b in points], style, marker="s",
+            markersize=4, label=f"best-of-N, {label}")
   if reference is not None:
     ax.errorbar([reference["kl"]], [reference["reward"]], yerr=[reference["reward_se"]],
                 color="gray", marker="*", markersize=12, label="reference (SFT)")
@@ -101,16 +112,17 @@ def _plot(summary: list[dict], rows: list[dict], bon: list[dict], reference: Opt
   return path
 
 
-def _markdown(summary: list[dict], bon: list[dict], reference: Optional[dict]) -> str:
+def _markdown(summary: list[dict], bon: dict[str, list[dict]],
+              reference: Optional[dict]) -> str:
   lines = ["| method | arm | seeds | KL (nats) | gold reward | response tokens |",
            "|---|---|---|---|---|---|"]
   if reference is not None:
     lines.append(f"| reference | sft | 1 | {reference['kl']:.2f} | "
                  f"{reference['reward']:.3f} ± {reference['reward_se']:.3f} | "
                  f"{reference['response_length']:.1f} |")
-  for b in bon:
-    lines.append(f"| best-of-N | n={b['n']} | 1 | {b['kl']:.2f} (analytic) | "
-                 f"{b['reward']:.3f} | |")
+  for label, points in bon.items():
+    lines += [f"| best-of-N, {label} | n={b['n']} | 1 | {b['kl']:.2f} (analytic) | "
+              f"{b['gold']:.3f} | |" for b in points]
   for s in summary:
     lines.append(f"| {s['method']} | {s['arm']} | {s['seeds']} | {s['kl']:.2f} ± "
                  f"{s['kl_se']:.2f} | {s['reward']:.3f} ± {s['reward_se']:.3f} | "
@@ -123,11 +135,11 @@ def write(workdir: str, methods: Sequence[str], out: str) -> list[str]:
   os.makedirs(out, exist_ok=True)
   rows = run_points(workdir, methods)
   summary = arm_summary(rows)
-  bon_path = os.path.join(workdir, "best_of_n.jsonl")
-  bon = []
-  if os.path.exists(bon_path):
-    with open(bon_path) as f:
-      bon = [json.loads(line) for line in f if line.strip()]
+  bon = {}
+  for label, name, key in BEST_OF_N:
+    rows_n = _read_lines(os.path.join(workdir, name))
+    if rows_n:
+      bon[label] = [{"n": b["n"], "kl": b["kl"], "gold": b[key]} for b in rows_n]
   reference = _read(os.path.join(workdir, "reference_point", "final.json"))
   csv_path = os.path.join(out, "frontier.csv")
   with open(csv_path, "w", newline="") as f:
@@ -176,11 +188,7 @@ def write_overoptimisation(paths: dict[str, str], out: str, name: str) -> list[s
   """overoptimisation_<name>.png (best-of-N chosen by the proxy reward model; PPO
   against it: gold and proxy reward vs sqrt(KL), Gao et al. 2022's axes) and .md, from
   the proxy's files (experiments/sentiment.proxy_paths: bon, overopt, reference)."""
-  bon_path = paths["bon"]
-  bon = []
-  if os.path.exists(bon_path):
-    with open(bon_path) as f:
-      bon = [json.loads(line) for line in f if line.strip()]
+  bon = _read_lines(paths["bon"])
   rows = overopt_points(paths["overopt"], paths["reference"])
   if not bon and not rows:
     return []

@@ -55,7 +55,7 @@ def test_the_frontier_summarises_each_arm_over_its_seeds(tmp_path):
   assert first["reward_se"] == pytest.approx(np.std([0.8, 0.9], ddof=1) / np.sqrt(2))
   assert second["kl_se"] == 0.0
   table = open(os.path.join(out, "frontier.md")).read()
-  assert "| best-of-N | n=4 | 1 | 0.64 (analytic) | 0.700 |" in table
+  assert "| best-of-N, gold chooses (oracle) | n=4 | 1 | 0.64 (analytic) | 0.700 |" in table
   assert "| ppo | kl_coef=0.01 | 2 | 5.00 ± 1.00 | 0.850 ± 0.050 |" in table
   assert len(open(os.path.join(out, "frontier.csv")).read().splitlines()) == 4
 
