@@ -173,15 +173,12 @@ def overopt_points(sweep_dir: str, reference: str) -> list[dict]:
   return rows
 
 
-def _twin(ax, xs, gold, proxy, label: str, style: str = "-"):
-  """Gold on ax (left axis, blue), proxy on a right axis (orange); returns that axis."""
-  right = ax.twinx()
-  ax.plot(xs, gold, style, color="tab:blue", marker="o", markersize=3, label=f"gold {label}")
-  right.plot(xs, proxy, style, color="tab:orange", marker="s", markersize=3,
-             label=f"proxy {label}")
+def _gold_and_proxy(ax, twin, xs, gold, proxy, label: str, style: str = "-") -> None:
+  """Gold on ax (left axis, blue), proxy on its twin (right axis, orange)."""
+  ax.plot(xs, gold, style, color="tab:blue", marker="o", markersize=3, label=label)
+  twin.plot(xs, proxy, style, color="tab:orange", marker="s", markersize=3)
   ax.set_ylabel("gold reward: P(positive)", color="tab:blue")
-  right.set_ylabel("proxy: reward model score", color="tab:orange")
-  return right
+  twin.set_ylabel("proxy: reward model score", color="tab:orange")
 
 
 def write_overoptimisation(paths: dict[str, str], out: str, name: str) -> list[str]:
@@ -195,18 +192,21 @@ def write_overoptimisation(paths: dict[str, str], out: str, name: str) -> list[s
   os.makedirs(out, exist_ok=True)
   fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
   if bon:
-    _twin(left, [np.sqrt(b["kl"]) for b in bon], [b["gold_reward"] for b in bon],
-          [b["reward"] for b in bon], "")
+    _gold_and_proxy(left, left.twinx(), [np.sqrt(b["kl"]) for b in bon],
+                    [b["gold_reward"] for b in bon], [b["reward"] for b in bon], "")
     for b in bon:
       left.annotate(f"n={b['n']}", (np.sqrt(b["kl"]), b["gold_reward"]), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
   left.set_title(f"best-of-N, reward model {name} choosing")
   left.set_xlabel("sqrt(KL) (analytic KL of best-of-N)")
-  styles = ["-", "--", ":", "-."]
+  styles, twin = ["-", "--", ":", "-."], right.twinx()
   for i, seed in enumerate(sorted({r["seed"] for r in rows})):
     pts = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["step"])
-    _twin(right, [np.sqrt(max(r["kl"], 0.0)) for r in pts], [r["reward"] for r in pts],
-          [r["proxy_reward"] for r in pts], f"seed {seed}", styles[i % len(styles)])
+    _gold_and_proxy(right, twin, [np.sqrt(max(r["kl"], 0.0)) for r in pts],
+                    [r["reward"] for r in pts], [r["proxy_reward"] for r in pts],
+                    f"seed {seed}", styles[i % len(styles)])
+  if rows:
+    right.legend(fontsize=8, loc="lower right")
   right.set_title(f"PPO against {name} (no KL penalty)")
   right.set_xlabel("sqrt(KL(policy || reference)), checkpoints every 25 updates")
   fig.tight_layout()
