@@ -265,12 +265,25 @@ def pairs_argv(p: dict[str, str], split: str) -> list[str]:
           f"--seed={0 if split == 'train' else 1}", f"--out={p['pairs_' + split]}"]
 
 
-def best_of_n(p: dict[str, str], selector: str, spec: str, ns: Sequence[str], out: str,
-              gold: bool) -> None:
-  """eval.best_of_n from the reference into `out` (JSON lines), unless it is there."""
+def run_command(argv: list[str], capture: bool = False) -> str:
+  """Run one stage's command from the repo root (its stderr shown); its stdout when
+  `capture`. A failure is one ValueError naming the command, not a traceback."""
   import subprocess
 
   from experiments import sweep_spec
+
+  done = subprocess.run(argv, cwd=sweep_spec.REPO_ROOT, text=True,
+                        stdout=subprocess.PIPE if capture else None)
+  if done.returncode != 0:
+    raise ValueError(f"{argv[2]} failed (exit {done.returncode}; its messages "
+                     "are above); fix that and rerun: finished stages are kept")
+  return done.stdout or ""
+
+
+def best_of_n(p: dict[str, str], selector: str, spec: str, ns: Sequence[str], out: str,
+              gold: bool) -> None:
+  """eval.best_of_n from the reference into `out` (JSON lines), unless it is there."""
+
 
   if os.path.exists(out):
     return
@@ -278,21 +291,17 @@ def best_of_n(p: dict[str, str], selector: str, spec: str, ns: Sequence[str], ou
           f"--reward={selector}", f"--reward_spec={spec}", f"--prompts={p['prompts_eval']}",
           f"--n={','.join(ns)}", f"--max_new_tokens={_MAX_NEW_TOKENS.value}"] + (
               [f"--gold={p['gold']}", f"--gold_spec={GOLD_SPEC}"] if gold else [])
-  stdout = subprocess.run(argv, check=True, cwd=sweep_spec.REPO_ROOT, capture_output=True,
-                          text=True).stdout
+  stdout = run_command(argv, capture=True)
   write_lines(out, [line for line in stdout.splitlines() if line.startswith("{")])
 
 
 def point_at(p: dict[str, str], out: str, proxy: Optional[str] = None) -> None:
   """The reference's own frontier point (KL 0) into `out`, unless it is there."""
-  import subprocess
 
-  from experiments import sweep_spec
 
   if not os.path.exists(out):
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    subprocess.run(reward_kl_argv(p["sft"], p, out, proxy=proxy), check=True,
-                   cwd=sweep_spec.REPO_ROOT)
+    run_command(reward_kl_argv(p["sft"], p, out, proxy=proxy))
 
 
 def main(argv):
@@ -308,24 +317,27 @@ def main(argv):
   os.makedirs(workdir, exist_ok=True)
   p = paths(workdir)
   stages = set(_STAGES.value)
+  sst2 = os.path.abspath(_SST2.value)
+  missing = [f for f in ("train.tsv", "dev.tsv") if not os.path.exists(os.path.join(sst2, f))]
+  if stages & {"sft", "gold", "prompts"} and missing:
+    raise ValueError(f"--sst2={_SST2.value} has no {' or '.join(missing)}; give the directory "
+                     "of SST-2's GLUE TSV files (../shared/data/sst2 beside the repository)")
   if "sft" in stages and not run_jobs(
-      [train_job("sft", "experiments/configs/sst2_gpt.py", p["sft"], {})]):
+      [train_job("sft", "experiments/configs/sst2_gpt.py", p["sft"], {"data.files": sst2})]):
     return 1
   if "gold" in stages and not run_jobs(
       [train_job("gold", "experiments/configs/sst2_gpt_classifier.py", p["gold"],
-                 {"init_from": p["sft"]})]):
+                 {"init_from": p["sft"], "data.files": sst2})]):
     return 1
   if "prompts" in stages and not _DRY_RUN.value:
     prompts_stage(p)
   if "pairs" in stages:
-    import subprocess
 
-    from experiments import sweep_spec
     for split in ("train", "eval"):
       if _DRY_RUN.value:
         print(" ".join(pairs_argv(p, split)))
       elif not os.path.exists(p[f"pairs_{split}"]):
-        subprocess.run(pairs_argv(p, split), check=True, cwd=sweep_spec.REPO_ROOT)
+        run_command(pairs_argv(p, split))
   if "methods" in stages:
     jobs = [job for method in METHODS for job in method_jobs(method, p, workdir)]
     jobs.sort(key=lambda job: job.name.rsplit("seed=", 1)[-1])  # every arm's seed 0 first

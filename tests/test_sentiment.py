@@ -66,10 +66,14 @@ def test_the_dry_run_lists_every_stage_command_and_writes_no_run(tmp_path):
   import subprocess
   import sys
 
-  workdir = tmp_path / "sentiment"
+  workdir, sst2 = tmp_path / "sentiment", tmp_path / "sst2"
+  sst2.mkdir()
+  for name in ("train.tsv", "dev.tsv"):  # a dry run reads neither; they only must exist
+    (sst2 / name).write_text("sentence\tlabel\n")
   out = subprocess.run(
       [sys.executable, "-m", "experiments.sentiment", f"--workdir={workdir}", "--seeds=1",
-       "--dry_run"], cwd=sweep_spec.REPO_ROOT, capture_output=True, text=True, check=True)
+       f"--sst2={sst2}", "--dry_run"], cwd=sweep_spec.REPO_ROOT, capture_output=True,
+      text=True, check=True)
   lines = out.stdout.splitlines()
   trains = [l for l in lines if " -m train.main " in l]
   configs = [l.split("--config=")[1].split()[0].rsplit("/", 1)[1] for l in trains]
@@ -80,4 +84,10 @@ def test_the_dry_run_lists_every_stage_command_and_writes_no_run(tmp_path):
   points = [l for l in lines if " -m eval.reward_kl " in l]
   assert len(points) == 9 + 2 * sentiment.OVEROPT_STEPS // sentiment.OVEROPT_EVERY
   assert all("--proxy=" in l for l in points[9:]) and "--step=25 " in points[9] + " "
+  assert f"--config.data.files={sst2}" in trains[0]
   assert not any(p.name.startswith(("ppo", "grpo", "dpo")) for p in workdir.iterdir())
+  missing = subprocess.run(
+      [sys.executable, "-m", "experiments.sentiment", f"--workdir={workdir}",
+       f"--sst2={tmp_path / 'none'}", "--dry_run"], cwd=sweep_spec.REPO_ROOT,
+      capture_output=True, text=True)
+  assert missing.returncode != 0 and "has no train.tsv or dev.tsv" in missing.stderr
