@@ -1,5 +1,5 @@
-"""Test setup: 8 simulated CPU devices and the entry points' XLA defaults, set before jax
-is imported anywhere."""
+"""Test setup: 8 simulated CPU devices and the entry points' XLA and malloc defaults, set
+before jax is imported anywhere."""
 import os
 import tempfile
 
@@ -9,6 +9,7 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 cli.set_xla_defaults()  # what `python -m train.main` compiles, the tests compile
+cli.set_malloc_defaults()  # and allocate as it does
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Per-machine measurements (train/flops.py's peak) go to a fresh directory, never ~/.cache.

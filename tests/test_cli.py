@@ -1,5 +1,11 @@
-"""The entry points' XLA defaults: added once, never over the user's own setting."""
+"""The entry points' XLA and malloc defaults: added once, never over the user's own
+setting."""
+import ctypes.util
 import os
+import subprocess
+import sys
+
+import pytest
 
 from train import cli
 
@@ -18,3 +24,17 @@ def test_xla_defaults_join_the_users_flags_and_keep_the_users_value():
 def test_this_suite_compiles_with_the_entry_points_defaults():
   for name, value in cli.XLA_DEFAULTS.items():
     assert f"--{name}={value}" in os.environ["XLA_FLAGS"]
+
+
+@pytest.mark.skipif(ctypes.util.find_library("c") is None or sys.platform != "linux",
+                    reason="glibc's mallopt is Linux-only")
+def test_malloc_defaults_apply_unless_the_user_tunes_malloc():
+  """Applied by mallopt on glibc (in a fresh process: they last for its life); a user's
+  own malloc tuning or ATTNLAB_SYSTEM_MALLOC=1 leaves malloc alone."""
+  assert not cli.set_malloc_defaults({"MALLOC_ARENA_MAX": "2"})
+  assert not cli.set_malloc_defaults({"GLIBC_TUNABLES": "glibc.malloc.mmap_max=0"})
+  assert not cli.set_malloc_defaults({"ATTNLAB_SYSTEM_MALLOC": "1"})
+  code = "from train import cli; print(cli.set_malloc_defaults({}))"
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=True, cwd=os.path.dirname(os.path.dirname(cli.__file__)))
+  assert out.stdout.strip() == "True"
