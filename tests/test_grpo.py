@@ -247,23 +247,23 @@ def test_a_reward_run_with_another_tokenizer_is_refused(reward_model_run, tmp_pa
 
 def test_reward_kl_is_zero_for_the_reference_and_positive_for_the_tuned_policy(
     sft_and_grpo, reward_model_run, tmp_path):
-  """eval/reward_kl.py: the reference scored against itself has a KL of exactly 0 (one
+  """eval/policy_eval.py (eval.reward_kl): the reference scored against itself has a KL of exactly 0 (one
   forward for both); the GRPO policy, which learned to say 'e', has moved away (its own
   run measured 14 nats per response); each reward named gets its mean and error."""
-  from eval import reward_kl
+  from eval import policy_eval
 
   _, sft, run, _ = sft_and_grpo
   prompts = tiny.PROMPTS[:4]
   kwargs = dict(samples=3, prompt_len=8, max_new_tokens=16, temperature=1.0, batch=5,
                 seed=0)
   rewards = {"reward": (reward_model_run, "reward")}
-  at_reference = reward_kl.evaluate(sft, sft, rewards, prompts, **kwargs)
+  at_reference = policy_eval.evaluate(sft, sft, rewards, prompts, **kwargs)
   assert at_reference["kl"] == 0.0 and at_reference["kl_se"] == 0.0
   assert at_reference["prompts"] == 4 and at_reference["samples"] == 3
   assert np.isfinite(at_reference["reward"]) and at_reference["reward_se"] > 0
   assert 0 < at_reference["response_length"] <= 16
-  tuned = reward_kl.evaluate(run, sft, rewards, prompts, **kwargs)
+  tuned = policy_eval.evaluate(run, sft, rewards, prompts, **kwargs)
   assert tuned["kl"] > 1.0, tuned
   assert tuned["examples"][0].startswith(prompts[0])
   with pytest.raises(ValueError, match="more than the policy's max_len"):
-    reward_kl.evaluate(run, sft, rewards, prompts, **{**kwargs, "max_new_tokens": 64})
+    policy_eval.evaluate(run, sft, rewards, prompts, **{**kwargs, "max_new_tokens": 64})

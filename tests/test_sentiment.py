@@ -1,4 +1,4 @@
-"""experiments/sentiment.py's prompts and commands, and experiments/sentiment_plot.py's
+"""experiments/sentiment.py's prompts (sentiment_spec.py) and commands, and experiments/sentiment_plot.py's
 frontier summary, on made-up runs (the experiment itself is hours of training)."""
 import json
 import os
@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from experiments import sentiment
+from experiments import sentiment_spec as sentiment
 from experiments import sentiment_plot
 from experiments import sweep_spec
 
