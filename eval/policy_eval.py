@@ -14,11 +14,11 @@ def reward_config(workdir: str, spec: str) -> Any:
       {"rl": {"reward": "workdir", "reward_workdir": workdir, "reward_spec": spec}})
 
 
-def mean_and_se(per_prompt: Any) -> tuple[float, float]:
-  """Mean of per-prompt values and its standard error (0 for one prompt)."""
+def mean_and_se(values: Any) -> tuple[float, float]:
+  """Mean of values (per prompt, per seed) and its standard error (0 for one value)."""
   import numpy as np
 
-  x = np.asarray(per_prompt, np.float64)
+  x = np.asarray(values, np.float64)
   se = float(np.std(x, ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
   return float(np.mean(x)), se
 

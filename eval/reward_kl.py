@@ -19,7 +19,6 @@ response length and a few example texts. Any causal LM run works as the policy
 from __future__ import annotations
 
 import json
-import os
 
 from absl import app
 from absl import flags
@@ -49,6 +48,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from eval import policy_eval
   from eval import preference_data
+  from train import workdir
 
   rewards = {"reward": (_REWARD.value, _REWARD_SPEC.value)}
   if _PROXY.value:
@@ -60,10 +60,7 @@ def main(argv):
       batch=_BATCH.value, seed=_SEED.value, step=_STEP.value)
   line = json.dumps(result)
   if _OUT.value:
-    tmp = _OUT.value + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.write(line + "\n")
-    os.replace(tmp, _OUT.value)
+    workdir.atomic_write(_OUT.value, line + "\n")
   print(line)
 
 

@@ -76,6 +76,7 @@ _PROXIES = flags.DEFINE_list("proxies", ["rm", "rm_small"],
 _OUT = flags.DEFINE_string("out", None, "Where the plot stage writes (default: WORKDIR).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the commands and stop.")
 
+
 def rl_overrides(p: dict[str, str], reward_workdir: str, reward_spec: str,
                  steps: int) -> dict[str, Any]:
   """What every PPO/GRPO run of the experiment sets: the reference, prompts and reward."""
@@ -194,10 +195,10 @@ def train_job(name: str, config: str, run_dir: str, overrides: dict[str, Any]) -
 
 
 def write_lines(path: str, lines: Sequence[str]) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    f.writelines(line + "\n" for line in lines)
-  os.replace(tmp, path)
+  """The lines as a text file, written atomically (train/workdir.atomic_write)."""
+  from train import workdir
+
+  workdir.atomic_write(path, "".join(line + "\n" for line in lines))
 
 
 def prompts_stage(p: dict[str, str]) -> None:
@@ -236,8 +237,6 @@ def run_command(argv: list[str], capture: bool = False) -> str:
 def best_of_n(p: dict[str, str], selector: str, spec: str, ns: Sequence[str], out: str,
               gold: bool) -> None:
   """eval.best_of_n from the reference into `out` (JSON lines), unless it is there."""
-
-
   if os.path.exists(out):
     return
   argv = [sys.executable, "-m", "eval.best_of_n", f"--policy={p['sft']}",
@@ -250,8 +249,6 @@ def best_of_n(p: dict[str, str], selector: str, spec: str, ns: Sequence[str], ou
 
 def point_at(p: dict[str, str], out: str, proxy: Optional[str] = None) -> None:
   """The reference's own frontier point (KL 0) into `out`, unless it is there."""
-
-
   if not os.path.exists(out):
     os.makedirs(os.path.dirname(out), exist_ok=True)
     run_command(reward_kl_argv(p["sft"], p, out, proxy=proxy))
@@ -285,7 +282,6 @@ def main(argv):
   if "prompts" in stages and not _DRY_RUN.value:
     prompts_stage(p)
   if "pairs" in stages:
-
     for split in ("train", "eval"):
       if _DRY_RUN.value:
         print(" ".join(pairs_argv(p, split)))

@@ -19,12 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from eval import policy_eval  # noqa: E402
+from experiments import sentiment_spec  # noqa: E402
 from experiments import sweep_spec  # noqa: E402
 
 POINT = os.path.join("frontier", "final.json")
-# Best-of-N rows of the frontier: (label, file in the workdir, its gold-reward key).
-BEST_OF_N = (("gold chooses (oracle)", "best_of_n.jsonl", "reward"),
-             ("reward model chooses", "best_of_n_rm.jsonl", "gold_reward"))
 COLUMNS = ("method", "arm", "seed", "kl", "kl_se", "reward", "reward_se", "response_length")
 
 
@@ -59,11 +58,6 @@ def run_points(workdir: str, methods: Sequence[str]) -> list[dict]:
   return rows
 
 
-def se(values: Sequence[float]) -> float:
-  """Standard error of the mean (0 for one value)."""
-  return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-
-
 def arm_summary(rows: Sequence[dict]) -> list[dict]:
   """Per (method, arm), in first-seen order: seeds, mean and standard error over seeds of
   KL, gold reward and response length."""
@@ -74,7 +68,7 @@ def arm_summary(rows: Sequence[dict]) -> list[dict]:
     row = {"method": method, "arm": arm, "seeds": len(runs)}
     for k in ("kl", "reward", "response_length"):
       values = [r[k] for r in runs]
-      row[k], row[f"{k}_se"] = float(np.mean(values)), se(values)
+      row[k], row[f"{k}_se"] = policy_eval.mean_and_se(values)
     out.append(row)
   return out
 
@@ -135,12 +129,15 @@ def write(workdir: str, methods: Sequence[str], out: str) -> list[str]:
   os.makedirs(out, exist_ok=True)
   rows = run_points(workdir, methods)
   summary = arm_summary(rows)
-  bon = {}
-  for label, name, key in BEST_OF_N:
-    rows_n = _read_lines(os.path.join(workdir, name))
+  p = sentiment_spec.paths(workdir)
+  bon = {}  # label -> rows; the gold chooses (its own score is the reward), or rm does
+  for label, path, key in (("gold chooses (oracle)", p["bon"], "reward"),
+                           ("reward model chooses",
+                            sentiment_spec.proxy_paths(workdir, "rm")["bon"], "gold_reward")):
+    rows_n = _read_lines(path)
     if rows_n:
       bon[label] = [{"n": b["n"], "kl": b["kl"], "gold": b[key]} for b in rows_n]
-  reference = _read(os.path.join(workdir, "reference_point", "final.json"))
+  reference = _read(p["reference_point"])
   csv_path = os.path.join(out, "frontier.csv")
   with open(csv_path, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=COLUMNS)
