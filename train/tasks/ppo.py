@@ -211,6 +211,11 @@ def make_loss_fn(config, model):
             "weight": total(jnp.ones_like(weight_N))}
     return sums["loss_sum"] / jnp.maximum(sums["weight"], 1.0), sums
 
+  def carry_kl_coef(sums, kl_coef, next_coef):
+    """Adaptive KL: the next coefficient into the step's carry; the current one logged."""
+    sums["carry"] = {**sums.get("carry", {}), "kl_coef": next_coef}
+    sums["kl_coef_sum"] = kl_coef * sums["weight"]
+
   def loss_fn(params, batch, rng, deterministic: bool = False):
     del deterministic  # no dropout in any forward (module docstring)
     reference = batch["frozen"]["reference"]
@@ -223,8 +228,7 @@ def make_loss_fn(config, model):
       ro = with_advantages(ro, sg(logp), ref, sg(values), kl_coef)
       loss, sums = update_loss(ro, logp, values)
       if carry is not None:  # adaptive: the coefficient moves after every batch
-        sums["carry"] = {"kl_coef": adapted(kl_coef, ro)}
-        sums["kl_coef_sum"] = kl_coef * sums["weight"]
+        carry_kl_coef(sums, kl_coef, adapted(kl_coef, ro))
       return loss, sums
 
     def refresh():  # a new rollout batch, scored by the policy that sampled it
@@ -244,8 +248,7 @@ def make_loss_fn(config, model):
     loss, sums = update_loss(mb, logp, values)
     sums["carry"] = {"rollouts": buffer, "age": (age + 1) % per_batch}
     if adaptive:  # the coefficient moves once per rollout batch, when it is sampled
-      sums["carry"]["kl_coef"] = jnp.where(age == 0, adapted(kl_coef, buffer), kl_coef)
-      sums["kl_coef_sum"] = kl_coef * sums["weight"]
+      carry_kl_coef(sums, kl_coef, jnp.where(age == 0, adapted(kl_coef, buffer), kl_coef))
     return loss, sums
   return loss_fn
 
