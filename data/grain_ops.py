@@ -10,6 +10,7 @@ from typing import Any
 import grain
 import numpy as np
 
+from data import shuffle
 from data import sources
 from data.tokenizers import Tokenizer, encode_array
 
@@ -90,7 +91,7 @@ def record_shard(source: Any, cfg, split: str, *, seed: int, process_index: int,
     raise ValueError(f"Split {split!r} of {cfg.dataset!r} has too few {what} for "
                      f"process {process_index} of {process_count}.")
   if train:
-    records = records.shuffle(seed=derive_seed(seed, "records")).repeat()
+    records = shuffle.EpochShuffle(records, seed=derive_seed(seed, "records")).repeat()
   return records
 
 

@@ -15,6 +15,7 @@ from data import contiguous
 from data import grain_ops
 from data import masking
 from data import pairs
+from data import shuffle
 from data import sources
 from data.packing import PackedWindowsIterDataset
 from data.tokenizers import Tokenizer, encode_array
@@ -82,7 +83,7 @@ def make_lm_dataset(
         stream, cfg.seq_len, local_batch,
         grain_ops.derive_seed(seed, f"random_windows:{process_index}"))).to_iter_dataset()
   if train:
-    records = records.shuffle(seed=grain_ops.derive_seed(seed, "records")).repeat()
+    records = shuffle.EpochShuffle(records, seed=grain_ops.derive_seed(seed, "records")).repeat()
   docs = records.map(grain_ops.Tokenize(tokenizer, sources.text_key(cfg), cfg.add_eos))
   if train and not cfg.add_eos and cfg.random_offset:
     docs = docs.random_map(_RandomStart(cfg.seq_len),
@@ -100,7 +101,7 @@ def make_lm_dataset(
     batches = windows.batch(local_batch, drop_remainder=False)
     return batches.map(grain_ops.PadBatch(local_batch, tokenizer.pad_id))
   if cfg.shuffle_buffer > 1:
-    windows = grain.experimental.WindowShuffleIterDataset(
+    windows = shuffle.WindowShuffle(
         windows, window_size=cfg.shuffle_buffer, seed=grain_ops.derive_seed(seed, "windows")
     )
   return windows.batch(local_batch, drop_remainder=True)

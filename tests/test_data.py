@@ -478,3 +478,33 @@ def test_text_files_split_at_a_line_start_or_mid_line_when_there_is_none():
   one_line = "no newline in this text at all " * 30  # validation must not be empty
   assert text_files.split_point(one_line, 0.1) == int(len(one_line) * 0.9)
   assert text_files.split_point(one_line + "\n", 0.1) == int(len(one_line + "\n") * 0.9)
+
+
+def test_epoch_and_window_shuffles_permute_each_epoch_and_window_and_resume():
+  """data/shuffle.py: every epoch (window) is a permutation of its records (elements),
+  epochs and windows differ, the same seed repeats the order, and a window iterator
+  restored from its state mid-window goes on as the uninterrupted one."""
+  import grain
+
+  from data import shuffle
+  records = shuffle.EpochShuffle(grain.MapDataset.range(10), seed=3).repeat()
+  order = [records[i] for i in range(30)]
+  epochs = [order[i:i + 10] for i in range(0, 30, 10)]
+  assert all(sorted(e) == list(range(10)) for e in epochs)
+  assert epochs[0] != epochs[1] != epochs[2]
+  again = shuffle.EpochShuffle(grain.MapDataset.range(10), seed=3).repeat()
+  assert [again[i] for i in range(30)] == order
+  assert [shuffle.EpochShuffle(grain.MapDataset.range(10), seed=4)[i]
+          for i in range(10)] != epochs[0]
+
+  def windows():
+    return shuffle.WindowShuffle(grain.MapDataset.range(20).to_iter_dataset(),
+                                 window_size=8, seed=5)
+  out = list(windows())
+  assert sorted(out[:8]) == list(range(8)) and sorted(out[8:16]) == list(range(8, 16))
+  assert sorted(out[16:]) == list(range(16, 20)) and out[:8] != list(range(8))
+  it = iter(windows())
+  head = [next(it) for _ in range(11)]
+  resumed = iter(windows())
+  resumed.set_state(it.get_state())
+  assert head + list(resumed) == out

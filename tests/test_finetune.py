@@ -61,7 +61,7 @@ def _config(data_dir, **task):
   c.data.update(dataset="glue_tsv", files=str(data_dir), text_key="sentence",
                 tokenizer="byte", seq_len=48, batch_size=8, eval_split="train")
   c.task.update(head_dropout=0.0, **task)
-  c.train.update(steps=60, learning_rate=3e-3, warmup_steps=5, log_every=10, eval_every=20,
+  c.train.update(steps=120, learning_rate=3e-3, warmup_steps=5, log_every=10, eval_every=20,
                  eval_batches=0, checkpoint_every=100, progress=False,
                  best_metric="accuracy")
   c.sample.num_samples = 0
@@ -132,6 +132,8 @@ def overfit_run(data_dir, tmp_path_factory):
 
 
 def test_tiny_classifier_overfits_to_100_percent(overfit_run):
+  """120 steps: seeds 0-5 all reach accuracy 1.0 and a last logged loss of 0.004-0.010
+  (at 60 steps seed 3 had not left the 0.69 plateau and the others ended at 0.19-0.38)."""
   workdir, report = overfit_run
   assert report["accuracy"] == 1.0 and report["macro_f1"] == 1.0  # on the 32 train rows
   rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
