@@ -47,6 +47,7 @@ def multihost_config(corpus: str, data_dir: str):
                        eval_batches=1)
   c.data.val_fraction = 0.25
   c.sample.num_samples = 0
+  c.mesh.data = -1  # every device of every process
   return c
 
 

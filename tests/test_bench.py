@@ -1,6 +1,7 @@
 """The throughput benchmark runs end to end on a tiny config and reports sane numbers."""
 import json
 import math
+import os
 
 from experiments.bench import train_throughput
 from tests import tiny
@@ -9,6 +10,7 @@ from tests import tiny
 def test_benchmark_reports_positive_finite_numbers(tmp_path, capsys):
   corpus = tiny.write_corpus(str(tmp_path))
   config = tiny.tiny_config(corpus, str(tmp_path / "tfds"))
+  config.mesh.data = -1  # the benchmark times the step on the whole mesh
   row = train_throughput.benchmark(config, str(tmp_path / "work"), steps=3, warmup=1,
                                    name="tiny")
   train_throughput.report(row)
@@ -26,16 +28,22 @@ def test_benchmark_reports_positive_finite_numbers(tmp_path, capsys):
 
 def test_torch_comparison_takes_the_configs_shape_and_refuses_other_models():
   import pytest
-  from absl import app
 
+  from experiments.bench import timing
   from experiments.configs import gpt_shakespeare_char
   config = gpt_shakespeare_char.get_config()
-  assert train_throughput.torch_config(config, 65, steps=5, warmup=1) == {
+  run = timing.torch_gpt_run_config(config, 68)
+  assert run == {"mode": "run", "layers": 4, "heads": 4, "d_model": 128, "seq_len": 64,
+                 "batch": 12, "vocab": 68, "dropout": 0.0, "max_iters": 2000,
+                 "learning_rate": 1e-3, "min_lr": 1e-4, "warmup_iters": 100,
+                 "eval_interval": 250, "eval_iters": 20, "weight_decay": 0.1,
+                 "text_file": os.path.abspath(config.data.files)}
+  assert timing.torch_gpt_config(config, 65, steps=5, warmup=1) == {
       "mode": "steps", "layers": 4, "heads": 4, "d_model": 128, "seq_len": 64, "batch": 12,
       "vocab": 65, "dropout": 0.0, "steps": 5, "warmup": 1}
   config.model.mlp_dim = 256
-  with pytest.raises(app.UsageError, match="mlp_dim = 4 x d_model"):
-    train_throughput.torch_config(config, 65, steps=5, warmup=1)
+  with pytest.raises(ValueError, match="mlp_dim = 4 x d_model"):
+    timing.torch_gpt_config(config, 65, steps=5, warmup=1)
 
 
 def test_a_python_without_torch_is_named_with_the_fix():

@@ -22,6 +22,7 @@ from train import experiment
 def test_bad_config_raises_before_any_work(corpus, tmp_path, key, value, match):
   path, data_dir = corpus
   c = tiny.tiny_config(path, data_dir)
+  c.mesh.data = -1  # all 8 devices: the messages name them
   c.update_from_flattened_dict({key: value})
   with pytest.raises(ValueError, match=match):
     experiment.validate(c)

@@ -15,6 +15,7 @@ STEPS = 6
 def setup(tmp_path_factory):
   d = tmp_path_factory.mktemp("precision")
   config = tiny.tiny_config(tiny.write_corpus(str(d)), str(d / "tfds"))
+  config.mesh.data = -1  # all 8 simulated devices
   exp, state, losses = scaling_util.run_steps(config, str(d / "plain"), STEPS)
   init = scaling_util.run_steps(config, str(d / "init"), 0)[1]
   return config, d, losses, jax.device_get(init.params)

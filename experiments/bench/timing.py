@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 from typing import Any, Callable, Sequence
@@ -85,3 +86,28 @@ def step_stats(times: Sequence[float], cpu_per_step: float, tokens_per_step: int
   return {"step_ms": round(step_s * 1e3, 2), "step_min_ms": round(min(times) * 1e3, 2),
           "cpu_ms_per_step": round(cpu_per_step * 1e3, 1),
           "tokens_per_sec": round(tokens_per_step / step_s, 1)}
+
+
+def torch_gpt_config(config: Any, vocab_size: int, steps: int, warmup: int) -> dict:
+  """torch_gpt.py's settings for the shape of `config` (a nanoGPT-shaped GPT only;
+  ValueError naming what differs otherwise)."""
+  m, d = config.model, config.data
+  if m.family != "gpt" or m.mlp_dim != 4 * m.d_model or m.num_kv_heads not in (0, m.num_heads):
+    raise ValueError("torch_gpt.py times nanoGPT's model: a gpt with mlp_dim = 4 x "
+                     f"d_model and no GQA (got family={m.family!r}, d_model={m.d_model}, "
+                     f"mlp_dim={m.mlp_dim}, num_kv_heads={m.num_kv_heads})")
+  return {"mode": "steps", "layers": m.num_layers, "heads": m.num_heads, "d_model": m.d_model,
+          "seq_len": d.seq_len, "batch": d.batch_size, "vocab": vocab_size,
+          "dropout": m.dropout, "steps": steps, "warmup": warmup}
+
+
+def torch_gpt_run_config(config: Any, vocab_size: int) -> dict:
+  """torch_gpt.py's run mode for `config`: its shape, data file, schedule and evaluation."""
+  shape = torch_gpt_config(config, vocab_size, steps=0, warmup=0)
+  del shape["steps"], shape["warmup"]
+  t = config.train
+  return {**shape, "mode": "run", "text_file": os.path.abspath(config.data.files),
+          "max_iters": t.steps, "learning_rate": t.learning_rate,
+          "min_lr": t.end_learning_rate, "warmup_iters": t.warmup_steps,
+          "eval_interval": t.eval_every, "weight_decay": t.weight_decay,
+          "eval_iters": t.eval_batches or 200}

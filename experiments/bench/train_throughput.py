@@ -165,18 +165,6 @@ def report(row: dict) -> None:
   print(json.dumps(row, sort_keys=True), flush=True)
 
 
-def torch_config(config: Any, vocab_size: int, steps: int, warmup: int) -> dict:
-  """torch_gpt.py's settings for the shape of `config` (a nanoGPT-shaped GPT only)."""
-  m, d = config.model, config.data
-  if m.family != "gpt" or m.mlp_dim != 4 * m.d_model or m.num_kv_heads not in (0, m.num_heads):
-    raise app.UsageError("--torch_python times nanoGPT's model: a gpt with mlp_dim = 4 x "
-                         f"d_model and no GQA (got family={m.family!r}, d_model={m.d_model}, "
-                         f"mlp_dim={m.mlp_dim}, num_kv_heads={m.num_kv_heads})")
-  return {"mode": "steps", "layers": m.num_layers, "heads": m.num_heads, "d_model": m.d_model,
-          "seq_len": d.seq_len, "batch": d.batch_size, "vocab": vocab_size,
-          "dropout": m.dropout, "steps": steps, "warmup": warmup}
-
-
 def _merged(rows: list[dict], tokens_per_step: int) -> dict:
   """One row for several rounds: the median over every timed step of every round."""
   times = [t for row in rows for t in row["times"]]
@@ -197,7 +185,7 @@ def compare_with_torch(config: Any, workdir: str, name: str, python: str, rounds
     try:
       theirs.append(timing.run_torch_script(
           python, "torch_gpt.py",
-          [json.dumps(torch_config(config, row["vocab_size"], steps, warmup))]))
+          [json.dumps(timing.torch_gpt_config(config, row["vocab_size"], steps, warmup))]))
     except ValueError as e:
       raise app.UsageError(str(e))
     print(f"round {len(ours)}: attnlab {row['step_time_s'] * 1e3:.1f} ms/step, torch "
