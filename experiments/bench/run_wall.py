@@ -23,6 +23,7 @@ import time
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 from experiments.bench import timing
@@ -59,6 +60,8 @@ def timed_process(argv: list[str], cwd: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.ERROR)
   import data as data_lib  # heavy: after flag parsing
   from train import experiment as experiment_lib
 
