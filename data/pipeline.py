@@ -83,7 +83,8 @@ def make_lm_dataset(
         stream, cfg.seq_len, local_batch,
         grain_ops.derive_seed(seed, f"random_windows:{process_index}"))).to_iter_dataset()
   if train:
-    records = shuffle.EpochShuffle(records, seed=grain_ops.derive_seed(seed, "records")).repeat()
+    records = shuffle.EpochShuffle(records,
+                                   seed=grain_ops.derive_seed(seed, "records")).repeat()
   docs = records.map(grain_ops.Tokenize(tokenizer, sources.text_key(cfg), cfg.add_eos))
   if train and not cfg.add_eos and cfg.random_offset:
     docs = docs.random_map(_RandomStart(cfg.seq_len),

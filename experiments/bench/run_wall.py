@@ -44,15 +44,15 @@ def timed_process(argv: list[str], cwd: str) -> dict:
   """Run argv to the end: wall seconds, the child's peak RSS (MiB), its stdout."""
   start = time.perf_counter()
   with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    pid = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err).pid
+    _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
     out.seek(0)
     err.seek(0)
     stdout, stderr = out.read(), err.read()
-  if proc.returncode != 0:
-    raise app.UsageError(f"{' '.join(argv[:4])} ... failed (exit {proc.returncode}): "
+  if code != 0:
+    raise app.UsageError(f"{' '.join(argv[:4])} ... failed (exit {code}): "
                          f"{(stderr.strip().splitlines() or ['no output'])[-1]}")
   return {"wall_s": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout}
 
@@ -62,8 +62,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.ERROR)
-  import data as data_lib  # heavy: after flag parsing
-  from train import experiment as experiment_lib
+  from train import experiment as experiment_lib  # heavy: after flag parsing
 
   config = _CONFIG.value
   if config.data.dataset != "text_files" or config.data.tokenizer != "char":
@@ -74,11 +73,10 @@ def main(argv):
     raise app.UsageError(f"data.files={config.data.files!r} is not a file; give "
                          "--config.data.files=PATH/input.txt")
   root = tempfile.mkdtemp(prefix="run_wall_")
-  exp = experiment_lib.build(config, os.path.join(root, "vocab"))  # prepares the dataset
-  for split in (config.data.train_split, config.data.eval_split):
-    data_lib.get_source(config.data, split)
-  try:
-    settings = json.dumps(timing.torch_gpt_run_config(config, exp.model_config.vocab_size))  # run mode counts the file's own characters
+  # prepares the dataset (every split) and the tokenizer, as a user's first run would
+  exp = experiment_lib.build(config, os.path.join(root, "vocab"))
+  try:  # (torch's run mode counts the file's own characters for its vocabulary)
+    settings = json.dumps(timing.torch_gpt_run_config(config, exp.model_config.vocab_size))
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   config_path = os.path.abspath(config_flags.get_config_filename(flags.FLAGS["config"]))
