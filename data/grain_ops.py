@@ -88,8 +88,8 @@ def record_shard(source: Any, cfg, split: str, *, seed: int, process_index: int,
   per epoch and repeats forever, evaluation is one pass in stored order."""
   records = grain.MapDataset.source(source)[process_index::process_count]
   if len(records) == 0:
-    raise ValueError(f"Split {split!r} of {cfg.dataset!r} has too few {what} for "
-                     f"process {process_index} of {process_count}.")
+    raise ValueError(f"Split {split!r} of {cfg.dataset!r} has {len(source)} {what}, too "
+                     f"few for process {process_index} of {process_count} to get any.")
   if train:
     records = shuffle.EpochShuffle(records, seed=derive_seed(seed, "records")).repeat()
   return records

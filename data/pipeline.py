@@ -69,22 +69,16 @@ def make_lm_dataset(
     return contiguous.make_dataset(cfg, tokenizer, split, process_index=process_index,
                                    process_count=process_count, train=train)
   local_batch = grain_ops.local_batch(cfg, process_index, process_count)
-  source = sources.get_source(cfg, split)
-  records = grain.MapDataset.source(source)[process_index::process_count]
-  if len(records) == 0:
-    raise ValueError(
-        f"Split {split!r} of {cfg.dataset!r} has {len(source)} records, too few for "
-        f"process {process_index} of {process_count} to get any."
-    )
-  if train and cfg.random_windows:
+  random_windows = train and cfg.random_windows  # reads the records unshuffled, once
+  records = grain_ops.record_shard(
+      sources.get_source(cfg, split), cfg, split, seed=seed, process_index=process_index,
+      process_count=process_count, train=train and not random_windows)
+  if random_windows:
     stream = np.concatenate(list(records.map(
         grain_ops.Tokenize(tokenizer, sources.text_key(cfg), add_eos=False))))
     return grain.MapDataset.range(1 << 40).map_with_index(_RandomWindows(
         stream, cfg.seq_len, local_batch,
         grain_ops.derive_seed(seed, f"random_windows:{process_index}"))).to_iter_dataset()
-  if train:
-    records = shuffle.EpochShuffle(records,
-                                   seed=grain_ops.derive_seed(seed, "records")).repeat()
   docs = records.map(grain_ops.Tokenize(tokenizer, sources.text_key(cfg), cfg.add_eos))
   if train and not cfg.add_eos and cfg.random_offset:
     docs = docs.random_map(_RandomStart(cfg.seq_len),
