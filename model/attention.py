@@ -33,6 +33,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from model import dropout as dropout_lib
 from model import matmul
 from model import positions as positions_lib
 
@@ -151,8 +152,7 @@ def dot_product_attention(
   if rows_may_be_empty:  # fully masked rows: softmax is uniform there; make it zero
     weights = jnp.where(mask_g, weights, 0.0)
   if use_dropout:
-    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
-    weights = jnp.where(keep, weights / (1.0 - dropout_rate), 0.0)
+    weights = dropout_lib.dropout(weights, dropout_rate, dropout_rng)
   out_BxTxKxGxH = jnp.einsum("bkgts,bskh->btkgh", weights.astype(v_BxSxKxH.dtype),
                              v_BxSxKxH)
   return out_BxTxKxGxH.reshape(b, t, n, h)

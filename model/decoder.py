@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from model import attention
 from model import blocks
+from model import dropout as dropout_lib
 from model import layers
 
 
@@ -70,7 +71,7 @@ class Decoder(nn.Module):
       positions = jnp.broadcast_to(jnp.arange(t)[None], tokens_BxT.shape)
     embedder = layers.Embedder(cfg, name="embed")
     x_BxTxD = embedder(tokens_BxT, positions)
-    x_BxTxD = nn.Dropout(cfg.dropout)(x_BxTxD, deterministic=deterministic)
+    x_BxTxD = dropout_lib.Dropout(cfg.dropout)(x_BxTxD, deterministic=deterministic)
     x_BxTxD = nn.with_logical_constraint(x_BxTxD, ("batch", "length", "embed"))
     mask = None
     if segment_ids is not None:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from model import attention
 from model import blocks
+from model import dropout as dropout_lib
 from model import layers
 
 HEADS = ("mlm", "pair", "rtd")  # masked LM, NSP/SOP pair classifier, replaced-token detection
@@ -118,7 +119,7 @@ class Encoder(nn.Module):
     x_BxTxD = embeddings(tokens_BxT, positions, token_types)
     if self.opts.embed_dim != cfg.d_model:
       x_BxTxD = layers.dense(cfg.d_model, ("embed", None), cfg, "embed_proj")(x_BxTxD)
-    x_BxTxD = nn.Dropout(cfg.dropout)(x_BxTxD, deterministic=deterministic)
+    x_BxTxD = dropout_lib.Dropout(cfg.dropout)(x_BxTxD, deterministic=deterministic)
     mask = attention.make_attention_mask(segment_ids)
     x_BxTxD = blocks.block_stack(cfg, x_BxTxD, mask, positions, deterministic,
                                   causal=False, share_layers=self.opts.share_layers)

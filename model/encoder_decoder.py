@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from model import attention
 from model import blocks
+from model import dropout as dropout_lib
 from model import layers
 from model import positions as positions_lib
 
@@ -122,7 +123,7 @@ class EncoderDecoder(nn.Module):
     self.decoder = _Stack(self.dec_cfg, causal=True)
     if not cfg.tie_embeddings:
       self.lm_head = layers.dense(cfg.vocab_size, ("embed", "vocab"), cfg, "lm_head")
-    self.dropout = nn.Dropout(cfg.dropout)
+    self.dropout = dropout_lib.Dropout(cfg.dropout)
 
   def _embedder(self, side: str) -> layers.Embedder:
     if self.opts.share_embeddings:

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from model import decoder
+from model import dropout as dropout_lib
 from model import encoder
 from model import layers
 
@@ -62,7 +63,7 @@ class _Head(nn.Module):
   def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
     if self.pooler:
       x = jnp.tanh(layers.dense(self.cfg.d_model, ("embed", None), self.cfg, "pooler")(x))
-    x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
+    x = dropout_lib.Dropout(self.dropout)(x, deterministic=deterministic)
     return layers.dense(self.num_classes, ("embed", None), self.cfg, "out")(x).astype(
         jnp.float32)
 
@@ -84,7 +85,7 @@ class Classifier(nn.Module):
                deterministic: bool = True) -> jax.Array:
     hidden_BxTxD = backbone_hidden(self.backbone, tokens_BxT, token_types, deterministic)
     if self.pooling is None:
-      hidden_BxTxD = nn.Dropout(self.dropout)(hidden_BxTxD, deterministic=deterministic)
+      hidden_BxTxD = dropout_lib.Dropout(self.dropout)(hidden_BxTxD, deterministic=deterministic)
       return _Head(self.cfg, self.num_classes, 0.0, pooler=False, name=HEAD)(
           hidden_BxTxD, deterministic)
     pooled_BxD = pool(hidden_BxTxD, tokens_BxT != 0, self.pooling)

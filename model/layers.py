@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from model import attention
+from model import dropout as dropout_lib
 from model import matmul
 from model import positions as positions_lib
 
@@ -47,6 +48,7 @@ class TransformerConfig:
   use_bias: bool = False
   tie_embeddings: bool = True
   dropout: float = 0.0
+  mlp_dropout: float = 0.0
   attention_dropout: float = 0.0
   attention_impl: str = "xla"
   scan_layers: bool = False
@@ -71,6 +73,9 @@ class TransformerConfig:
       check(m[key] >= 0, f"model.{key}", m[key], "must be >= 0", f"0 means {zero}")
     check(0 <= m.attention_dropout < 1, "model.attention_dropout", m.attention_dropout,
           "must be in [0, 1)", "0 disables it")
+    mlp_dropout = m.dropout if m.mlp_dropout is None else m.mlp_dropout
+    check(0 <= mlp_dropout < 1, "model.mlp_dropout", m.mlp_dropout, "must be in [0, 1)",
+          "0 disables it; None takes model.dropout")
     if m.d_model % m.num_heads and not m.head_dim:
       raise ValueError(
           f"model.num_heads={m.num_heads} must divide model.d_model={m.d_model} "
@@ -95,7 +100,7 @@ class TransformerConfig:
         attention_scale=m.attention_scale, norm=m.norm,
         norm_placement=m.norm_placement,
         norm_eps=m.norm_eps, activation=m.activation, use_bias=m.use_bias,
-        tie_embeddings=m.tie_embeddings, dropout=m.dropout,
+        tie_embeddings=m.tie_embeddings, dropout=m.dropout, mlp_dropout=mlp_dropout,
         attention_dropout=m.attention_dropout, attention_impl=m.attention_impl,
         scan_layers=m.scan_layers, remat=m.remat, dtype=DTYPES[m.dtype],
         init_std=m.init_std)
@@ -174,7 +179,7 @@ class Mlp(nn.Module):
       h_BxTxF = nn.relu(h_BxTxF)
     else:
       h_BxTxF = nn.gelu(h_BxTxF, approximate=cfg.activation == "gelu")
-    h_BxTxF = nn.Dropout(cfg.dropout)(h_BxTxF, deterministic=deterministic)
+    h_BxTxF = dropout_lib.Dropout(cfg.mlp_dropout)(h_BxTxF, deterministic=deterministic)
     return dense(x_BxTxD.shape[-1], ("mlp", "embed"), cfg, "wo",
                  std=_out_std(cfg))(h_BxTxF)
 
@@ -208,7 +213,7 @@ class TransformerBlock(nn.Module):
     """x + dropout(sublayer(norm(x))) for pre-norm; norm(x + dropout(sublayer(x))) post."""
     pre = self.cfg.norm_placement == "pre"
     h = sublayer(Norm(self.cfg, name=f"{name}_norm")(x) if pre else x)
-    x = x + nn.Dropout(self.cfg.dropout)(h, deterministic=deterministic)
+    x = x + dropout_lib.Dropout(self.cfg.dropout)(h, deterministic=deterministic)
     return x if pre else Norm(self.cfg, name=f"{name}_norm")(x)
 
   @nn.compact

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from model import dropout as dropout_lib
 from model import layers
 from model import matmul
 
@@ -176,7 +177,7 @@ class LSTMLanguageModel(nn.Module):
     finals = []
     h4 = 4 * cfg.d_model
     for i in range(cfg.num_layers):
-      x_TxBxD = nn.Dropout(cfg.dropout)(x_TxBxD, deterministic=deterministic)
+      x_TxBxD = dropout_lib.Dropout(cfg.dropout)(x_TxBxD, deterministic=deterministic)
       # flax OptimizedLSTMCell's defaults, per gate: lecun_normal input, orthogonal
       # recurrent kernels, zero bias (on the recurrent side only, as one bias here).
       wi = self.param(f"layer_{i}_wi", pick(nn.initializers.lecun_normal()),
@@ -189,7 +190,7 @@ class LSTMLanguageModel(nn.Module):
       c0, h0 = carry[:, i, 0].astype(cfg.dtype), carry[:, i, 1].astype(cfg.dtype)
       x_TxBxD, c_T, h_T = lstm_layer(xw, wh.astype(cfg.dtype), keep_TxB, c0, h0)
       finals.append(jnp.stack([c_T, h_T], axis=1).astype(jnp.float32))
-    x_BxTxD = nn.Dropout(cfg.dropout)(x_TxBxD.transpose(1, 0, 2), deterministic=deterministic)
+    x_BxTxD = dropout_lib.Dropout(cfg.dropout)(x_TxBxD.transpose(1, 0, 2), deterministic=deterministic)
     if cfg.tie_embeddings:
       logits_BxTxV = embed.attend(x_BxTxD)
     else:

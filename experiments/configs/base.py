@@ -88,6 +88,8 @@ def get_config() -> ml_collections.ConfigDict:
   m.tie_embeddings = True  # output layer = the token embedding, transposed
   m.dropout = 0.0  # residual/embedding dropout rate, in [0, 1)
   m.attention_dropout = 0.0  # on attention weights, in [0, 1) (attention_impl=xla only)
+  # On each block's MLP hidden activations (flax lm1b, T5); None: model.dropout. nanoGPT: 0.
+  m.mlp_dropout = ml_collections.config_dict.placeholder(float)
   m.attention_impl = "xla"  # xla (reference) | jax (jax.nn.dot_product_attention) | cudnn (GPU)
   m.scan_layers = False  # True: one nn.scan over layers (faster compile; params stacked)
   # Recompute each block's activations in the backward: none | full | dots_saveable. On

@@ -1,5 +1,6 @@
 """nanoGPT's full shakespeare_char config: 6 layers, 6 heads, 384 dims, block 256,
-batch 64, 5000 steps, dropout 0.2 (otherwise as gpt_shakespeare_char.py).
+batch 64, 5000 steps, dropout 0.2 on the embeddings, the attention weights and each
+residual branch, none inside the MLP (otherwise as gpt_shakespeare_char.py).
 
 Command:
   python -m train.main --config=experiments/configs/gpt_shakespeare_char_large.py \
@@ -21,6 +22,8 @@ def get_config():
   c.model.mlp_dim = 1536
   c.model.max_len = 256
   c.model.dropout = 0.2
+  c.model.attention_dropout = 0.2
+  c.model.mlp_dropout = 0.0
   c.train.steps = 5000
   c.train.eval_every = 500
   c.train.eval_batches = 50
