@@ -31,7 +31,13 @@ def _project_fwd(x, w):
 def _project_bwd(res, g):
   x, w = res
   lead = tuple(range(x.ndim - 1))
-  dw = lax.dot_general(x, g, ((lead, lead), ((), ()))).astype(w.dtype)
+  if x.shape[-1] > g.shape[-1]:
+    # (gᵀx)ᵀ: XLA:CPU copies the dot's left operand transposed, so transpose the narrower
+    # one and then the small [F, D] result; the barrier keeps XLA from folding it back.
+    dw = lax.optimization_barrier(lax.dot_general(g, x, ((lead, lead), ((), ())))).T
+  else:
+    dw = lax.dot_general(x, g, ((lead, lead), ((), ())))
+  dw = dw.astype(w.dtype)
   dx = lax.dot_general(g, w, (((g.ndim - 1,), (1,)), ((), ()))).astype(x.dtype)
   return dx, dw
 
