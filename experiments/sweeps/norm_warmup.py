@@ -18,6 +18,7 @@ Result (experiments/results/norm_warmup, 3 seeds): pre-LN + warmup 4.615 ± 0.09
 no warmup 5.102 (+0.49, p = 0.01), post-LN 5.905 with or without the 30-step warmup (both
 stall near the unigram loss): post-LN's instability reproduces; neither the rescue by a
 (much longer) warmup nor pre-LN's insensitivity to warmup does at this budget.
+A 250-step warmup over 1000 steps does not rescue post-LN either (norm_warmup_long.py).
 """
 from experiments.sweeps import budget
 
