@@ -28,6 +28,23 @@ def test_this_suite_compiles_with_the_entry_points_defaults():
 
 @pytest.mark.skipif(ctypes.util.find_library("c") is None or sys.platform != "linux",
                     reason="glibc's mallopt is Linux-only")
+def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_one(tmp_path):
+  """<ATTNLAB_CACHE_DIR>/xla by default; a user's JAX_COMPILATION_CACHE_DIR (empty: off) is
+  kept. In a fresh process JAX then writes the compiled program there."""
+  env = {"ATTNLAB_CACHE_DIR": str(tmp_path)}
+  assert cli.set_compilation_cache_default(env) == str(tmp_path / "xla")
+  assert env["JAX_COMPILATION_CACHE_MAX_SIZE"] == str(cli.COMPILATION_CACHE_MAX_BYTES)
+  assert cli.set_compilation_cache_default({"JAX_COMPILATION_CACHE_DIR": ""}) == ""
+  assert cli.set_compilation_cache_default({"JAX_COMPILATION_CACHE_DIR": "/c"}) == "/c"
+  code = ("from train import cli; cli.set_compilation_cache_default(); import jax; "
+          "jax.jit(lambda x: x * 2 + 1)(1.0).block_until_ready()")
+  env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+  env.update(ATTNLAB_CACHE_DIR=str(tmp_path), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+  subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                 cwd=os.path.dirname(os.path.dirname(cli.__file__)))
+  assert any(n.endswith("-cache") for n in os.listdir(tmp_path / "xla"))
+
+
 def test_malloc_defaults_apply_unless_the_user_tunes_malloc():
   """Applied by mallopt on glibc (in a fresh process: they last for its life); a user's
   own malloc tuning or ATTNLAB_SYSTEM_MALLOC=1 leaves malloc alone."""

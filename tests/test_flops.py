@@ -3,6 +3,7 @@ import json
 
 import jax.numpy as jnp
 
+from train import cli
 from train import flops
 
 
@@ -28,4 +29,4 @@ def test_peak_is_measured_once_per_machine_and_dtype(tmp_path, monkeypatch):
 
 
 def test_tests_do_not_write_the_real_cache():
-  assert "attnlab-test-cache-" in flops.cache_dir()
+  assert "attnlab-test-cache-" in cli.cache_dir()

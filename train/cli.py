@@ -41,6 +41,32 @@ def set_xla_defaults(environ: Optional[dict] = None) -> str:
   return flags
 
 
+def cache_dir(environ: Optional[dict] = None) -> str:
+  """Where attnlab keeps per-machine state (the measured peak FLOPs, compiled programs):
+  $ATTNLAB_CACHE_DIR, default ~/.cache/attnlab."""
+  environ = os.environ if environ is None else environ
+  return environ.get("ATTNLAB_CACHE_DIR") or os.path.join(
+      os.path.expanduser("~"), ".cache", "attnlab")
+
+
+# JAX's persistent compilation cache, on by default as MaxText's jax_cache_dir: a rerun,
+# a resume or another seed of a config loads its compiled steps (init, train, eval,
+# sampling: ~10 s of a small CPU run's start-up) instead of compiling them again. JAX
+# keys an entry on the program, the XLA flags and the jaxlib version, so a hit is the
+# executable a compile would give. Programs that compile in under a second are not kept.
+COMPILATION_CACHE_MAX_BYTES = 1 << 30  # least recently used entries go beyond it
+
+
+def set_compilation_cache_default(environ: Optional[dict] = None) -> str:
+  """Point JAX's compilation cache at <cache_dir>/xla unless environ (default os.environ)
+  sets JAX_COMPILATION_CACHE_DIR (empty: no cache); returns the directory ('' if off).
+  Call before JAX reads its config (first import)."""
+  environ = os.environ if environ is None else environ
+  environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(cache_dir(environ), "xla"))
+  environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(COMPILATION_CACHE_MAX_BYTES))
+  return environ["JAX_COMPILATION_CACHE_DIR"]
+
+
 # glibc malloc settings (mallopt parameter numbers from malloc.h). By default glibc serves
 # each allocation above a (dynamic, at most 32 MiB) threshold with its own mmap and gives
 # it back with munmap, and trims freed heap tops: XLA:CPU allocates a step's temp buffers
@@ -73,10 +99,11 @@ def set_malloc_defaults(environ: Optional[dict] = None) -> bool:
 
 
 def run(main: Callable[[list[str]], Optional[int]]) -> None:
-  """absl's app.run(main) with attnlab's XLA and malloc defaults, error and signal
-  conventions."""
+  """absl's app.run(main) with attnlab's XLA, malloc and compilation-cache defaults, error
+  and signal conventions."""
   set_xla_defaults()
   set_malloc_defaults()
+  set_compilation_cache_default()
   logging.get_absl_handler().addFilter(_orbax_thread_errors)
   app.run(_guarded(main))
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from model.layers import TransformerConfig
 from model.rnn import LSTMConfig
+from train import cli
 from train import workdir as workdir_lib
 
 
@@ -59,18 +60,12 @@ def measure_system_peak_flops(dtype=jnp.float32) -> float:
   return peak * jax.device_count()
 
 
-def cache_dir() -> str:
-  """Where attnlab keeps per-machine measurements: $ATTNLAB_CACHE_DIR or ~/.cache/attnlab."""
-  return os.environ.get("ATTNLAB_CACHE_DIR") or os.path.join(
-      os.path.expanduser("~"), ".cache", "attnlab")
-
-
 def system_peak_flops(dtype=jnp.float32) -> float:
   """measure_system_peak_flops(dtype), measured once per machine and then read from
   <cache_dir>/peak_flops.json; an unreadable or unwritable cache only costs a measurement."""
   key = (f"{jax.default_backend()}/{jax.devices()[0].device_kind}/"
          f"{jax.device_count()}/{jnp.dtype(dtype).name}")
-  path = os.path.join(cache_dir(), "peak_flops.json")
+  path = os.path.join(cli.cache_dir(), "peak_flops.json")
   try:
     with open(path) as f:
       cached = json.load(f)
