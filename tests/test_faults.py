@@ -25,7 +25,7 @@ from train import loop
 from train import metrics_writer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STEPS = 120
+STEPS = 60
 OVERRIDES = {"train.steps": STEPS, "train.checkpoint_every": 5, "train.eval_every": 100,
              "train.keep_checkpoints": 3, "sample.num_samples": 0}
 
