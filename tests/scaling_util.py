@@ -52,14 +52,14 @@ def multihost_config(corpus: str, data_dir: str):
 
 
 def step_temp_bytes(config, workdir: str) -> int:
-  """XLA's temp buffer size of the compiled train step of `config` (per device)."""
+  """XLA's temp buffer size (per device) of the compiled train step of `config`, lowered
+  on the experiment's abstract state (the program the loop compiles, without an init)."""
   exp = experiment.build(config, workdir)
   it = iter(data_lib.make_lm_dataset(exp.config.data, exp.tokenizer,
                                      exp.config.data.train_split, seed=config.seed, train=True))
-  state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
-                                       exp.mesh, exp.shardings, exp.rules)
   train_fn, _ = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                        exp.schedule)
   with partitioning.mesh_context(exp.mesh, exp.rules):
-    compiled = train_fn.lower(state, partitioning.global_batch(next(it), exp.mesh)).compile()
+    compiled = train_fn.lower(exp.abstract_state,
+                              partitioning.global_batch(next(it), exp.mesh)).compile()
   return compiled.memory_analysis().temp_size_in_bytes

@@ -63,7 +63,7 @@ def test_scanned_layers_give_the_plain_losses(setup):
 @pytest.mark.parametrize("scan_layers", [True, False])
 def test_remat_shrinks_the_compiled_steps_temp_buffers(tmp_path, scan_layers):
   # 4 layers at 128 tokens, this suite's XLA flags (the entry points'): full remat keeps
-  # each layer's input only; measured 1.47 vs 4.92 MB scanned, 1.68 vs 2.44 MB unrolled.
+  # each layer's input only; measured 9.70 vs 37.27 MB scanned, 13.23 vs 19.65 MB unrolled.
   corpus = tiny.write_corpus(str(tmp_path))
   temp = {}
   for remat in ("none", "full"):

@@ -189,15 +189,16 @@ def test_packed_batches_hold_several_examples_with_the_loss_of_unpacked_ones(tmp
     assert src[-1] == tgt[-1] == tok.eos_id and tgt[:-1] == src[:-1][::-1]
   for row in rows:
     np.testing.assert_array_equal(row["weights"], row["targets_segment_ids"] > 0)
-  # The objective on the first packed batch == on the same examples one per row.
+  # The objective on the first packed batch == on the same examples one per row (jitted:
+  # one compile per batch shape instead of one per op).
   module = model_lib.build(c.model)
-  params = nn.meta.unbox(module.init(jax.random.PRNGKey(0), packed[0]["inputs"],
-                                     packed[0]["targets"])["params"])
-  loss_fn = tasks.for_config(c).make_loss_fn(c, module)
-  _, sums = loss_fn(params, packed[0], jax.random.PRNGKey(0), deterministic=True)
+  params = jax.jit(lambda x, y: nn.meta.unbox(module.init(jax.random.PRNGKey(0), x, y)))(
+      packed[0]["inputs"], packed[0]["targets"])["params"]
+  loss_fn = jax.jit(tasks.for_config(c).make_loss_fn(c, module), static_argnums=3)
+  _, sums = loss_fn(params, packed[0], jax.random.PRNGKey(0), True)
   n = int(sums["seq/weight"])
   alone = {k: np.concatenate([b[k] for b in unpacked])[:n] for k in unpacked[0]}
-  _, want = loss_fn(params, alone, jax.random.PRNGKey(0), deterministic=True)
+  _, want = loss_fn(params, alone, jax.random.PRNGKey(0), True)
   assert n >= 8 and want["seq/weight"] == n
   for key in ("loss_sum", "correct_sum", "weight", "seq/exact_match_sum"):
     np.testing.assert_allclose(sums[key], want[key], rtol=1e-5, err_msg=key)
