@@ -2,14 +2,18 @@
 recipe (experiments/bench/torch_gpt.py, run mode), alternating, in one benchmark run.
 
   python -m experiments.bench.run_wall --torch_python=/tmp/torchenv/bin/python \
-      [--config=experiments/configs/gpt_shakespeare_char.py] [--rounds=2] [--config.x=y]
+      [--config=experiments/configs/gpt_shakespeare_char.py] [--rounds=2] \
+      [--compilation_cache=shared] [--config.x=y]
 
 Each side is a fresh process timed from outside: start-up (imports, tokenizer, data), the
 compile, every step, the mid-run evaluations, attnlab's final whole-split evaluation,
 checkpoints and samples. The dataset is prepared before the first round (a user prepares
-it once). Peak RSS is each child's own (wait4). Prints one line per run, then one JSON
-line: per side the median wall and the max peak RSS over the rounds, the final
-validation loss, and the ratios attnlab / torch.
+it once). JAX's compilation cache is the benchmark's own: `shared` (one for all rounds: the
+first attnlab run compiles, later ones load, as a user's rerun of a config does) or `fresh`
+(an empty one each round: every run compiles, as a first run on a machine). Peak RSS is
+each child's own (wait4). Prints one line per run, then one JSON line: per side the median
+wall and the max peak RSS over the rounds, the final validation loss, and the ratios
+attnlab / torch.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 from absl import app
 from absl import flags
@@ -35,16 +40,19 @@ _CONFIG = config_flags.DEFINE_config_file(
 _TORCH_PYTHON = flags.DEFINE_string("torch_python", None,
                                     "A Python with torch installed (nanoGPT's recipe).")
 _ROUNDS = flags.DEFINE_integer("rounds", 2, "Alternating rounds (attnlab first).")
+_CACHE = flags.DEFINE_enum("compilation_cache", "shared", ["shared", "fresh"],
+                           "attnlab's JAX compilation cache: one for all rounds, or an "
+                           "empty one per round.")
 flags.mark_flags_as_required(["torch_python"])
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def timed_process(argv: list[str], cwd: str) -> dict:
+def timed_process(argv: list[str], cwd: str, env: Optional[dict] = None) -> dict:
   """Run argv to the end: wall seconds, the child's peak RSS (MiB), its stdout."""
   start = time.perf_counter()
   with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-    pid = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err).pid
+    pid = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, env=env).pid
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
@@ -85,9 +93,11 @@ def main(argv):
   load_before = os.getloadavg()
   sides = {"attnlab": [], "torch": []}
   for r in range(_ROUNDS.value):
+    cache = os.path.join(root, "xla" if _CACHE.value == "shared" else f"xla{r}")
     ours = timed_process([sys.executable, "-m", "train.main", f"--config={config_path}",
                           f"--workdir={os.path.join(root, f'run{r}')}",
-                          "--config.train.progress=False", *overrides], cwd=_REPO)
+                          "--config.train.progress=False", *overrides], cwd=_REPO,
+                         env={**os.environ, "JAX_COMPILATION_CACHE_DIR": cache})
     with open(os.path.join(root, f"run{r}", "final.json")) as f:
       ours["val_loss"] = json.load(f)["loss"]
     theirs = timed_process([_TORCH_PYTHON.value,
@@ -108,6 +118,7 @@ def main(argv):
   summary["ratio"] = {k: round(summary["attnlab"][k] / summary["torch"][k], 3)
                       for k in ("wall_s", "peak_rss_mb")}
   summary.update(config=os.path.basename(config_path), rounds=_ROUNDS.value,
+                 compilation_cache=_CACHE.value,
                  cpus=os.cpu_count(), loadavg_before=[round(x, 2) for x in load_before],
                  loadavg_after=[round(x, 2) for x in os.getloadavg()], workdir=root)
   print(json.dumps(summary))
