@@ -90,7 +90,9 @@ def test_at_the_start_the_margin_is_zero_and_the_loss_log2(tmp_path):
   batch = next(iter(exp.task.make_dataset(c.data, exp.tokenizer, "validation", seed=0,
                                           train=False)))
   batch = dict(jax.tree.map(jnp.asarray, batch), frozen=state.frozen)
-  loss, sums = exp.loss_fn(state.params, batch, jax.random.key(0), True)
+  # jitted as the train and eval steps run it (one compile, not an op-by-op forward)
+  loss, sums = jax.jit(exp.loss_fn, static_argnums=3)(state.params, batch,
+                                                       jax.random.key(0), True)
   assert float(sums["margin_sum"]) == 0.0 and float(sums["correct_sum"]) == 0.0
   assert float(loss) == pytest.approx(np.log(2.0), rel=1e-6)
 
@@ -118,12 +120,13 @@ def test_dpo_learns_the_preference_and_the_policy_samples(sft_and_dpo):
   assert open(f"{run}/samples.txt").read().strip()
 
 
-def test_on_8_devices_stopped_and_resumed_it_logs_the_same_run(sft_and_dpo, tmp_path):
-  """The frozen reference is checkpointed: a run stopped at step 20 and resumed (on the
-  8-device data axis) logs the one-device run's losses and margins (float noise apart)."""
+def test_on_2_devices_stopped_and_resumed_it_logs_the_same_run(sft_and_dpo, tmp_path):
+  """The frozen reference is checkpointed: a run stopped at step 20 and resumed (on a
+  2-device data axis) logs the one-device run's losses and margins (float noise apart).
+  Any sharded data axis makes the claim, and 2 simulated devices cost less than 8."""
   c, _, run, final = sft_and_dpo
   c = c.copy_and_resolve_references()
-  c.mesh.data = -1  # all 8 simulated devices
+  c.mesh.data = 2
   c.sample.num_samples = 0
   workdir = str(tmp_path / "resumed")
   assert loop.train_and_evaluate(c, workdir, stop_after=20) is None

@@ -2,7 +2,7 @@
 per-token rewards against hand numbers, a value head that leaves the policy's logits and
 samples alone, a zero KL penalty at the start, raising a toy reward from a tiny SFT'd GPT
 with the KL in bounds (one update per rollout batch), several updates per rollout batch
-from the state's carry, and a resume of those on 8 devices that logs the one-device run."""
+from the state's carry, and a resume of those on 2 devices that logs the one-device run."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -85,7 +85,7 @@ def test_the_value_head_leaves_the_logits_and_samples_alone_and_kl_starts_at_0(t
   gpt = model_lib.build(c.model)
   policy = ppo.TASK.wrap(gpt, c)
   tokens = jax.random.randint(jax.random.PRNGKey(1), (4, 24), 1, 40)
-  params = policy.init(jax.random.PRNGKey(0), tokens)["params"]
+  params = jax.jit(policy.init)(jax.random.PRNGKey(0), tokens)["params"]  # not op by op
   assert set(params) == {"backbone", "value_head"}
   want = gpt.apply({"params": params["backbone"]}, tokens)
   np.testing.assert_array_equal(policy.apply({"params": params}, tokens), want)
@@ -136,7 +136,7 @@ def _ppo_config(root, epochs=1, minibatches=1, learning_rate=1e-2):
   c = tiny.rl_config(root, "ppo", steps=STEPS, learning_rate=learning_rate,
                      end_learning_rate=learning_rate / 10, weight_decay=0.0, warmup_steps=2,
                      eval_every=STEPS, checkpoint_every=STOP_AT)  # no periodic eval
-  c.data.batch_size = 16  # the 8 prompts twice a step; divides over 8 devices
+  c.data.batch_size = 16  # the 8 prompts twice a step; divides over 2 devices
   c.rl.ppo_epochs, c.rl.num_minibatches = epochs, minibatches
   return c
 
@@ -196,14 +196,19 @@ def test_an_adaptive_kl_coefficient_follows_the_controller_step_by_step(sft_and_
                                                                            tmp_path):
   """rl.kl_target > 0: the coefficient lives in the state's carry and moves after each
   rollout batch by the controller, on that batch's mean KL (logged as `kl`), from
-  rl.kl_coef; a short horizon makes each move large (here up to 20 % x 16/32 = 10 %)."""
+  rl.kl_coef; a short horizon makes each move large (here up to 20 % x 16/32 = 10 %).
+  Measured (seed 0): KL 0 at steps 1-2, then 3.7-6.8 nats, so the coefficient falls from
+  0.05 to 0.0405 and then rises to 0.087 by step 11. The run stops after step STEPS - 1:
+  its train rows are the claim, and a final evaluation would compile the eval step for
+  nothing."""
   c, sft, _, _ = sft_and_ppo
   c = c.copy_and_resolve_references()
   c.rl.kl_coef, c.rl.kl_target, c.rl.kl_horizon = 0.05, 1.0, 32
   c.train.log_every = 1
   workdir = str(tmp_path / "adaptive")
-  loop.train_and_evaluate(c, workdir)
+  assert loop.train_and_evaluate(c, workdir, stop_after=STEPS - 1) is None
   rows = tiny.metrics_rows(workdir)
+  assert len(rows) == STEPS - 1
   assert rows[0]["kl_coef"] == pytest.approx(0.05) and rows[0]["kl"] == 0.0
   for before, after in zip(rows, rows[1:]):
     want = ppo.adapt_kl_coef(jnp.float32(before["kl_coef"]), jnp.float32(before["kl"]),
@@ -245,14 +250,15 @@ def test_several_updates_per_rollout_batch_reuse_it_from_the_carry(several_updat
   assert np.isfinite(final["loss"]) and final["tokens"] == 8
 
 
-def test_on_8_devices_stopped_and_resumed_it_logs_the_same_run(several_updates, tmp_path):
+def test_on_2_devices_stopped_and_resumed_it_logs_the_same_run(several_updates, tmp_path):
   """Rollouts draw from fold_in(state.rng, step) and the rollout buffer is checkpointed
-  with the state: a run on the 8-device data axis (two prompts per device), stopped at
-  step STOP_AT (the second update on its rollout batch) and resumed, logs the one-device
-  uninterrupted run's numbers (float noise apart)."""
+  with the state: a run on a 2-device data axis (8 rollouts, each minibatch 4, per
+  device), stopped at step STOP_AT (the second update on its rollout batch) and resumed,
+  logs the one-device uninterrupted run's numbers (float noise apart). Any sharded data
+  axis makes the claim, and 2 simulated devices cost less than 8."""
   c, run, final = several_updates
   c = c.copy_and_resolve_references()
-  c.mesh.data = -1  # all 8 simulated devices
+  c.mesh.data = 2
   workdir = str(tmp_path / "resumed")
   assert loop.train_and_evaluate(c, workdir, stop_after=STOP_AT) is None
   resumed = loop.train_and_evaluate(c, workdir)

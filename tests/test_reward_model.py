@@ -39,7 +39,8 @@ def test_batches_hold_both_full_texts(tmp_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp("rm")
-  c = config(root, steps=150)
+  # no periodic evaluation or checkpoint: the tests read the first train row and the end
+  c = config(root, steps=150, eval_every=150, checkpoint_every=150)
   experiment.validate(c)
   return str(root / "run"), loop.train_and_evaluate(c, str(root / "run"))
 
