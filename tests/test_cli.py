@@ -36,6 +36,8 @@ def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_on
   assert env["JAX_COMPILATION_CACHE_MAX_SIZE"] == str(cli.COMPILATION_CACHE_MAX_BYTES)
   assert cli.set_compilation_cache_default({"JAX_COMPILATION_CACHE_DIR": ""}) == ""
   assert cli.set_compilation_cache_default({"JAX_COMPILATION_CACHE_DIR": "/c"}) == "/c"
+  (tmp_path / "file").write_text("")  # a cache dir that cannot be made: no cache, no error
+  assert cli.set_compilation_cache_default({"ATTNLAB_CACHE_DIR": str(tmp_path / "file")}) == ""
   code = ("from train import cli; cli.set_compilation_cache_default(); import jax; "
           "jax.jit(lambda x: x * 2 + 1)(1.0).block_until_ready()")
   env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}

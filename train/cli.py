@@ -59,10 +59,17 @@ COMPILATION_CACHE_MAX_BYTES = 1 << 30  # least recently used entries go beyond i
 
 def set_compilation_cache_default(environ: Optional[dict] = None) -> str:
   """Point JAX's compilation cache at <cache_dir>/xla unless environ (default os.environ)
-  sets JAX_COMPILATION_CACHE_DIR (empty: no cache); returns the directory ('' if off).
-  Call before JAX reads its config (first import)."""
+  sets JAX_COMPILATION_CACHE_DIR (empty: no cache); returns the directory ('' if off, as
+  when <cache_dir> cannot be written). Call before JAX reads its config (first import)."""
   environ = os.environ if environ is None else environ
-  environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(cache_dir(environ), "xla"))
+  if "JAX_COMPILATION_CACHE_DIR" not in environ:
+    path = os.path.join(cache_dir(environ), "xla")
+    try:
+      os.makedirs(path, exist_ok=True)
+      usable = os.access(path, os.W_OK)
+    except OSError:
+      usable = False
+    environ["JAX_COMPILATION_CACHE_DIR"] = path if usable else ""  # unwritable: no cache
   environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(COMPILATION_CACHE_MAX_BYTES))
   return environ["JAX_COMPILATION_CACHE_DIR"]
 
