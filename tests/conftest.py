@@ -1,6 +1,7 @@
 """Test setup: 8 simulated CPU devices and the entry points' XLA and malloc defaults, set
 before jax is imported anywhere."""
 import os
+import shutil
 import tempfile
 
 from train import cli
@@ -12,15 +13,21 @@ cli.set_xla_defaults()  # what `python -m train.main` compiles, the tests compil
 cli.set_malloc_defaults()  # and allocate as it does
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# Per-machine measurements (train/flops.py's peak) go to a fresh directory, never ~/.cache.
-os.environ["ATTNLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="attnlab-test-cache-")
-# One persistent XLA compilation cache per test session, shared by the xdist workers and the
-# subprocesses tests start: the many tiny runs compile the same steps again and again
-# (-12 % wall on test_packed + test_grpo). A cached executable is the compiled one, so the
-# numbers do not change; a half-written entry read by the other worker is recompiled.
-_session = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
-                      os.path.join(tempfile.gettempdir(), f"attnlab-test-xla-{_session}"))
+# Directories of this test session, made by the process pytest starts in (xdist's workers
+# inherit them through the environment) and removed when it ends:
+# - per-machine measurements (train/flops.py's peak) go to a fresh directory, never ~/.cache;
+# - one persistent XLA compilation cache, shared by the workers and the subprocesses tests
+#   start: the many tiny runs compile the same steps again and again (-12 % wall on
+#   test_packed + test_grpo). A cached executable is the compiled one, so the numbers do not
+#   change; a half-written entry read by the other worker is recompiled.
+_MADE_HERE = []
+if os.environ.get("ATTNLAB_TEST_SESSION") is None:
+  os.environ["ATTNLAB_TEST_SESSION"] = str(os.getpid())
+  os.environ["ATTNLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="attnlab-test-cache-")
+  _MADE_HERE.append(os.environ["ATTNLAB_CACHE_DIR"])
+  if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # a user's own cache is kept
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="attnlab-test-xla-")
+    _MADE_HERE.append(os.environ["JAX_COMPILATION_CACHE_DIR"])
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
@@ -46,3 +53,8 @@ def corpus(tmp_path_factory) -> tuple[str, str]:
     from tests import tiny
     d = tmp_path_factory.mktemp("corpus")
     return tiny.write_corpus(str(d)), str(d / "tfds")
+
+
+def pytest_unconfigure(config):
+  for path in _MADE_HERE:  # empty in xdist's workers
+    shutil.rmtree(path, ignore_errors=True)
