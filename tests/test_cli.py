@@ -26,8 +26,6 @@ def test_this_suite_compiles_with_the_entry_points_defaults():
     assert f"--{name}={value}" in os.environ["XLA_FLAGS"]
 
 
-@pytest.mark.skipif(ctypes.util.find_library("c") is None or sys.platform != "linux",
-                    reason="glibc's mallopt is Linux-only")
 def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_one(tmp_path):
   """<ATTNLAB_CACHE_DIR>/xla by default; a user's JAX_COMPILATION_CACHE_DIR (empty: off) is
   kept. In a fresh process JAX then writes the compiled program there."""
@@ -47,6 +45,8 @@ def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_on
   assert any(n.endswith("-cache") for n in os.listdir(tmp_path / "xla"))
 
 
+@pytest.mark.skipif(ctypes.util.find_library("c") is None or sys.platform != "linux",
+                    reason="glibc's mallopt is Linux-only")
 def test_malloc_defaults_apply_unless_the_user_tunes_malloc():
   """Applied by mallopt on glibc (in a fresh process: they last for its life); a user's
   own malloc tuning or ATTNLAB_SYSTEM_MALLOC=1 leaves malloc alone."""
