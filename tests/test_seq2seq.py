@@ -23,7 +23,7 @@ def reverse_config(data_dir: str):
   c.data.seq_len = c.data.max_target_len = 8
   c.data.batch_size = 32
   c.model.update(dict(d_model=32, mlp_dim=64, max_len=8, num_layers=1, position="learned"))
-  c.train.update(dict(steps=500, learning_rate=1e-2, warmup_steps=20, log_every=50,
+  c.train.update(dict(steps=750, learning_rate=1e-2, warmup_steps=20, log_every=50,
                       eval_every=10_000, checkpoint_every=10_000, progress=False))
   c.decode.update(dict(beam_size=1, max_len=8))
   return c
@@ -37,11 +37,11 @@ def reverse_run(tmp_path_factory):
 
 
 def test_reverse_task_reaches_95_percent_exact_match(reverse_run):
-  """500 steps, measured with XLA:CPU capped at SSE4.2, AVX2 and AVX-512 (the code differs
-  per ISA): exact match (teacher-forced, greedy and the beam test's) 1.0, chrF and BLEU
-  100, final train loss 0.022-0.029, under all three; 1.0 / 100 already at 400 steps
-  (loss 0.064). At 300 steps it was mid-transition and sat at the thresholds: exact match
-  0.975 / 0.99 / 1.0 and chrF 95.4 / 98.3 / 100 (SSE4.2 / AVX2 / AVX-512)."""
+  """750 steps, measured 2026-12-03 with XLA:CPU capped at SSE4.2 and AVX2, on AVX-512,
+  and with LLVM at -O2 and -O3 (the code, so the last bits, differ): exact match
+  (teacher-forced and greedy) 1.0, chrF 100, final train loss 0.0066-0.0070 under all four.
+  At 500 steps it was still mid-transition (train loss 0.12-0.17): -O3 gave 1.0 / 100,
+  -O2 gave exact match 0.95 and chrF 91.9, so a last-bit change decided the test."""
   workdir, report = reverse_run
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     train = [r for r in map(json.loads, f) if r["split"] == "train"]
