@@ -27,7 +27,7 @@ XLA_DEFAULTS = {
     # Other backends ignore it.
     "xla_cpu_enable_concurrency_optimized_scheduler": "false",
     # LLVM at -O2 instead of XLA's -O3 for the fusions XLA:CPU generates: programs compile
-    # ~30 % faster (a tiny GPT run: 4.3 vs 6.9 s of compile) and the small shakespeare_char
+    # ~30 % faster (a tiny GPT run: 3.8-4.9 vs 5.8-7.2 s of compile) and the small shakespeare_char
     # step is as fast (median 42.9 vs 46.7 ms, 3 alternating rounds). The numbers may move
     # in the last bits, as between CPUs (a tiny GPT's losses were bit-identical, a tiny
     # seq2seq's differed from step 30). experiments/bench/RESULTS.md has the measurement.
