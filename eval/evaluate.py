@@ -31,8 +31,16 @@ def accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int = 0,
 
   Returns the summed metrics and the per-example outputs (`pred/` keys, fine-tuning
   heads) concatenated over batches. max_batches > 0 stops early (the same first batches
-  every time, so periodic evals are comparable); 0 reads the whole split.
+  every time, so periodic evals are comparable); 0 reads the whole split. It runs under
+  the experiment's mesh and axis rules whoever calls it, so the mid-run evaluations (inside
+  the training loop's mesh context) and the final one share one compiled eval step.
   """
+  with partitioning.mesh_context(exp.mesh, exp.rules):
+    return _accumulate(exp, params, eval_fn, max_batches, split, frozen)
+
+
+def _accumulate(exp: Any, params: Any, eval_fn: Callable, max_batches: int,
+                split: Optional[str], frozen: Any) -> tuple[dict, dict]:
   config = exp.config
   split = split or config.data.eval_split
   ds = exp.task.make_dataset(
@@ -146,9 +154,8 @@ def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[i
     exp, split = on_files(exp, files), "test"
   split = split or exp.config.data.eval_split
   _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
-  with partitioning.mesh_context(exp.mesh, exp.rules):
-    totals, collected = accumulate(exp, restored.params, eval_fn, max_batches, split,
-                                   restored.frozen)
+  totals, collected = accumulate(exp, restored.params, eval_fn, max_batches, split,
+                                 restored.frozen)
   metrics = summarize(exp, totals, collected, split if max_batches == 0 else None)
   report = {"step": restored.step, "split": split, **metrics, "max_batches": max_batches}
   if files:

@@ -15,6 +15,8 @@ from eval import restore
 from eval import sampling
 from tests import tiny
 from train import loop
+from train import partitioning
+from train import step
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,6 +65,18 @@ def test_eval_of_an_earlier_step_and_fewer_batches(workdir):
   assert 0 < report["tokens"] <= 8 * 32  # one global batch of the tiny config
   final = json.load(open(os.path.join(workdir, "final.json")))
   assert report["loss"] != pytest.approx(final["loss"], abs=1e-6)
+
+
+def test_final_eval_reuses_the_mid_run_eval_step(restored):
+  """The training loop evaluates inside its mesh context mid-run and after it at the end:
+  one compiled eval step serves both (a second context compiled it again)."""
+  exp = restored.exp
+  _, eval_fn = step.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
+  with partitioning.mesh_context(exp.mesh, exp.rules):
+    mid_run = evaluate.evaluate(exp, restored.params, eval_fn, 2, frozen=restored.frozen)
+  final = evaluate.evaluate(exp, restored.params, eval_fn, 2, frozen=restored.frozen)
+  assert final == mid_run
+  assert eval_fn._cache_size() == 1
 
 
 def test_eval_main_cli_on_the_train_split(workdir):
