@@ -13,6 +13,7 @@ keys/values each call). Scanned layers stack the cache on the layer axis like th
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional
 
 import flax.linen as nn
@@ -101,8 +102,17 @@ class Decoder(nn.Module):
 
 def init_cache(model: nn.Module, batch_size: int, length: int) -> Any:
   """An empty KV cache for `batch_size` rows of `length` slots (no params are computed)."""
-  tokens = jnp.zeros((batch_size, length), jnp.int32)
-  positions = jnp.broadcast_to(jnp.arange(length)[None], tokens.shape)
-  shapes = jax.eval_shape(
-      lambda: model.init(jax.random.PRNGKey(0), tokens, positions=positions, decode=True))
-  return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes["cache"])
+  return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                      _cache_shapes(model, batch_size, length))
+
+
+@functools.lru_cache(maxsize=16)
+def _cache_shapes(model: nn.Module, batch_size: int, length: int) -> Any:
+  """The cache's shapes, traced once per (model, batch, length): tracing the model's init
+  costs as much as tracing a decode step, and a sampling loop asks twice (its prefill and
+  its window shift)."""
+  def init():
+    tokens = jnp.zeros((batch_size, length), jnp.int32)
+    positions = jnp.broadcast_to(jnp.arange(length)[None], tokens.shape)
+    return model.init(jax.random.PRNGKey(0), tokens, positions=positions, decode=True)
+  return jax.eval_shape(init)["cache"]
