@@ -1,0 +1,32 @@
+"""Tied vs untied embeddings where a model overfits: tied_embeddings.py's arms on 2 % of
+the stdlib train split (32 files) for 1000 steps (~10 passes), every matrix decayed.
+
+Published: Press & Wolf 2017 (`../shared/reference/ablations.md` §6): tying regularizes;
+on PTB LSTMs it lowers validation perplexity while training perplexity rises.
+tied_embeddings.py's 300 steps saw each token once, nothing overfit, and untied won on
+capacity. Two changes make the test fair: a small train split the model overfits, and
+`train.decay_embeddings=True` for both arms (by default the untied output matrix is
+decayed and the tied embedding is not, so the arms differed in regularization too).
+Expected here: both arms overfit (validation rises while train loss falls); tied ends with
+the lower validation loss and the higher train loss.
+
+  python -m experiments.sweep --sweep=experiments/sweeps/tied_embeddings_long.py \
+      --workdir=/tmp/sweep_tied_long --seeds=3 --packed --parallel=2
+
+Runtime and result: experiments/results/tied_embeddings/README.md ("Where it overfits").
+"""
+from experiments.sweeps import tied_embeddings
+
+STEPS = 1000
+
+
+def get_sweep():
+  sweep = tied_embeddings.get_sweep()
+  sweep["overrides"].update({
+      "data.train_split": "train[:2%]",
+      "train.decay_embeddings": True,
+      "train.steps": STEPS,
+      "train.checkpoint_every": STEPS,
+      "train.eval_every": STEPS // 10,
+  })
+  return sweep
