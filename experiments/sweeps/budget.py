@@ -18,3 +18,9 @@ SMALL_CPU = {
     "data.spm_max_chars": 500_000,
     "sample.num_samples": 0,
 }
+
+
+def longer(steps: int) -> dict:
+  """Overrides that rerun a sweep at `steps`: one checkpoint at the end, ten evaluations."""
+  return {"train.steps": steps, "train.checkpoint_every": steps,
+          "train.eval_every": steps // 10}

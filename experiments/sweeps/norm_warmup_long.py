@@ -12,6 +12,7 @@ no-warmup arm; without warmup it stays near the unigram loss (~5.9).
 
 Runtime and result: experiments/results/norm_warmup/README.md ("Longer runs").
 """
+from experiments.sweeps import budget
 from experiments.sweeps import norm_warmup
 
 STEPS = 1000
@@ -19,8 +20,7 @@ STEPS = 1000
 
 def get_sweep():
   sweep = norm_warmup.get_sweep()
-  sweep["overrides"].update({"train.steps": STEPS, "train.checkpoint_every": STEPS,
-                             "train.eval_every": STEPS // 10})
+  sweep["overrides"].update(budget.longer(STEPS))
   sweep["axes"] = {"model.norm_placement": ["post"], "train.warmup_steps": [STEPS // 4, 0]}
   sweep["baseline"] = {"model.norm_placement": "post", "train.warmup_steps": STEPS // 4}
   return sweep

@@ -15,6 +15,7 @@ the lower validation loss and the higher train loss.
 
 Runtime and result: experiments/results/tied_embeddings/README.md ("Where it overfits").
 """
+from experiments.sweeps import budget
 from experiments.sweeps import tied_embeddings
 
 STEPS = 1000
@@ -22,11 +23,6 @@ STEPS = 1000
 
 def get_sweep():
   sweep = tied_embeddings.get_sweep()
-  sweep["overrides"].update({
-      "data.train_split": "train[:2%]",
-      "train.decay_embeddings": True,
-      "train.steps": STEPS,
-      "train.checkpoint_every": STEPS,
-      "train.eval_every": STEPS // 10,
-  })
+  sweep["overrides"].update({"data.train_split": "train[:2%]", "train.decay_embeddings": True,
+                             **budget.longer(STEPS)})
   return sweep
