@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -161,6 +162,18 @@ def test_text_files_changed_file_is_prepared_again(tmp_path):
   write(path, "version two!\n" * 10)
   os.utime(path, ns=(1, 1))  # A different mtime even on coarse clocks.
   assert "".join(texts(cfg, "train")) == "version two!\n" * 10
+
+
+def test_preparing_a_project_dataset_leaves_no_temporary_directory(tmp_path, monkeypatch):
+  """TFDS looks for an unprepared dataset's info in its GCS bucket through a fresh
+  temporary directory, which it leaves behind; the project's builders skip that look-up."""
+  private = tmp_path / "tmp"
+  private.mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(private))  # other workers use /tmp too
+  path = write(tmp_path / "d.txt", "a line of text\n" * 20)
+  cfg = data_cfg(tmp_path, dataset="text_files", files=path, val_fraction=0.0)
+  assert "".join(texts(cfg, "train")) == "a line of text\n" * 20
+  assert list(private.iterdir()) == []
 
 
 # --------------------------------------------------------- python_stdlib builder

@@ -57,7 +57,15 @@ class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   KEEP_ORDER = True  # integer keys + disable_shuffling: records stay in generated order
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict(self.FEATURES),
-        description=sys.modules[type(self).__module__].__doc__,
-        disable_shuffling=self.KEEP_ORDER)
+    return _LocalInfo(builder=self, features=tfds.features.FeaturesDict(self.FEATURES),
+                      description=sys.modules[type(self).__module__].__doc__,
+                      disable_shuffling=self.KEEP_ORDER)
+
+
+class _LocalInfo(tfds.core.DatasetInfo):
+  """A project dataset's info: never in TFDS's GCS bucket, so an unprepared builder does
+  not look there (TFDS 4.9.10 makes a temporary directory before it checks, and leaves it
+  behind: one empty /tmp/tmp*tfds per builder constructed)."""
+
+  def initialize_from_bucket(self) -> None:
+    pass
