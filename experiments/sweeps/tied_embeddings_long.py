@@ -1,5 +1,6 @@
 """Tied vs untied embeddings where a model overfits: tied_embeddings.py's arms on 2 % of
-the stdlib train split (32 files) for 1000 steps (~10 passes), every matrix decayed.
+the stdlib train split (32 files, 128.6k tokens) for 1000 steps (~16 passes), every
+matrix decayed.
 
 Published: Press & Wolf 2017 (`../shared/reference/ablations.md` §6): tying regularizes;
 on PTB LSTMs it lowers validation perplexity while training perplexity rises.
@@ -13,7 +14,10 @@ the lower validation loss and the higher train loss.
   python -m experiments.sweep --sweep=experiments/sweeps/tied_embeddings_long.py \
       --workdir=/tmp/sweep_tied_long --seeds=3 --packed --parallel=2
 
-Runtime and result: experiments/results/tied_embeddings/README.md ("Where it overfits").
+Runtime (2026-12-04): 25 min 34 s on the 2-core CPU (two packed groups side by side).
+Result (experiments/results/tied_embeddings/README.md, "Where it overfits"): tied 4.769 vs
+untied 5.084 validation loss (p < 0.001); untied trains lower (1.53 vs 1.66) and overfits
+from step 400-500: the published direction and mechanism reproduce.
 """
 from experiments.sweeps import budget
 from experiments.sweeps import tied_embeddings
