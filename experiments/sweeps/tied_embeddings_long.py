@@ -20,13 +20,12 @@ untied 5.084 validation loss (p < 0.001); untied trains lower (1.53 vs 1.66) and
 from step 400-500: the published direction and mechanism reproduce.
 """
 from experiments.sweeps import budget
-from experiments.sweeps import tied_embeddings
+from experiments.sweeps import tied_embeddings_decay
 
 STEPS = 1000
 
 
 def get_sweep():
-  sweep = tied_embeddings.get_sweep()
-  sweep["overrides"].update({"data.train_split": "train[:2%]", "train.decay_embeddings": True,
-                             **budget.longer(STEPS)})
+  sweep = tied_embeddings_decay.get_sweep()  # equal decay; then the overfitting regime
+  sweep["overrides"].update({"data.train_split": "train[:2%]", **budget.longer(STEPS)})
   return sweep
