@@ -376,6 +376,10 @@ def test_electra_vs_mlm_steps_give_equal_pretraining_flops():
   assert sweep.axes["train.steps"] == [module.MLM_STEPS, module.ELECTRA_STEPS]
   with pytest.raises(ValueError, match="bert or electra"):
     module.pretrain_flops_per_token("gpt")
+  long = sweep_spec.load_sweep(os.path.join(REPO, "experiments", "sweeps",
+                                            "electra_vs_mlm_long.py"))
+  assert long.axes["train.steps"] == [round(2000 * electra / mlm), 2000]  # 4x, same ratio
+  assert long.baseline["train.steps"] == round(2000 * electra / mlm)
 
 
 def test_power_law_fit_recovers_a_known_law():
