@@ -15,8 +15,11 @@ def test_discriminator_metrics_on_hand_made_logits():
   replaced = jnp.array([[True, False, False, True, True, False]])
   weights = jnp.array([[1.0, 1.0, 1.0, 1.0, 1.0, 0.0]])  # last position is padding
   sums = objectives.discriminator_metrics(logits, replaced, weights)
-  sums.update(loss_sum=0.0, weight=sums["disc/weight"])
+  sums.update({"loss_sum": 50.0, "weight": sums["disc/weight"], "gen/loss_sum": 4.0,
+               "gen/weight": 2.0})
   out = objectives.electra_metrics(sums)
+  assert out["loss"] == 10.0 and "perplexity" not in out  # generator + 50 x disc: no ppl
+  assert out["gen/perplexity"] == pytest.approx(np.exp(2.0))  # the generator's MLM
   # predicted replaced: 3.0, 0.5, 4.0 -> TP 2 (3.0, 4.0), FP 1 (0.5), FN 1 (-0.1), TN 1
   assert out["disc/accuracy"] == pytest.approx(3 / 5)
   assert out["disc/precision"] == pytest.approx(2 / 3)

@@ -276,8 +276,12 @@ def lm_metrics(sums: dict) -> dict:
 
 
 def electra_metrics(sums: dict) -> dict:
-  """The generator's LM metrics plus the discriminator's precision, recall and AUC."""
-  out = lm_metrics(sums)
+  """The means, the generator's MLM perplexity (`gen/perplexity`: `loss` is generator +
+  disc_weight x discriminator, so it has none) and the discriminator's precision, recall
+  and AUC; `tokens` counts the discriminator's positions."""
+  out = mean_metrics(sums)
+  out["gen/perplexity"] = float(np.exp(min(out["gen/loss"], 80.0)))
+  out["tokens"] = float(sums["weight"])
   tp = float(sums["disc/true_pos_count"])
   out["disc/precision"] = tp / max(float(sums["disc/pred_pos_count"]), 1.0)
   out["disc/recall"] = tp / max(float(sums["disc/pos_count"]), 1.0)
