@@ -1,6 +1,7 @@
 """End-to-end training: losses fall, 1 device == 8 devices, exact resume, workdir layout."""
 import json
 import os
+import time
 
 import jax
 import numpy as np
@@ -133,3 +134,14 @@ def test_a_checkpoint_from_before_the_carry_field_still_restores(tmp_path):
     ckpt.close()
   assert restored.carry is None and int(restored.step) == 7
   np.testing.assert_array_equal(restored.params["w"], np.arange(4.0))
+
+
+def test_throughput_leaves_out_evaluation_and_checkpoint_pauses():
+  """tokens/s counts the training steps' time only: a row after a pause (an evaluation, a
+  save) reads the steps' speed, not the pause's."""
+  throughput = loop.Throughput(tokens_per_step=100, step=0)
+  with throughput.paused(state=None):
+    time.sleep(0.3)
+  assert throughput.tokens_per_sec(10) > 1000 / 0.05  # the 0.3 s left out (3,333 if not)
+  time.sleep(0.1)  # the steps' own time counts
+  assert 1000 / 0.5 < throughput.tokens_per_sec(20) <= 1000 / 0.1  # 10 steps since

@@ -6,6 +6,7 @@ device kind, device count, dtype) in $ATTNLAB_CACHE_DIR/peak_flops.json (default
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -13,24 +14,76 @@ import time
 import jax
 import jax.numpy as jnp
 
+from model import encoder
 from model.layers import TransformerConfig
 from model.rnn import LSTMConfig
 from train import cli
 from train import workdir as workdir_lib
 
 
-def flops_per_token(cfg: TransformerConfig | LSTMConfig, seq_len: int) -> float:
-  """Training FLOPs per token: 6 × matmul params + 12 × layers × seq_len × attn width
-  (Kaplan et al. 2020 / PaLM appendix B), counting the output projection."""
-  if isinstance(cfg, LSTMConfig):  # 4 gates × (input + recurrent) matmuls per layer
-    d = cfg.d_model
-    return 6.0 * (cfg.num_layers * 8 * d * d + d * cfg.vocab_size)
+def stack_flops_per_token(cfg: TransformerConfig, seq_len: int) -> float:
+  """Training FLOPs per token of cfg's layer stack alone (no embeddings, no output): 6 x
+  its matmul params + 12 x layers x seq_len x attention width (Kaplan et al. 2020 / PaLM
+  appendix B)."""
   d, layers = cfg.d_model, cfg.num_layers
   q_width, kv_width = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
   mlp_mats = 3 if cfg.activation in ("swiglu", "geglu") else 2
   per_layer = d * (2 * q_width + 2 * kv_width) + mlp_mats * d * cfg.mlp_dim
-  matmul_params = layers * per_layer + d * cfg.vocab_size
-  return 6.0 * matmul_params + 12.0 * layers * seq_len * q_width
+  return 6.0 * layers * per_layer + 12.0 * layers * seq_len * q_width
+
+
+def flops_per_token(cfg: TransformerConfig | LSTMConfig, seq_len: int) -> float:
+  """Training FLOPs per token of a language model (GPT decoder or LSTM): its stack plus
+  the d x vocab output projection."""
+  if isinstance(cfg, LSTMConfig):  # 4 gates × (input + recurrent) matmuls per layer
+    d = cfg.d_model
+    return 6.0 * (cfg.num_layers * 8 * d * d + d * cfg.vocab_size)
+  return stack_flops_per_token(cfg, seq_len) + 6.0 * cfg.d_model * cfg.vocab_size
+
+
+def encoder_flops_per_token(cfg: TransformerConfig, seq_len: int, embed_dim: int = 0,
+                            heads: tuple[str, ...] = ("mlm",), num_classes: int = 0) -> float:
+  """Training FLOPs per token of a BERT-family encoder (model/encoder.py) running `heads`.
+
+  The stack, the embed_dim -> d_model projection when the tables are narrower (ALBERT),
+  and per position: mlm (d x embed_dim transform + embed_dim x vocab output), rtd (d x d
+  transform + 1 logit), num_classes > 0 a d x num_classes tagger. Heads that run once per
+  row (NSP/SOP, a classifier's pooler) are left out: one row's work, not a token's.
+  """
+  d, e = cfg.d_model, embed_dim or cfg.d_model
+  out = stack_flops_per_token(cfg, seq_len) + (6.0 * e * d if e != d else 0.0)
+  if "mlm" in heads:
+    out += 6.0 * (d * e + e * cfg.vocab_size)
+  if "rtd" in heads:
+    out += 6.0 * (d * d + d)
+  return out + 6.0 * d * num_classes
+
+
+def electra_flops_per_token(cfg: TransformerConfig, seq_len: int, generator_ratio: float,
+                            embed_dim: int = 0) -> float:
+  """Training FLOPs per token of ELECTRA pretraining: the discriminator (rtd) plus the
+  generator (mlm at generator_ratio of the width, on the shared embed_dim-wide tables)."""
+  e = embed_dim or cfg.d_model
+  generator = encoder.generator_config(cfg, generator_ratio)
+  return (encoder_flops_per_token(cfg, seq_len, e, ("rtd",))
+          + encoder_flops_per_token(generator, seq_len, e, ("mlm",)))
+
+
+def encoder_decoder_flops_per_token(cfg: TransformerConfig, decoder_layers: int,
+                                    inputs_len: int, targets_len: int) -> float:
+  """Training FLOPs of one row per input token (data.seq_len, what tokens/s counts): the
+  encoder over inputs_len, the decoder over targets_len with cross-attention to the
+  inputs (its q and o projections and attention per target, k and v per input and
+  decoder layer) and the output projection over the targets."""
+  d = cfg.d_model
+  q_width, kv_width = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
+  decoder = dataclasses.replace(cfg, num_layers=decoder_layers)
+  cross = decoder_layers * (6.0 * 2 * d * q_width + 12.0 * inputs_len * q_width)
+  row = (inputs_len * stack_flops_per_token(cfg, inputs_len)
+         + targets_len * (stack_flops_per_token(decoder, targets_len) + cross
+                          + 6.0 * d * cfg.vocab_size)
+         + inputs_len * decoder_layers * 6.0 * 2 * d * kv_width)
+  return row / inputs_len
 
 
 def measure_peak_flops(dtype=jnp.float32, n: int = 0, repeats: int = 5) -> float:

@@ -40,6 +40,32 @@ from train.metrics_writer import MetricsWriter
 _STEP_MEANS = ("loss", "grad_norm", "learning_rate")  # per-step values, not sums
 
 
+class Throughput:
+  """Tokens/s of the training steps since the last reading: time spent inside `paused()`
+  (evaluations, checkpoint saves) is left out, so a row after an evaluation reads the
+  same speed as the others."""
+
+  def __init__(self, tokens_per_step: int, step: int):
+    self.tokens_per_step, self._step, self._start = tokens_per_step, step, time.perf_counter()
+
+  @contextlib.contextmanager
+  def paused(self, state: object):
+    """Leave out what runs inside, after the steps dispatched before it finish (`state`)."""
+    jax.block_until_ready(state)
+    start = time.perf_counter()
+    try:
+      yield
+    finally:
+      self._start += time.perf_counter() - start
+
+  def tokens_per_sec(self, done: int) -> float:
+    """Per second since the last reading (or the start), `done` steps in; starts anew."""
+    now = time.perf_counter()
+    rate = self.tokens_per_step * (done - self._step) / max(now - self._start, 1e-9)
+    self._step, self._start = done, now
+    return rate
+
+
 def _mean_of(sums_list: list[dict], summarize: Callable[[dict], dict]) -> dict:
   """Average a window of per-step metrics: token-weighted loss/accuracy, plain means else."""
   host = jax.device_get(sums_list)
@@ -179,7 +205,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
           f"train.epochs={t.epochs:g} = {t.steps:,} steps (train.steps)")
 
   tokens_per_step = config.data.batch_size * config.data.seq_len
-  model_flops = flops_lib.flops_per_token(exp.model_config, config.data.seq_len)
+  model_flops = exp.task.flops_per_token(config, exp.model_config)  # None: no MFU
   peak = t.peak_flops or flops_lib.system_peak_flops(  # measured once per machine
       model_layers.DTYPES[config.model.dtype])  # in the dtype the run computes in
   pending: list[dict] = []
@@ -187,7 +213,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   early_stop = False
   bar = tqdm(total=t.steps, initial=start, disable=not t.progress or jax.process_index() != 0,
              desc="train", dynamic_ncols=True)
-  tick, tick_step = time.perf_counter(), start
+  throughput = Throughput(tokens_per_step, start)
   try:
     with partitioning.mesh_context(exp.mesh, exp.rules), stop.training():
       for step in range(start, start if selector.stopped else t.steps):  # early-stopped
@@ -202,26 +228,27 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
           row = _mean_of(pending, exp.task.summarize)
           pending = []
           _check_finite(row, done, last_saved)
-          elapsed = time.perf_counter() - tick
-          row["tokens_per_sec"] = tokens_per_step * (done - tick_step) / max(elapsed, 1e-9)
-          row["mfu"] = row["tokens_per_sec"] * model_flops / peak
-          tick, tick_step = time.perf_counter(), done
+          row["tokens_per_sec"] = throughput.tokens_per_sec(done)
+          if model_flops is not None:
+            row["mfu"] = row["tokens_per_sec"] * model_flops / peak
           writer.write(done, "train", {**row, **epoch_of(done)})
           bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
         if done % t.eval_every == 0 and done != t.steps:
-          row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches,
-                                     frozen=state.frozen)
-          if plateau_fn is not None:  # before the checkpoint below: a resume is exact
-            state = plateau_fn(state, row["loss"])
-            row["lr_scale"] = float(jax.device_get(optimizer_lib.lr_scale(state.opt_state)))
-          writer.write(done, "eval", {**row, **epoch_of(done)})
-          early_stop = selector.update(done, state, row, config.to_dict())
+          with throughput.paused(state):
+            row = evaluate_lib.evaluate(exp, state.params, eval_fn, t.eval_batches,
+                                       frozen=state.frozen)
+            if plateau_fn is not None:  # before the checkpoint below: a resume is exact
+              state = plateau_fn(state, row["loss"])
+              row["lr_scale"] = float(jax.device_get(optimizer_lib.lr_scale(state.opt_state)))
+            writer.write(done, "eval", {**row, **epoch_of(done)})
+            early_stop = selector.update(done, state, row, config.to_dict())
         signalled = stop.requested()
         stopping = done == stop_after or early_stop or signalled
         if done % t.checkpoint_every == 0 or done == t.steps or stopping:
-          if pending:  # never save a state whose loss went bad since the last log
-            _check_finite(_mean_of(pending[-1:], exp.task.summarize), done, last_saved)
-          ckpt.save(done, state, train_iter, config.to_dict())
+          with throughput.paused(state):
+            if pending:  # never save a state whose loss went bad since the last log
+              _check_finite(_mean_of(pending[-1:], exp.task.summarize), done, last_saved)
+            ckpt.save(done, state, train_iter, config.to_dict())
           last_saved = done
         bar.update(1)
         if stopping:

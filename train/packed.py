@@ -39,7 +39,6 @@ import math
 import os
 import shutil
 import sys
-import time
 from typing import Any, Optional
 
 import jax
@@ -403,7 +402,7 @@ def _train_packed(configs, workdirs, ckpts, stop: graceful_stop.StopOnSignal,
   if per_epoch:
     epoch_of = lambda done: {"epoch": done / per_epoch}  # noqa: E731
   tokens_per_step = config.data.batch_size * config.data.seq_len  # per run
-  model_flops = flops_lib.flops_per_token(exp.model_config, config.data.seq_len)
+  model_flops = exp.task.flops_per_token(config, exp.model_config)  # None: no MFU
   peak = t.peak_flops or flops_lib.system_peak_flops(model_layers.DTYPES[config.model.dtype])
   alive = [True] * runs
   last_saved = [latest] * runs
@@ -425,7 +424,7 @@ def _train_packed(configs, workdirs, ckpts, stop: graceful_stop.StopOnSignal,
 
   bar = tqdm(total=t.steps, initial=start, disable=not t.progress, desc=f"train x{runs}",
              dynamic_ncols=True)
-  tick, tick_step = time.perf_counter(), start
+  throughput = loop.Throughput(tokens_per_step, start)  # each run's
   try:
     with partitioning.mesh_context(exp.mesh, step_rules), stop.training():
       for step in range(start, t.steps):
@@ -438,36 +437,37 @@ def _train_packed(configs, workdirs, ckpts, stop: graceful_stop.StopOnSignal,
         if done % t.log_every == 0 or done == t.steps:
           host = jax.device_get(pending)
           pending = []
-          elapsed = time.perf_counter() - tick
-          speed = tokens_per_step * (done - tick_step) / max(elapsed, 1e-9)  # each run's
-          tick, tick_step = time.perf_counter(), done
+          speed = throughput.tokens_per_sec(done)
           for r in (r for r in range(runs) if alive[r]):
             row = loop._mean_of([_run_slice(m, r) for m in host], exp.task.summarize)
             if not math.isfinite(row["loss"]):
               mask(r, row["loss"], done)
               continue
             row["tokens_per_sec"] = speed
-            row["mfu"] = speed * model_flops / peak
+            if model_flops is not None:
+              row["mfu"] = speed * model_flops / peak
             writers[r].write(done, "train", {**row, **epoch_of(done)})
           live = [r for r in range(runs) if alive[r]]
           if live:
             bar.set_postfix(loss=f"{np.mean([host[-1]['loss'][r] for r in live]):.3f}",
                             tok_s=f"{speed * runs:,.0f}")
         if done % t.eval_every == 0 and done != t.steps:
-          rows = evaluate(state, t.eval_batches)
-          for r in (r for r in range(runs) if alive[r]):
-            writers[r].write(done, "eval", {**rows[r], **epoch_of(done)})
-            selectors[r].update(done, group.unstack(state, r), rows[r],
-                                run_configs[r].to_dict())
+          with throughput.paused(state):
+            rows = evaluate(state, t.eval_batches)
+            for r in (r for r in range(runs) if alive[r]):
+              writers[r].write(done, "eval", {**rows[r], **epoch_of(done)})
+              selectors[r].update(done, group.unstack(state, r), rows[r],
+                                  run_configs[r].to_dict())
         stopping = done == stop_after or stop.requested()
         if done % t.checkpoint_every == 0 or done == t.steps or stopping:
-          if pending:  # never save a state whose loss went bad since the last log
-            losses = jax.device_get(pending[-1]["loss"])
-            for r in (r for r in range(runs) if alive[r] and not np.isfinite(losses[r])):
-              mask(r, float(losses[r]), done)
-          for r in (r for r in range(runs) if alive[r]):
-            ckpts[r].save(done, group.unstack(state, r), iters[r], run_configs[r].to_dict())
-            last_saved[r] = done
+          with throughput.paused(state):
+            if pending:  # never save a state whose loss went bad since the last log
+              losses = jax.device_get(pending[-1]["loss"])
+              for r in (r for r in range(runs) if alive[r] and not np.isfinite(losses[r])):
+                mask(r, float(losses[r]), done)
+            for r in (r for r in range(runs) if alive[r]):
+              ckpts[r].save(done, group.unstack(state, r), iters[r], run_configs[r].to_dict())
+              last_saved[r] = done
         bar.update(1)
         if stopping or not any(alive):
           break

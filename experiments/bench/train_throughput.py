@@ -98,7 +98,10 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
   step_time = statistics.median(times)
   tokens_per_step = config.data.batch_size * config.data.seq_len
   tokens_per_sec = tokens_per_step / step_time
-  model_flops = flops_lib.flops_per_token(exp.model_config, config.data.seq_len)
+  model_flops = exp.task.flops_per_token(config, exp.model_config)
+  if model_flops is None:
+    raise ValueError(f"objective={config.objective!r} has no FLOPs count (train/tasks: "
+                     "train_flops); benchmark a causal LM or an encoder objective")
   peak_flops = flops_lib.measure_system_peak_flops(layers.DTYPES[config.model.dtype])
   host_rss_mb = timing.peak_rss_mb()
   device_mb = _device_peak_mb(devices) if backend != "cpu" else None

@@ -61,38 +61,19 @@ MLM_STEPS = 538  # ELECTRA_STEPS x pretrain_flops_per_token ratio (1.0754)
 
 def pretrain_flops_per_token(family: str, vocab_size: int = 2049) -> float:
   """Training FLOPs per token of bert_tiny pretrained as model.family `family`: bert (the
-  mlm arm) or electra (the electra arm).
-
-  What is counted comes from the model `family` builds, not from the objective's name:
-  an encoder alone (bert) is the encoder with its vocabulary output, plus the MLM head's
-  d x d transform; a model with a generator (electra) is the discriminator (a d x d
-  transform and a 1-logit head instead of the vocabulary output) plus the generator (at
-  the model's generator_ratio: 1/4 width, same depth; its embeddings are the shared
-  d-wide table, projected in and out, so its output layer is d x V).
-  """
-  import model as model_lib
+  mlm arm: the encoder with its MLM head) or electra (the electra arm: discriminator plus
+  the 1/4-width generator); train/flops.py counts them for the loop's MFU too."""
   from experiments.configs import bert_tiny
-  from model import encoder
   from model import layers
-  from train import flops
+  from train import tasks
 
-  c = bert_tiny.get_config()
-  c.model.vocab_size, c.model.family = vocab_size, family
-  module = model_lib.build(c.model)
-  if not isinstance(module, (encoder.Encoder, encoder.Electra)):
+  objective = {"bert": "mlm", "electra": "electra"}.get(family)
+  if objective is None:
     raise ValueError(f"family must be bert or electra (an encoder, with or without a "
                      f"generator), got {family!r}")
-  cfg = layers.TransformerConfig.from_config(c.model)
-  d, v, t = cfg.d_model, cfg.vocab_size, c.data.seq_len
-  encoder_flops = flops.flops_per_token(cfg, t)  # includes the d x V output
-  ratio = getattr(module, "generator_ratio", None)  # only a model with a generator has one
-  if ratio is None:
-    return encoder_flops + 6 * d * d
-  disc = encoder_flops - 6 * d * v + 6 * (d * d + d)
-  g = encoder.generator_config(cfg, ratio)
-  gen = flops.flops_per_token(g, t) - 6 * g.d_model * v + 6 * (
-      d * v + 2 * d * g.d_model)
-  return disc + gen
+  c = bert_tiny.get_config()
+  c.model.vocab_size, c.model.family, c.objective = vocab_size, family, objective
+  return tasks.get(objective).flops_per_token(c, layers.TransformerConfig.from_config(c.model))
 
 
 def get_sweep():

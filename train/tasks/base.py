@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import flax.linen as nn
 import grain
 
+from train import flops
 from train import objectives
 from train.objectives import LossFn
 
@@ -34,6 +35,11 @@ def backbone_only(backbone: nn.Module, config: Any) -> nn.Module:
   return backbone
 
 
+def lm_flops(config: Any, model_config: Any) -> float:
+  """A language model's (GPT decoder or LSTM) training FLOPs per token: stack + output."""
+  return flops.flops_per_token(model_config, config.data.seq_len)
+
+
 def without_task_cfg(build: Callable[..., grain.IterDataset], **fixed: Any) -> DatasetFn:
   """A data/ builder that reads only config.data, as a Task's make_dataset."""
   def make_dataset(cfg, tokenizer, split, *, task_cfg: Any = None, **kwargs):
@@ -52,6 +58,10 @@ class Task:
   make_dataset: DatasetFn  # which data/ builder (see DatasetFn)
   check_data_config: Callable[[Any], None] = no_data_check  # its config.data keys, no data read
   wrap: Callable[[nn.Module, Any], nn.Module] = backbone_only  # (backbone, config) -> model
+  # (config, model config) -> training FLOPs per token of a step's data.batch_size x
+  # data.seq_len, as the loss computes them (train/flops.py; the logged MFU's numerator).
+  # None: not counted, and no MFU is logged (e.g. a policy and its frozen reference).
+  train_flops: Optional[Callable[[Any, Any], float]] = lm_flops
   # Summed metrics (the loss's, over steps, devices and eval batches) -> the reported ones.
   summarize: Callable[[dict], dict] = objectives.lm_metrics
   # (prefix of the pretrained model's params inside this task's tree, top-level names of
@@ -78,6 +88,10 @@ class Task:
   # What eval/rewards.py reads from its outputs as a reward: "classes" (class logits:
   # prob:K / logit:K) or "scalar" (a reward model's r(x, y)); None: not a reward.
   reward_output: Optional[str] = None
+
+  def flops_per_token(self, config: Any, model_config: Any) -> Optional[float]:
+    """train_flops(config, model_config), or None when this task's are not counted."""
+    return None if self.train_flops is None else self.train_flops(config, model_config)
 
   def check_family(self, family: str) -> None:
     if family not in self.families:

@@ -3,6 +3,7 @@ import functools
 
 from data import finetune
 from model import heads
+from train import flops
 from train import task_objectives
 from train.tasks.base import Task
 
@@ -18,6 +19,14 @@ def wrap(backbone, config):
   return heads.sequence_classifier(backbone, config.task, config.model.family)
 
 
+def backbone_flops(config, model_config, num_classes: int = 0) -> float:
+  """The backbone's hidden states (no LM output) and, num_classes > 0, a per-token head;
+  the pooled head runs once per row and is left out."""
+  embed_dim = config.model.embed_dim if config.model.family != "gpt" else 0
+  return flops.encoder_flops_per_token(model_config, config.data.seq_len, embed_dim,
+                                       heads=(), num_classes=num_classes)
+
+
 TASK = Task(
     name="classification",
     families=FINETUNE_FAMILIES,
@@ -29,4 +38,5 @@ TASK = Task(
     reward_output="classes",
     class_report="sequence",
     summarize=task_objectives.class_metrics,
+    train_flops=backbone_flops,
 )

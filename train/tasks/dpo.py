@@ -93,4 +93,5 @@ TASK = Task(
     summarize=objectives.pair_means,
     make_frozen=make_frozen,
     lm_samples=True,  # the tuned policy samples like any causal LM
+    train_flops=None,  # policy and reference over two sequences a row: no MFU
 )

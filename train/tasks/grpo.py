@@ -372,4 +372,5 @@ TASK = Task(
     summarize=summarize,
     make_frozen=make_frozen,
     lm_samples=True,  # the tuned policy samples like any causal LM
+    train_flops=None,  # rollouts + update + reference: no MFU
 )

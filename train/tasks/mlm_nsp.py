@@ -4,7 +4,7 @@ from data import pairs
 from data import pipeline
 from train import objectives
 from train.tasks.base import Task, without_task_cfg
-from train.tasks.mlm import MASKED_KEYS
+from train.tasks.mlm import MASKED_KEYS, train_flops
 
 PAIR_KEYS = MASKED_KEYS + ("token_types", "pair_label", "pair_weight")  # make_pair_dataset's
 
@@ -25,4 +25,5 @@ TASK = Task(
     make_loss_fn=make_loss_fn,
     make_dataset=without_task_cfg(pipeline.make_pair_dataset, task="nsp"),
     check_data_config=check_data_config,
+    train_flops=train_flops,
 )

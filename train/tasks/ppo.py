@@ -291,4 +291,5 @@ TASK = Task(
     make_frozen=grpo.make_frozen,
     make_carry=make_carry,
     lm_samples=True,  # the policy samples like any causal LM (its logits are the GPT's)
+    train_flops=None,  # rollouts + update + reference: no MFU
 )

@@ -51,4 +51,5 @@ TASK = Task(
     summarize=objectives.pair_means,
     param_layout=FINETUNE_LAYOUT,
     reward_output="scalar",
+    train_flops=None,  # two sequences a row: no MFU
 )

@@ -5,7 +5,7 @@ from data import finetune
 from model import heads
 from train import task_objectives
 from train.tasks.base import Task
-from train.tasks.classification import FINETUNE_FAMILIES, FINETUNE_LAYOUT
+from train.tasks.classification import FINETUNE_FAMILIES, FINETUNE_LAYOUT, backbone_flops
 
 
 def make_loss_fn(config, model):
@@ -15,6 +15,10 @@ def make_loss_fn(config, model):
 
 def wrap(backbone, config):
   return heads.token_classifier(backbone, config.task)
+
+
+def train_flops(config, model_config) -> float:
+  return backbone_flops(config, model_config, config.task.num_classes)
 
 
 TASK = Task(
@@ -27,4 +31,5 @@ TASK = Task(
     param_layout=FINETUNE_LAYOUT,
     class_report="token (first sub-token of each word)",
     summarize=task_objectives.class_metrics,
+    train_flops=train_flops,
 )
