@@ -66,6 +66,17 @@ class Throughput:
     return rate
 
 
+def mfu_scale(exp: experiment_lib.Experiment) -> Optional[float]:
+  """MFU per token/s: the task's training FLOPs per token over the peak (train.peak_flops,
+  or measured once per machine in model.dtype); None when the task counts no FLOPs."""
+  model_flops = exp.task.flops_per_token(exp.config, exp.model_config)
+  if model_flops is None:
+    return None
+  peak = exp.config.train.peak_flops or flops_lib.system_peak_flops(
+      model_layers.DTYPES[exp.config.model.dtype])
+  return model_flops / peak
+
+
 def _mean_of(sums_list: list[dict], summarize: Callable[[dict], dict]) -> dict:
   """Average a window of per-step metrics: token-weighted loss/accuracy, plain means else."""
   host = jax.device_get(sums_list)
@@ -205,9 +216,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
           f"train.epochs={t.epochs:g} = {t.steps:,} steps (train.steps)")
 
   tokens_per_step = config.data.batch_size * config.data.seq_len
-  model_flops = exp.task.flops_per_token(config, exp.model_config)  # None: no MFU
-  peak = t.peak_flops or flops_lib.system_peak_flops(  # measured once per machine
-      model_layers.DTYPES[config.model.dtype])  # in the dtype the run computes in
+  mfu_per_token = mfu_scale(exp)
   pending: list[dict] = []
   last_saved = latest
   early_stop = False
@@ -229,8 +238,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
           pending = []
           _check_finite(row, done, last_saved)
           row["tokens_per_sec"] = throughput.tokens_per_sec(done)
-          if model_flops is not None:
-            row["mfu"] = row["tokens_per_sec"] * model_flops / peak
+          if mfu_per_token is not None:
+            row["mfu"] = row["tokens_per_sec"] * mfu_per_token
           writer.write(done, "train", {**row, **epoch_of(done)})
           bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
         if done % t.eval_every == 0 and done != t.steps:

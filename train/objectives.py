@@ -267,10 +267,11 @@ def pair_means(sums: dict) -> dict:
   return {**mean_metrics(sums), "tokens": float(sums["weight"])}
 
 
-def lm_metrics(sums: dict) -> dict:
-  """A token-level LM's metrics: the means, perplexity and the token count."""
+def lm_metrics(sums: dict, loss_prefix: str = "") -> dict:
+  """A token-level LM's metrics: the means, the perplexity of `<loss_prefix>loss` (as
+  `<loss_prefix>perplexity`) and the token count (`weight`)."""
   out = mean_metrics(sums)
-  out["perplexity"] = float(np.exp(min(out["loss"], 80.0)))
+  out[f"{loss_prefix}perplexity"] = float(np.exp(min(out[f"{loss_prefix}loss"], 80.0)))
   out["tokens"] = float(sums["weight"])
   return out
 
@@ -279,9 +280,7 @@ def electra_metrics(sums: dict) -> dict:
   """The means, the generator's MLM perplexity (`gen/perplexity`: `loss` is generator +
   disc_weight x discriminator, so it has none) and the discriminator's precision, recall
   and AUC; `tokens` counts the discriminator's positions."""
-  out = mean_metrics(sums)
-  out["gen/perplexity"] = float(np.exp(min(out["gen/loss"], 80.0)))
-  out["tokens"] = float(sums["weight"])
+  out = lm_metrics(sums, loss_prefix="gen/")
   tp = float(sums["disc/true_pos_count"])
   out["disc/precision"] = tp / max(float(sums["disc/pred_pos_count"]), 1.0)
   out["disc/recall"] = tp / max(float(sums["disc/pos_count"]), 1.0)

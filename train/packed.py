@@ -51,10 +51,8 @@ from tqdm import tqdm
 
 from eval import end_of_run
 from eval import evaluate as evaluate_lib
-from model import layers as model_layers
 from train import checkpoint as checkpoint_lib
 from train import experiment as experiment_lib
-from train import flops as flops_lib
 from train import graceful_stop
 from train import loop
 from train import model_selection
@@ -402,8 +400,7 @@ def _train_packed(configs, workdirs, ckpts, stop: graceful_stop.StopOnSignal,
   if per_epoch:
     epoch_of = lambda done: {"epoch": done / per_epoch}  # noqa: E731
   tokens_per_step = config.data.batch_size * config.data.seq_len  # per run
-  model_flops = exp.task.flops_per_token(config, exp.model_config)  # None: no MFU
-  peak = t.peak_flops or flops_lib.system_peak_flops(model_layers.DTYPES[config.model.dtype])
+  mfu_per_token = loop.mfu_scale(exp)
   alive = [True] * runs
   last_saved = [latest] * runs
   pending: list[dict] = []
@@ -444,8 +441,8 @@ def _train_packed(configs, workdirs, ckpts, stop: graceful_stop.StopOnSignal,
               mask(r, row["loss"], done)
               continue
             row["tokens_per_sec"] = speed
-            if model_flops is not None:
-              row["mfu"] = speed * model_flops / peak
+            if mfu_per_token is not None:
+              row["mfu"] = speed * mfu_per_token
             writers[r].write(done, "train", {**row, **epoch_of(done)})
           live = [r for r in range(runs) if alive[r]]
           if live:
