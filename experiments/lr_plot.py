@@ -4,7 +4,9 @@
       --out=experiments/results/lr_sensitivity
 
 Each argument is a finished `experiments.sweep` workdir whose arms differ in
-train.learning_rate (other zipped axes, e.g. end_learning_rate = lr/10, are allowed). Writes
+train.learning_rate (other zipped axes, e.g. end_learning_rate = lr/10, are allowed);
+--split_by=KEY draws one curve per value of another axis (e.g. model.d_model for a width
+study in one workdir). Writes
 to --out: lr_sensitivity.png (left: final validation loss vs lr, log x, mean over seeds with
 a 95% t-interval, one line per sweep; right: per sweep, the training loss curves of the
 lowest, best and highest lr), lr_summary.csv (one row per sweep and lr) and lr_summary.md
@@ -50,10 +52,13 @@ _BASIN = flags.DEFINE_float("basin", 0.05, "Basin: learning rates whose mean fin
                             "within this many nats of the best mean.")
 _METRIC = flags.DEFINE_string("metric", "loss", "final.json key (lower is better).")
 _SOURCE = flags.DEFINE_enum(
-    "source", "final", ["final", "train"], "final: final.json (the whole-split final "
-    "evaluation); train: the training loss logged at the last step (mean over the last "
+    "source", "final", ["final", "train"], "final: final.json (the final evaluation: "
+    "the whole split, or train.final_eval_batches batches); train: the training loss logged at the last step (mean over the last "
     "train.log_every steps, on batches seen once), for runs whose final evaluation is not "
     "there.")
+_SPLIT_BY = flags.DEFINE_string(
+    "split_by", None, "A sweep axis other than the lr (e.g. model.d_model): each of its "
+    "values becomes its own curve, as if it were a sweep of its own.")
 
 
 def diverged_step(run_dir: str, name: str) -> Optional[int]:
@@ -81,16 +86,21 @@ def train_curve(run_dir: str, metric: str = "loss") -> list[tuple[int, float]]:
                 if r.get("split") == "train" and metric in r)
 
 
-def load(workdir: str, metric: str, source: str = "final") -> dict:
-  """Per lr (ascending): final values of the finished seeds, diverged and missing counts,
-  and every seed's training curve."""
+def load(workdir: str, metric: str, source: str = "final",
+         split_by: Optional[str] = None) -> list[dict]:
+  """Per curve (the whole sweep, or one per value of the `split_by` axis) and per lr
+  (ascending): final values of the finished seeds, diverged and missing counts, and every
+  seed's training curve."""
   sweep, runs = results.load_results(workdir)
-  if LR_KEY not in sweep.axes:
-    raise ValueError(f"{workdir}: the sweep has no {LR_KEY} axis (axes: {list(sweep.axes)})")
-  by_lr: dict[float, dict] = {}
+  for key in (LR_KEY, split_by):
+    if key is not None and key not in sweep.axes:
+      raise ValueError(f"{workdir}: the sweep has no {key} axis (axes: {list(sweep.axes)})")
+  curves: dict = {}
   for r in runs:
     lr = float(r.run.arm_values[LR_KEY])
-    entry = by_lr.setdefault(lr, {"values": [], "diverged": [], "missing": 0, "curves": []})
+    part = r.run.arm_values[split_by] if split_by else None
+    entry = curves.setdefault(part, {}).setdefault(
+        lr, {"values": [], "diverged": [], "missing": 0, "curves": []})
     run_dir = os.path.join(workdir, r.run.name)
     curve = train_curve(run_dir)
     entry["curves"].append(curve)
@@ -112,8 +122,12 @@ def load(workdir: str, metric: str, source: str = "final") -> dict:
   config.update_from_flattened_dict(sweep.overrides)
   label = (f"{os.path.splitext(os.path.basename(sweep.base))[0]} "
            f"{config.train.optimizer}")
-  return {"label": label, "by_lr": dict(sorted(by_lr.items())),
-          "vocab_size": int(config.data.vocab_size), "workdir": workdir}
+  final_batches = int(config.train.final_eval_batches)
+  evaluated_on = f"{final_batches} batches" if final_batches else "whole split"
+  return [{"label": label if part is None else f"{label} {split_by.split('.')[-1]}={part}",
+           "by_lr": dict(sorted(by_lr.items())), "vocab_size": int(config.data.vocab_size),
+           "workdir": workdir, "evaluated_on": evaluated_on}
+          for part, by_lr in curves.items()]
 
 
 def summarize(data: dict, basin: float, rng: np.random.Generator,
@@ -160,7 +174,7 @@ def summarize(data: dict, basin: float, rng: np.random.Generator,
 
 
 def plot(datas: Sequence[dict], summaries: Sequence[dict], path: str,
-         ylabel: str = "final validation loss (whole split)") -> str:
+         ylabel: str = "final validation loss") -> str:
   n = len(datas)
   fig, axes = plt.subplots(1, 1 + n, figsize=(6.5 + 4.5 * n, 4.8), squeeze=False)
   ax = axes[0][0]
@@ -292,7 +306,7 @@ def main(argv):
   workdirs = argv[1:]
   if not workdirs or not _OUT.value:
     raise app.UsageError("usage: python -m experiments.lr_plot WORKDIR... --out=DIR")
-  datas = [load(w, _METRIC.value, _SOURCE.value) for w in workdirs]
+  datas = [d for w in workdirs for d in load(w, _METRIC.value, _SOURCE.value, _SPLIT_BY.value)]
   if _LABELS.value:
     if len(_LABELS.value) != len(datas):
       raise app.UsageError(f"--labels needs {len(datas)} labels, got {_LABELS.value}")
@@ -301,8 +315,9 @@ def main(argv):
   rng = np.random.default_rng(0)
   summaries = [summarize(d, _BASIN.value, rng) for d in datas]
   os.makedirs(_OUT.value, exist_ok=True)
+  evaluated_on = sorted({d["evaluated_on"] for d in datas})
   ylabel = ("training loss at the last step" if _SOURCE.value == "train" else
-            f"final validation {_METRIC.value} (whole split)")
+            f"final validation {_METRIC.value} ({' / '.join(evaluated_on)})")
   paths = [plot(datas, summaries, os.path.join(_OUT.value, "lr_sensitivity.png"), ylabel)]
   paths += write_tables(summaries, _BASIN.value, _OUT.value)
   for p in paths:

@@ -55,3 +55,33 @@ def test_plot_and_tables_are_written(summary, tmp_path):
   md = open(md_path).read()
   assert "best lr 0.01: 2.0500" in md and "| 1 | 1 | 1 | 0 |" in md
   assert len(open(csv_path).read().splitlines()) == 1 + 4
+
+
+def test_load_splits_a_width_axis_into_curves(tmp_path):
+  """A sweep over width x lr (zipped) read as one curve per width, with the final
+  evaluation's extent in the data (here a 40-batch estimate, not the whole split)."""
+  import json
+
+  from experiments import sweep_spec
+  sweep = sweep_spec.Sweep(
+      base="experiments/configs/gpt_tiny.py",
+      axes={"model.d_model": [64, 64, 128, 128],
+            "train.learning_rate": [1e-3, 1e-2, 1e-3, 1e-2]},
+      overrides={"train.final_eval_batches": 40}, zip=True)
+  workdir = str(tmp_path)
+  sweep_spec.save_manifest(workdir, sweep, seeds=1)
+  _, runs = sweep_spec.load_manifest(workdir)
+  for run in runs:
+    run_dir = os.path.join(workdir, run.name)
+    os.makedirs(run_dir)
+    loss = run.arm_values["model.d_model"] / 100 + run.arm_values["train.learning_rate"]
+    with open(os.path.join(run_dir, "final.json"), "w") as f:
+      json.dump({"loss": loss}, f)
+  datas = lr_plot.load(workdir, "loss", split_by="model.d_model")
+  assert [d["label"] for d in datas] == ["gpt_tiny adamw d_model=64",
+                                         "gpt_tiny adamw d_model=128"]
+  assert [list(d["by_lr"]) for d in datas] == [[1e-3, 1e-2]] * 2
+  assert datas[1]["by_lr"][1e-2]["values"] == [pytest.approx(1.29)]
+  assert datas[0]["evaluated_on"] == "40 batches"
+  with pytest.raises(ValueError, match="no model.num_layers axis"):
+    lr_plot.load(workdir, "loss", split_by="model.num_layers")
