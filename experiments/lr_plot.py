@@ -53,9 +53,9 @@ _BASIN = flags.DEFINE_float("basin", 0.05, "Basin: learning rates whose mean fin
 _METRIC = flags.DEFINE_string("metric", "loss", "final.json key (lower is better).")
 _SOURCE = flags.DEFINE_enum(
     "source", "final", ["final", "train"], "final: final.json (the final evaluation: "
-    "the whole split, or train.final_eval_batches batches); train: the training loss logged at the last step (mean over the last "
-    "train.log_every steps, on batches seen once), for runs whose final evaluation is not "
-    "there.")
+    "the whole split, or train.final_eval_batches batches); train: the training loss "
+    "logged at the last step (mean over the last train.log_every steps, on batches seen "
+    "once), for runs whose final evaluation is not there.")
 _SPLIT_BY = flags.DEFINE_string(
     "split_by", None, "A sweep axis other than the lr (e.g. model.d_model): each of its "
     "values becomes its own curve, as if it were a sweep of its own.")
@@ -126,8 +126,22 @@ def load(workdir: str, metric: str, source: str = "final",
   evaluated_on = f"{final_batches} batches" if final_batches else "whole split"
   return [{"label": label if part is None else f"{label} {split_by.split('.')[-1]}={part}",
            "by_lr": dict(sorted(by_lr.items())), "vocab_size": int(config.data.vocab_size),
-           "workdir": workdir, "evaluated_on": evaluated_on}
-          for part, by_lr in curves.items()]
+           "workdir": workdir, "evaluated_on": evaluated_on, "split_value": part}
+          for part, by_lr in sorted(curves.items(), key=lambda kv: (kv[0] is None, kv[0]))]
+
+
+def parabola_optimum(lrs: Sequence[float], means: Sequence[float]) -> Optional[float]:
+  """The lr at the vertex of a quadratic in log10(lr) fitted to the lowest mean and up to
+  two grid neighbours on each side: an optimum finer than the grid. None when the fit is
+  not convex or its vertex falls outside the fitted lrs."""
+  i = int(np.argmin(means))
+  lo, hi = max(0, i - 2), min(len(lrs), i + 3)
+  if hi - lo < 3:
+    return None
+  x = np.log10(np.asarray(lrs[lo:hi], np.float64))
+  a, b, _ = np.polyfit(x, np.asarray(means[lo:hi], np.float64), 2)
+  vertex = -b / (2 * a) if a > 0 else math.inf
+  return float(10 ** vertex) if x[0] <= vertex <= x[-1] else None
 
 
 def summarize(data: dict, basin: float, rng: np.random.Generator,
@@ -149,15 +163,23 @@ def summarize(data: dict, basin: float, rng: np.random.Generator,
   in_basin = [r["lr"] for r in ok if r["mean"] <= best["mean"] + basin]
   out["basin"] = (min(in_basin), max(in_basin), len(in_basin))
   # Bootstrap over seeds: resample each lr's seeds, take the argmin lr of the means.
-  picks = []
+  ok_lrs = [r["lr"] for r in ok]
+  picks, vertices = [], []
   for _ in range(reps):
     means = [np.mean(rng.choice(data["by_lr"][r["lr"]]["values"], size=r["n"]))
              for r in ok]
     picks.append(ok[int(np.argmin(means))]["lr"])
+    vertices.append(parabola_optimum(ok_lrs, means))
   picks = np.array(picks)
   out["argmin_interval"] = (float(np.quantile(picks, 0.025, method="lower")),
                             float(np.quantile(picks, 0.975, method="higher")))
   out["argmin_share"] = float(np.mean(picks == best["lr"]))
+  out["vertex"] = parabola_optimum(ok_lrs, [r["mean"] for r in ok])
+  fitted = np.log10([v for v in vertices if v is not None])
+  out["vertex_interval"] = (tuple(float(10 ** q) for q in np.quantile(fitted, [0.025, 0.975]))
+                            if len(fitted) else None)
+  out["vertex_share"] = len(fitted) / reps
+  out["vertex_samples"] = vertices
   # Wortsman et al. 2023: E_lr[min(L(lr), L0) - min_lr L(lr)], L0 the initial loss; here
   # L0 = ln(vocab) (a uniform predictor), diverged seeds counted as L0.
   l0 = math.log(data["vocab_size"])
@@ -260,6 +282,16 @@ def _fmt(x: float, d: int = 4) -> str:
   return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
 
 
+def _vertex_line(s: dict) -> str:
+  if s["vertex"] is None:
+    return ("- quadratic fit in log10(lr) around the best: not convex, or its vertex outside "
+            "the fitted lrs")
+  lo, hi = s["vertex_interval"]
+  return (f"- quadratic fit in log10(lr) over the best and two neighbours each side: optimum "
+          f"{s['vertex']:.3g}; 95% of seed bootstraps in [{lo:.3g}, {hi:.3g}] (fit usable in "
+          f"{100 * s['vertex_share']:.0f}% of them)")
+
+
 def write_tables(summaries: Sequence[dict], basin: float, out: str) -> list[str]:
   csv_path = os.path.join(out, "lr_summary.csv")
   with open(csv_path, "w", newline="") as f:
@@ -291,6 +323,7 @@ def write_tables(summaries: Sequence[dict], basin: float, out: str) -> list[str]
         f"{_fmt(b['ci_high'])}]); bootstrap over seeds (2000 resamples): the argmin is "
         f"{b['lr']:g} in {100 * s['argmin_share']:.0f}% of resamples, 95% of them in "
         f"[{a_lo:g}, {a_hi:g}]",
+        _vertex_line(s),
         f"- basin within {basin} nats of the best mean: {k} grid lrs, {lo:g} .. {hi:g} "
         f"({math.log10(hi / lo):.2f} decades of the grid's {s['decades']:.2f})",
         f"- lr sensitivity (Wortsman et al. 2023: grid mean of min(L, L0) - best, L0 = "
@@ -300,6 +333,20 @@ def write_tables(summaries: Sequence[dict], basin: float, out: str) -> list[str]
   with open(md_path, "w") as f:
     f.write("\n".join(lines))
   return [csv_path, md_path]
+
+
+def optimum_scaling(xs: Sequence[float], summaries: Sequence[dict]) -> Optional[dict]:
+  """The exponent k of lr* ~ x**k across curves (e.g. x = width; muP's claim under standard
+  parameterisation with Adam: k = -1), from each curve's quadratic-fit optimum, with a 95%
+  interval over the seed bootstraps; None when a curve has no usable fit."""
+  if len(xs) < 2 or any(s.get("vertex") is None for s in summaries):
+    return None
+  log_x = np.log10(np.asarray(xs, np.float64))
+  slope = float(np.polyfit(log_x, np.log10([s["vertex"] for s in summaries]), 1)[0])
+  slopes = [np.polyfit(log_x, np.log10(vs), 1)[0]
+            for vs in zip(*(s["vertex_samples"] for s in summaries)) if None not in vs]
+  interval = tuple(float(q) for q in np.quantile(slopes, [0.025, 0.975])) if slopes else None
+  return {"slope": slope, "interval": interval, "bootstraps": len(slopes)}
 
 
 def main(argv):
@@ -320,6 +367,18 @@ def main(argv):
             f"final validation {_METRIC.value} ({' / '.join(evaluated_on)})")
   paths = [plot(datas, summaries, os.path.join(_OUT.value, "lr_sensitivity.png"), ylabel)]
   paths += write_tables(summaries, _BASIN.value, _OUT.value)
+  if _SPLIT_BY.value:
+    xs = [float(d["split_value"]) for d in datas]
+    scaling = optimum_scaling(xs, summaries)
+    with open(paths[-1], "a") as f:
+      f.write(f"## The optimum across {_SPLIT_BY.value}\n\n")
+      if scaling is None:
+        f.write("Not every curve has a usable quadratic fit; no exponent.\n")
+      else:
+        lo, hi = scaling["interval"]
+        f.write(f"lr* ~ {_SPLIT_BY.value}^k, least squares in log-log over the curves' "
+                f"fitted optima: k = {scaling['slope']:.2f}, 95% of "
+                f"{scaling['bootstraps']} seed bootstraps in [{lo:.2f}, {hi:.2f}].\n")
   for p in paths:
     print(p)
   return 0

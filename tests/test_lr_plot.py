@@ -82,6 +82,32 @@ def test_load_splits_a_width_axis_into_curves(tmp_path):
                                          "gpt_tiny adamw d_model=128"]
   assert [list(d["by_lr"]) for d in datas] == [[1e-3, 1e-2]] * 2
   assert datas[1]["by_lr"][1e-2]["values"] == [pytest.approx(1.29)]
-  assert datas[0]["evaluated_on"] == "40 batches"
+  assert datas[0]["evaluated_on"] == "40 batches" and datas[0]["split_value"] == 64
   with pytest.raises(ValueError, match="no model.num_layers axis"):
     lr_plot.load(workdir, "loss", split_by="model.num_layers")
+
+
+def test_parabola_optimum_finds_an_off_grid_vertex():
+  lrs = [float(10 ** e) for e in np.arange(-4, -1, 0.25)]
+  means = [(math.log10(lr) + 2.6) ** 2 + 4 for lr in lrs]  # optimum between grid points
+  assert lr_plot.parabola_optimum(lrs, means) == pytest.approx(10 ** -2.6, rel=1e-6)
+  assert lr_plot.parabola_optimum(lrs, [-m for m in means]) is None  # concave
+  assert lr_plot.parabola_optimum(lrs, list(range(len(lrs), 0, -1))) is None  # at the edge
+
+
+def test_summary_reports_the_vertex_and_its_bootstrap(summary):
+  assert summary["vertex"] is not None and 1e-2 < summary["vertex"] < 1e-1
+  lo, hi = summary["vertex_interval"]
+  assert lo <= summary["vertex"] <= hi and summary["vertex_share"] > 0.5
+
+
+def test_optimum_scaling_recovers_an_exponent():
+  widths = [64, 128, 256]
+  summaries = [{"vertex": 0.01 * 128 / w, "vertex_samples": [0.01 * 128 / w * f
+                                                              for f in (0.9, 1.0, 1.1)]}
+               for w in widths]
+  out = lr_plot.optimum_scaling(widths, summaries)
+  assert out["slope"] == pytest.approx(-1.0) and out["bootstraps"] == 3
+  assert out["interval"][0] == pytest.approx(-1.0) == pytest.approx(out["interval"][1])
+  summaries[1]["vertex"] = None
+  assert lr_plot.optimum_scaling(widths, summaries) is None
