@@ -5,7 +5,7 @@ large oscillates or diverges). Wortsman et al. 2023 ("Small-scale proxies for la
 Transformer training instabilities") measure lr sensitivity as the expected loss gap over
 a grid and find a wide basin for AdamW once qk-layernorm and z-loss remove the
 high-lr instabilities; Yang et al. 2022 (muP) show the optimum shifting with width under
-standard parameterisation (one width here, so the shift is not tested).
+standard parameterisation (one width here; lr_sensitivity_width.py tests the shift).
 Expected here: a U with its optimum near gpt_tiny's 3e-3 or higher (a short budget favours
 larger lrs), slow descent at the bottom of the grid, a rising loss at the top.
 
