@@ -27,6 +27,7 @@ class RunResult:
   final: Optional[dict]  # final.json; None when the run has not finished (or failed)
   curve: list[tuple[int, float]]  # (step, eval metric) from metrics.jsonl
   log_tail: str
+  final_batches: Optional[int] = None  # train.final_eval_batches of the final (0: whole split)
 
 
 def _eval_curve(run_dir: str, metric: str) -> list[tuple[int, float]]:
@@ -43,6 +44,22 @@ def _eval_curve(run_dir: str, metric: str) -> list[tuple[int, float]]:
 
 
 FIRST_STAGE = "pretrain/"  # prefix of the first stage's final.json keys in a two-stage run
+
+
+def _final_batches(run_dir: str) -> Optional[int]:
+  """train.final_eval_batches from the run's config.json (None if it has none)."""
+  path = os.path.join(run_dir, "config.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return int(json.load(f).get("train", {}).get("final_eval_batches", 0))
+
+
+def final_extent(results: list[RunResult]) -> str:
+  """What the finished runs' final evaluation covered, in words."""
+  sizes = sorted({r.final_batches for r in results if r.final is not None} - {None})
+  words = ["the whole eval split" if n == 0 else f"the first {n} eval batches" for n in sizes]
+  return " / ".join(words) if words else "the final evaluation"
 
 
 def _read_final(run_dir: str) -> dict:
@@ -68,7 +85,8 @@ def load_results(workdir: str) -> tuple[sweep_spec.Sweep, list[RunResult]]:
         final = {**{FIRST_STAGE + k: v for k, v in _read_final(dirs[0]).items()}, **final}
     pending = next((d for d in dirs if not launch.is_finished(d)), dirs[-1])
     out.append(RunResult(run, final, _eval_curve(dirs[-1], sweep.metric),
-                         "" if final else launch.log_tail(pending)))
+                         "" if final else launch.log_tail(pending),
+                         _final_batches(dirs[-1]) if final else None))
   return sweep, out
 
 
@@ -165,7 +183,7 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
       f"{'zipped' if sweep.zip else 'crossed'}: `{json.dumps(sweep.axes)}`.",
       *_then_lines(sweep),
       f"Final `{m}` ({'higher' if sweep.higher_is_better else 'lower'} is better) from each "
-      f"run's {_final_file(sweep)} (the full eval split), over seeds: mean ± "
+      f"run's {_final_file(sweep)} ({final_extent(results)}), over seeds: mean ± "
       "sample std, 95% CI of the mean (Student's t), and the difference to the baseline "
       f"arm `{baseline}` (arm minus baseline) with a two-sided Welch's t-test p-value.",
       "",

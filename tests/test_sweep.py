@@ -328,6 +328,7 @@ def test_sweep_end_to_end_with_a_failing_arm(tmp_path):
     assert final["loss"] < 3.5 and json.load(open(run / "config.json"))["seed"] == seed
   md = (workdir / "results.md").read_text()
   assert "| position=rope (baseline) | 2 |" in md and "| position=bogus | 0 |" in md
+  assert "final.json (the whole eval split)" in md
   rows = list(csv.DictReader(open(workdir / "results.csv")))
   assert [r["status"] for r in rows] == ["done", "missing", "done", "missing"]
   losses = [float(r["loss"]) for r in rows if r["status"] == "done"]
@@ -418,3 +419,14 @@ def test_report_fits_the_power_law_when_asked(tmp_path):
   assert alpha == pytest.approx(0.1, abs=1e-3)
   assert "Standard error of alpha" in md and "95% CI" in md
   assert os.path.getsize(paths["power_law"]) > 5000
+
+
+def test_the_report_says_what_the_final_evaluation_covered():
+  run = sweep_spec.Run(name="a,seed=0", arm="a", seed=0, arm_values={})
+  done = lambda n: results.RunResult(run, {"loss": 1.0}, [], "", n)  # noqa: E731
+  assert results.final_extent([done(0), done(0)]) == "the whole eval split"
+  assert results.final_extent([done(40)]) == "the first 40 eval batches"
+  assert results.final_extent([done(0), done(40)]) == ("the whole eval split / the first 40 "
+                                                       "eval batches")
+  unfinished = results.RunResult(run, None, [], "log", None)
+  assert results.final_extent([unfinished]) == "the final evaluation"
