@@ -349,6 +349,22 @@ def optimum_scaling(xs: Sequence[float], summaries: Sequence[dict]) -> Optional[
   return {"slope": slope, "interval": interval, "bootstraps": len(slopes)}
 
 
+def scaling_lines(key: str, datas: Sequence[dict], summaries: Sequence[dict]) -> list[str]:
+  """lr_summary.md's section on the optimum across the values of the --split_by axis."""
+  lines = [f"## The optimum across {key}", ""]
+  try:
+    xs = [float(d["split_value"]) for d in datas]
+  except (TypeError, ValueError):
+    return lines + [f"{key}'s values are not numbers; no exponent."]
+  scaling = optimum_scaling(xs, summaries)
+  if scaling is None or scaling["interval"] is None:
+    return lines + ["Not every curve has a usable quadratic fit; no exponent."]
+  lo, hi = scaling["interval"]
+  return lines + [f"lr* ~ {key}^k, least squares in log-log over the curves' fitted optima: "
+                  f"k = {scaling['slope']:.2f}, 95% of {scaling['bootstraps']} seed "
+                  f"bootstraps in [{lo:.2f}, {hi:.2f}]."]
+
+
 def main(argv):
   workdirs = argv[1:]
   if not workdirs or not _OUT.value:
@@ -368,17 +384,8 @@ def main(argv):
   paths = [plot(datas, summaries, os.path.join(_OUT.value, "lr_sensitivity.png"), ylabel)]
   paths += write_tables(summaries, _BASIN.value, _OUT.value)
   if _SPLIT_BY.value:
-    xs = [float(d["split_value"]) for d in datas]
-    scaling = optimum_scaling(xs, summaries)
     with open(paths[-1], "a") as f:
-      f.write(f"## The optimum across {_SPLIT_BY.value}\n\n")
-      if scaling is None:
-        f.write("Not every curve has a usable quadratic fit; no exponent.\n")
-      else:
-        lo, hi = scaling["interval"]
-        f.write(f"lr* ~ {_SPLIT_BY.value}^k, least squares in log-log over the curves' "
-                f"fitted optima: k = {scaling['slope']:.2f}, 95% of "
-                f"{scaling['bootstraps']} seed bootstraps in [{lo:.2f}, {hi:.2f}].\n")
+      f.write("\n".join(scaling_lines(_SPLIT_BY.value, datas, summaries)) + "\n")
   for p in paths:
     print(p)
   return 0

@@ -111,3 +111,11 @@ def test_optimum_scaling_recovers_an_exponent():
   assert out["interval"][0] == pytest.approx(-1.0) == pytest.approx(out["interval"][1])
   summaries[1]["vertex"] = None
   assert lr_plot.optimum_scaling(widths, summaries) is None
+
+
+def test_scaling_section_needs_numbers_and_fits():
+  datas = [{"split_value": "rope"}, {"split_value": "alibi"}]
+  assert "not numbers" in lr_plot.scaling_lines("model.position", datas, [{}, {}])[-1]
+  datas = [{"split_value": 64}, {"split_value": 128}]
+  no_fit = [{"vertex": None, "vertex_samples": []}] * 2
+  assert "no exponent" in lr_plot.scaling_lines("model.d_model", datas, no_fit)[-1]
