@@ -12,7 +12,7 @@ def test_benchmark_reports_positive_finite_numbers(tmp_path, capsys):
   config = tiny.tiny_config(corpus, str(tmp_path / "tfds"))
   config.mesh.data = -1  # the benchmark times the step on the whole mesh
   row = train_throughput.benchmark(config, str(tmp_path / "work"), steps=3, warmup=1,
-                                   name="tiny")
+                                   name="tiny", overheads=True)
   train_throughput.report(row)
   last = capsys.readouterr().out.strip().splitlines()[-1]
   parsed = json.loads(last)
@@ -24,6 +24,10 @@ def test_benchmark_reports_positive_finite_numbers(tmp_path, capsys):
   assert math.isclose(parsed["tokens_per_sec"],
                       8 * 32 / parsed["step_time_s"], rel_tol=1e-6)
   assert math.isfinite(parsed["final_loss"])
+  overheads = parsed["overheads_s"]  # a run's other costs: tiny's config writes samples
+  assert {"startup", "init", "eval_compile", "eval_whole_split", "samples"} <= set(overheads)
+  assert all(math.isfinite(v) and v > 0 for v in overheads.values()), overheads
+  assert (tmp_path / "work" / "samples.txt").exists()
 
 
 def test_torch_comparison_takes_the_configs_shape_and_refuses_other_models():

@@ -5,7 +5,7 @@ import dataclasses
 import os
 import statistics
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 
 @dataclasses.dataclass
@@ -49,6 +49,18 @@ def time_train_steps(train_fn: Callable, state: Any, batches: Sequence[Any],
     times.append(time.perf_counter() - t0)
   cpu_per_step = (time.process_time() - cpu0) / max(len(times), 1)
   return StepTimes(compile_s, first_step_s, times, cpu_per_step, state, metrics)
+
+
+def process_age_s() -> Optional[float]:
+  """Seconds since this process started (Linux /proc; None where it is not there)."""
+  try:
+    with open("/proc/self/stat") as f:
+      start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+    with open("/proc/stat") as f:
+      boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+  except (OSError, ValueError, IndexError, StopIteration):
+    return None
+  return time.time() - (boot + start_ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def peak_rss_mb() -> float:

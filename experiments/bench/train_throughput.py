@@ -9,6 +9,12 @@ train.step.compile_steps, the Grain pipeline), so the number measured is the num
 training run gets. Batches are fetched and placed on the mesh before timing, so the step
 time is pure compute. Prints a short table, then one JSON object as the last stdout line.
 
+"overheads_s" times, after the steps, what a whole run spends besides them: start-up
+(process start to the experiment built: imports, tokenizer, data; first call in a process
+only), creating the state (its compile included), the eval step's compile with one batch,
+one pass over the whole eval split, and the task's end-of-run outputs (samples.txt of an
+LM, compile included; absent when the config writes none). `--overheads=false` skips them.
+
 --torch_python names an interpreter that has torch (not an attnlab dependency): nanoGPT's
 recipe at the config's shape (experiments/bench/torch_gpt.py: layers, heads, width, batch,
 block, vocabulary, dropout) then runs in that interpreter after each attnlab round, for
@@ -22,6 +28,7 @@ import math
 import os
 import statistics
 import tempfile
+import time
 from typing import Any, Optional
 
 from absl import app
@@ -41,6 +48,8 @@ _WORKDIR = flags.DEFINE_string(
 _TORCH_PYTHON = flags.DEFINE_string(
     "torch_python", None, "A Python with torch installed: also time nanoGPT's recipe.")
 _ROUNDS = flags.DEFINE_integer("rounds", 1, "Alternating rounds of attnlab (and torch).")
+_OVERHEADS = flags.DEFINE_bool("overheads", True, "Also time a run's start-up, state "
+                               "creation, evaluation and samples (first round).")
 flags.mark_flags_as_required(["config"])
 
 
@@ -57,9 +66,13 @@ def _device_peak_mb(devices: list) -> Optional[float]:
   return max(peaks) / 2**20 if peaks else None
 
 
+_STARTUP_MEASURED = []  # start-up is timed once per process: later calls find it warm
+
+
 def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
-              name: str = "") -> dict:
-  """Compile and time the train step of `config`; returns the result row (see module doc)."""
+              name: str = "", overheads: bool = False) -> dict:
+  """Compile and time the train step of `config`; returns the result row (see module doc).
+  overheads: also time the rest of a run (the row's "overheads_s")."""
   import jax  # after flag parsing, so XLA_FLAGS set by the caller apply
   import numpy as np
 
@@ -74,6 +87,8 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
   if steps < 1 or warmup < 0:
     raise ValueError(f"need --steps >= 1 and --warmup >= 0, got {steps} and {warmup}")
   exp = experiment_lib.build(config, workdir)
+  startup_s = timing.process_age_s() if not _STARTUP_MEASURED else None
+  _STARTUP_MEASURED.append(True)
   config = exp.config
   ds = data_lib.make_lm_dataset(
       config.data, exp.tokenizer, config.data.train_split, seed=config.seed,
@@ -84,11 +99,18 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
     # Prefetch every batch onto the mesh first: data time stays out of the step time.
     batches = [partitioning.global_batch(next(it), exp.mesh) for _ in range(n_batches)]
     jax.block_until_ready(batches)
+    t0 = time.perf_counter()
     state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
                                          exp.mesh, exp.shardings)
-    train_fn, _ = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
-                                         exp.schedule)
+    jax.block_until_ready(state)
+    init_s = time.perf_counter() - t0
+    train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
+                                               exp.schedule)
     timed = timing.time_train_steps(train_fn, state, batches, warmup)
+  extra = {}
+  if overheads:
+    extra["overheads_s"] = run_overheads(exp, timed.state.params, eval_fn, workdir,
+                                         startup_s, init_s)
   compile_s, first_step_s, times = timed.compile_s, timed.first_step_s, timed.times
   cpu_per_step, metrics = timed.cpu_per_step, timed.metrics
   loss = float(jax.device_get(metrics["loss"]))
@@ -132,7 +154,30 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
       "host_peak_rss_mb": host_rss_mb,
       "device_peak_mb": device_mb,
       "final_loss": loss,
+      **extra,
   }
+
+
+def run_overheads(exp: Any, params: Any, eval_fn: Any, workdir: str,
+                  startup_s: Optional[float], init_s: float) -> dict:
+  """Seconds a whole run spends besides its steps (see the module doc)."""
+  from eval import end_of_run
+  from eval import evaluate as evaluate_lib
+
+  out = {"init": init_s}
+  if startup_s is not None:
+    out["startup"] = startup_s
+  t0 = time.perf_counter()
+  evaluate_lib.evaluate(exp, params, eval_fn, 1)
+  out["eval_compile"] = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  evaluate_lib.evaluate(exp, params, eval_fn, 0)
+  out["eval_whole_split"] = time.perf_counter() - t0
+  if exp.config.sample.num_samples > 0 and exp.task.lm_samples:
+    t0 = time.perf_counter()
+    end_of_run.write_outputs(exp, params, workdir)
+    out["samples"] = time.perf_counter() - t0
+  return {k: round(v, 3) for k, v in out.items()}
 
 
 def format_table(row: dict) -> str:
@@ -155,6 +200,9 @@ def format_table(row: dict) -> str:
       + ("" if row["device_peak_mb"] is None else
          f" (device); host RSS {row['host_peak_rss_mb']:,.0f} MiB"),
   ]
+  if "overheads_s" in row:
+    lines.append("overheads        " + ", ".join(f"{k} {v:.2f} s"
+                                                 for k, v in row["overheads_s"].items()))
   return "\n".join(lines)
 
 
@@ -177,12 +225,13 @@ def _merged(rows: list[dict], tokens_per_step: int) -> dict:
 
 
 def compare_with_torch(config: Any, workdir: str, name: str, python: str, rounds: int,
-                       steps: int, warmup: int) -> dict:
-  """attnlab's row of the last round, with "attnlab" / "torch" medians over all rounds
-  (alternating, attnlab first) and their ratios."""
+                       steps: int, warmup: int, overheads: bool = False) -> dict:
+  """attnlab's row of the last round (with the first round's overheads_s), with
+  "attnlab" / "torch" medians over all rounds (alternating, attnlab first) and their
+  ratios."""
   ours, theirs = [], []
-  for _ in range(rounds):
-    row = benchmark(config, workdir, steps, warmup, name)
+  for i in range(rounds):
+    row = benchmark(config, workdir, steps, warmup, name, overheads=overheads and i == 0)
     ours.append({**row, "cpu_per_step": row["cpu_time_per_step_s"],
                  "peak_rss_mb": row["host_peak_rss_mb"]})
     try:
@@ -196,7 +245,8 @@ def compare_with_torch(config: Any, workdir: str, name: str, python: str, rounds
   tokens = row["tokens_per_step"]
   a, t = _merged(ours, tokens), _merged(theirs, tokens)
   t.update(torch=theirs[-1]["torch"], threads=theirs[-1]["threads"])
-  return {**row, "attnlab": a, "torch": t,
+  first = {k: ours[0][k] for k in ("overheads_s",) if k in ours[0]}
+  return {**row, **first, "attnlab": a, "torch": t,
           "ratio": {"tokens_per_sec": round(a["tokens_per_sec"] / t["tokens_per_sec"], 3),
                     "peak_rss": round(a["peak_rss_mb"] / t["peak_rss_mb"], 3)}}
 
@@ -213,8 +263,9 @@ def main(argv):
   def measure(workdir: str) -> dict:
     if _TORCH_PYTHON.value:
       return compare_with_torch(_CONFIG.value, workdir, name, _TORCH_PYTHON.value,
-                                _ROUNDS.value, _STEPS.value, _WARMUP.value)
-    return benchmark(_CONFIG.value, workdir, _STEPS.value, _WARMUP.value, name)
+                                _ROUNDS.value, _STEPS.value, _WARMUP.value, _OVERHEADS.value)
+    return benchmark(_CONFIG.value, workdir, _STEPS.value, _WARMUP.value, name,
+                     _OVERHEADS.value)
 
   if _WORKDIR.value:
     row = measure(os.path.abspath(_WORKDIR.value))
