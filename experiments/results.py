@@ -33,8 +33,8 @@ class RunResult:
 def _eval_curve(run_dir: str, metric: str) -> list[tuple[int, float]]:
   """Validation `metric` by step from the periodic "eval" rows (train.eval_batches batches).
 
-  The "final_eval" row covers the whole split, a different sample, so it joins the curve
-  only when a run logged no periodic eval.
+  The "final_eval" row covers the whole split (or train.final_eval_batches batches), a
+  different sample, so it joins the curve only when a run logged no periodic eval.
   """
   points = {"eval": {}, "final_eval": {}}
   for row in metrics_writer.read_rows(os.path.join(run_dir, "metrics.jsonl")):

@@ -284,7 +284,7 @@ def finish_run(exp: experiment_lib.Experiment, state: state_lib.TrainState, fina
                workdir: str, writer: MetricsWriter, selector: model_selection.ModelSelector,
                end: int, extra: dict) -> dict:
   """The end of a finished run (train/loop.py's, and each run's of train/packed.py): its
-  whole-split evaluation `final` as the final_eval row (+ `extra`, e.g. the epoch) with
+  final evaluation `final` (the whole split, or train.final_eval_batches) as the final_eval row (+ `extra`, e.g. the epoch) with
   the task's end-of-run metrics, final.json, loss.png and the task's outputs
   (samples.txt). Returns final.json's report."""
   config = exp.config
