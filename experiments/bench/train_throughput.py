@@ -66,7 +66,7 @@ def _device_peak_mb(devices: list) -> Optional[float]:
   return max(peaks) / 2**20 if peaks else None
 
 
-_STARTUP_MEASURED = []  # start-up is timed once per process: later calls find it warm
+_startup_timed = False  # start-up is timed once per process: later calls find it warm
 
 
 def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
@@ -87,8 +87,9 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
   if steps < 1 or warmup < 0:
     raise ValueError(f"need --steps >= 1 and --warmup >= 0, got {steps} and {warmup}")
   exp = experiment_lib.build(config, workdir)
-  startup_s = timing.process_age_s() if not _STARTUP_MEASURED else None
-  _STARTUP_MEASURED.append(True)
+  global _startup_timed
+  startup_s = None if _startup_timed else timing.process_age_s()
+  _startup_timed = True
   config = exp.config
   ds = data_lib.make_lm_dataset(
       config.data, exp.tokenizer, config.data.train_split, seed=config.seed,
@@ -107,10 +108,6 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
     train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
                                                exp.schedule)
     timed = timing.time_train_steps(train_fn, state, batches, warmup)
-  extra = {}
-  if overheads:
-    extra["overheads_s"] = run_overheads(exp, timed.state.params, eval_fn, workdir,
-                                         startup_s, init_s)
   compile_s, first_step_s, times = timed.compile_s, timed.first_step_s, timed.times
   cpu_per_step, metrics = timed.cpu_per_step, timed.metrics
   loss = float(jax.device_get(metrics["loss"]))
@@ -125,8 +122,12 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
     raise ValueError(f"objective={config.objective!r} has no FLOPs count (train/tasks: "
                      "train_flops); benchmark a causal LM or an encoder objective")
   peak_flops = flops_lib.measure_system_peak_flops(layers.DTYPES[config.model.dtype])
-  host_rss_mb = timing.peak_rss_mb()
+  host_rss_mb = timing.peak_rss_mb()  # the steps' peak, before the overheads run
   device_mb = _device_peak_mb(devices) if backend != "cpu" else None
+  extra = {}
+  if overheads:
+    extra["overheads_s"] = run_overheads(exp, timed.state.params, eval_fn, workdir,
+                                         startup_s, init_s)
   return {
       "config": name,
       "times": times,
