@@ -48,6 +48,14 @@ def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_on
   subprocess.run([sys.executable, "-c", code], env=env, check=True,
                  cwd=os.path.dirname(os.path.dirname(cli.__file__)))
   assert any(n.endswith("-cache") for n in os.listdir(tmp_path / "xla"))
+  # JAX imported first (as train.packed does): its config is updated, the cache still used
+  late = tmp_path / "late"
+  code = ("import jax; from train import cli; cli.set_compilation_cache_default(); "
+          "jax.jit(lambda x: x * 3 - 1)(1.0).block_until_ready()")
+  env.update(ATTNLAB_CACHE_DIR=str(late))
+  subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                 cwd=os.path.dirname(os.path.dirname(cli.__file__)))
+  assert any(n.endswith("-cache") for n in os.listdir(late / "xla"))
 
 
 @pytest.mark.skipif(ctypes.util.find_library("c") is None or sys.platform != "linux",

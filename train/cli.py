@@ -66,7 +66,9 @@ COMPILATION_CACHE_MAX_BYTES = 1 << 30  # least recently used entries go beyond i
 def set_compilation_cache_default(environ: Optional[dict] = None) -> str:
   """Point JAX's compilation cache at <cache_dir>/xla unless environ (default os.environ)
   sets JAX_COMPILATION_CACHE_DIR (empty: no cache); returns the directory ('' if off, as
-  when <cache_dir> cannot be written). Call before JAX reads its config (first import)."""
+  when <cache_dir> cannot be written). For os.environ it also updates JAX's config when
+  JAX is already imported (JAX reads these variables at import, and entry points such as
+  train.packed import it first); call it before the first compile."""
   environ = os.environ if environ is None else environ
   if "JAX_COMPILATION_CACHE_DIR" not in environ:
     path = os.path.join(cache_dir(environ), "xla")
@@ -77,6 +79,11 @@ def set_compilation_cache_default(environ: Optional[dict] = None) -> str:
       usable = False
     environ["JAX_COMPILATION_CACHE_DIR"] = path if usable else ""  # unwritable: no cache
   environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(COMPILATION_CACHE_MAX_BYTES))
+  if environ is os.environ and "jax" in sys.modules:  # JAX read its config at import
+    import jax
+    jax.config.update("jax_compilation_cache_dir", environ["JAX_COMPILATION_CACHE_DIR"] or None)
+    jax.config.update("jax_compilation_cache_max_size",
+                      int(environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))
   return environ["JAX_COMPILATION_CACHE_DIR"]
 
 
