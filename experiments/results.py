@@ -18,6 +18,7 @@ from experiments import power_law
 from experiments import stats
 from experiments import sweep_plots
 from experiments import sweep_spec
+from experiments.configs import base as config_schema
 from train import metrics_writer
 
 
@@ -47,12 +48,14 @@ FIRST_STAGE = "pretrain/"  # prefix of the first stage's final.json keys in a tw
 
 
 def _final_batches(run_dir: str) -> Optional[int]:
-  """train.final_eval_batches from the run's config.json (None if it has none)."""
+  """train.final_eval_batches of the run's saved config.json, completed as
+  train.experiment.load_config does (keys added since: base.py's defaults); None if the
+  run has no config.json."""
   path = os.path.join(run_dir, "config.json")
   if not os.path.exists(path):
     return None
   with open(path) as f:
-    return int(json.load(f).get("train", {}).get("final_eval_batches", 0))
+    return int(config_schema.complete(json.load(f)).train.final_eval_batches)
 
 
 def final_extent(results: list[RunResult]) -> str:

@@ -284,9 +284,9 @@ def finish_run(exp: experiment_lib.Experiment, state: state_lib.TrainState, fina
                workdir: str, writer: MetricsWriter, selector: model_selection.ModelSelector,
                end: int, extra: dict) -> dict:
   """The end of a finished run (train/loop.py's, and each run's of train/packed.py): its
-  final evaluation `final` (the whole split, or train.final_eval_batches) as the final_eval row (+ `extra`, e.g. the epoch) with
-  the task's end-of-run metrics, final.json, loss.png and the task's outputs
-  (samples.txt). Returns final.json's report."""
+  final evaluation `final` (the whole split, or train.final_eval_batches) as the final_eval
+  row (+ `extra`, e.g. the epoch) with the task's end-of-run metrics, final.json, loss.png
+  and the task's outputs (samples.txt). Returns final.json's report."""
   config = exp.config
   # what the task reports beyond the evaluation (eval/end_of_run.py), e.g. BLEU
   final.update(end_of_run.final_metrics(exp, state.params, config.data.eval_split,
