@@ -10,8 +10,8 @@ training run gets. Batches are fetched and placed on the mesh before timing, so 
 time is pure compute. Prints a short table, then one JSON object as the last stdout line.
 
 "overheads_s" times, after the steps, what a whole run spends besides them: start-up
-(process start to the experiment built: imports, tokenizer, data; first call in a process
-only), creating the state (its compile included), the eval step's compile with one batch,
+(process start to the experiment built: imports, tokenizer, data; the main's first call,
+and the only one with overheads), creating the state (its compile included), the eval step's compile with one batch,
 one pass over the whole eval split, and the task's end-of-run outputs (samples.txt of an
 LM, compile included; absent when the config writes none). `--overheads=false` skips them.
 
@@ -66,9 +66,6 @@ def _device_peak_mb(devices: list) -> Optional[float]:
   return max(peaks) / 2**20 if peaks else None
 
 
-_startup_timed = False  # start-up is timed once per process: later calls find it warm
-
-
 def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
               name: str = "", overheads: bool = False) -> dict:
   """Compile and time the train step of `config`; returns the result row (see module doc).
@@ -87,9 +84,7 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
   if steps < 1 or warmup < 0:
     raise ValueError(f"need --steps >= 1 and --warmup >= 0, got {steps} and {warmup}")
   exp = experiment_lib.build(config, workdir)
-  global _startup_timed
-  startup_s = None if _startup_timed else timing.process_age_s()
-  _startup_timed = True
+  startup_s = timing.process_age_s()  # a start-up only on a process's first call
   config = exp.config
   ds = data_lib.make_lm_dataset(
       config.data, exp.tokenizer, config.data.train_split, seed=config.seed,
