@@ -10,10 +10,11 @@ training run gets. Batches are fetched and placed on the mesh before timing, so 
 time is pure compute. Prints a short table, then one JSON object as the last stdout line.
 
 "overheads_s" times, after the steps, what a whole run spends besides them: start-up
-(process start to the experiment built: imports, tokenizer, data; the main's first call,
-and the only one with overheads), creating the state (its compile included), the eval step's compile with one batch,
-one pass over the whole eval split, and the task's end-of-run outputs (samples.txt of an
-LM, compile included; absent when the config writes none). `--overheads=false` skips them.
+(process start to the experiment built: imports, tokenizer, data; taken in the first
+round, the process's first call), creating the state (its compile included), the eval
+step's compile with one batch, one pass over the whole eval split, and the task's
+end-of-run outputs (samples.txt of an LM, compile included; absent when the config writes
+none). `--overheads=false` skips them.
 
 --torch_python names an interpreter that has torch (not an attnlab dependency): nanoGPT's
 recipe at the config's shape (experiments/bench/torch_gpt.py: layers, heads, width, batch,
