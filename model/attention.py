@@ -140,9 +140,8 @@ def dot_product_attention(
   mask = _and(mask, causal_mask)
   g = n // k_heads
   q_BxTxKxGxH = q_BxTxNxH.reshape(b, t, k_heads, g, h)
-  logits_BxKxGxTxS = jnp.einsum(
-      "btkgh,bskh->bkgts", q_BxTxKxGxH, k_BxSxKxH,
-      preferred_element_type=jnp.float32) * scale
+  logits_BxKxGxTxS = matmul.einsum("btkgh,bskh->bkgts", q_BxTxKxGxH, k_BxSxKxH,
+                                   out_dtype=jnp.float32) * scale
   if bias is not None:
     logits_BxKxGxTxS += _to_groups(bias.astype(jnp.float32), k_heads, g)
   if mask is not None:
@@ -153,8 +152,8 @@ def dot_product_attention(
     weights = jnp.where(mask_g, weights, 0.0)
   if use_dropout:
     weights = dropout_lib.dropout(weights, dropout_rate, dropout_rng)
-  out_BxTxKxGxH = jnp.einsum("bkgts,bskh->btkgh", weights.astype(v_BxSxKxH.dtype),
-                             v_BxSxKxH)
+  out_BxTxKxGxH = matmul.einsum("bkgts,bskh->btkgh", weights.astype(v_BxSxKxH.dtype),
+                                v_BxSxKxH)
   return out_BxTxKxGxH.reshape(b, t, n, h)
 
 

@@ -6,13 +6,70 @@ then materialises a transposed copy of the whole [tokens, features] activation g
 matmuls themselves on the 2-core CPU (experiments/bench/RESULTS.md). Here the weight
 gradient is one contraction over the token dims, dW = xᵀ g, and the input gradient
 g Wᵀ, each a single dot in the layout XLA wants. Numerics are the same contractions.
+
+Low-precision operands (bf16, f16) contract with float32 accumulation and round the result
+once to their dtype (`dot`), as GPUs and TPUs do anyway. XLA:CPU needs it said: a
+bf16 x bf16 -> bf16 dot is upcast to a float32 dot there, while bf16 x bf16 -> f32 runs on
+the CPU's bf16 units (AVX-512 BF16, AMX; experiments/bench/RESULTS.md).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax import lax
+
+
+def dot(x: jax.Array, y: jax.Array, dimension_numbers: Any) -> jax.Array:
+  """`lax.dot_general` in x's dtype; below float32 it accumulates in float32."""
+  if jnp.finfo(x.dtype).bits >= 32:
+    return lax.dot_general(x, y, dimension_numbers)
+  return lax.dot_general(x, y, dimension_numbers,
+                         preferred_element_type=jnp.float32).astype(x.dtype)
+
+
+def einsum(spec: str, x: jax.Array, y: jax.Array, out_dtype: Any = None) -> jax.Array:
+  """`jnp.einsum(spec, x, y)` in out_dtype (default x's). Below float32 it accumulates in
+  float32 and its backward contracts the cotangent in the operands' dtype as well (autodiff
+  would contract a float32 cotangent, which XLA:CPU runs as a float32 dot). Every index of
+  an operand must appear in the other operand or the output."""
+  out_dtype = jnp.dtype(out_dtype or x.dtype)
+  if jnp.finfo(x.dtype).bits >= 32:
+    return jnp.einsum(spec, x, y, preferred_element_type=out_dtype)
+  inputs, out = spec.split("->")
+  x_idx, y_idx = inputs.split(",")
+  for own, other in ((x_idx, y_idx), (y_idx, x_idx)):
+    if not set(own) <= set(other) | set(out):
+      raise ValueError(f"einsum {spec!r}: an operand's index is summed only within it")
+  return _einsum_low(spec, out_dtype, x, y)
+
+
+def _contract(spec: str, a: jax.Array, b: jax.Array, dtype: Any) -> jax.Array:
+  return jnp.einsum(spec, a, b, preferred_element_type=jnp.float32).astype(dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _einsum_low(spec: str, out_dtype: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+  return _contract(spec, x, y, out_dtype)
+
+
+def _einsum_low_fwd(spec, out_dtype, x, y):
+  return _contract(spec, x, y, out_dtype), (x, y)
+
+
+def _einsum_low_bwd(spec, out_dtype, res, g):
+  del out_dtype
+  x, y = res
+  inputs, out = spec.split("->")
+  x_idx, y_idx = inputs.split(",")
+  g = g.astype(x.dtype)
+  return (_contract(f"{out},{y_idx}->{x_idx}", g, y, x.dtype),
+          _contract(f"{out},{x_idx}->{y_idx}", g, x, y.dtype))
+
+
+_einsum_low.defvjp(_einsum_low_fwd, _einsum_low_bwd)
 
 
 def _dims(ndim: int):
@@ -21,7 +78,7 @@ def _dims(ndim: int):
 
 @jax.custom_vjp
 def _project(x: jax.Array, w: jax.Array) -> jax.Array:
-  return lax.dot_general(x, w, _dims(x.ndim))
+  return dot(x, w, _dims(x.ndim))
 
 
 def _project_fwd(x, w):
@@ -34,11 +91,11 @@ def _project_bwd(res, g):
   if x.shape[-1] > g.shape[-1]:
     # (gᵀx)ᵀ: XLA:CPU copies the dot's left operand transposed, so transpose the narrower
     # one and then the small [F, D] result; the barrier keeps XLA from folding it back.
-    dw = lax.optimization_barrier(lax.dot_general(g, x, ((lead, lead), ((), ())))).T
+    dw = lax.optimization_barrier(dot(g, x, ((lead, lead), ((), ())))).T
   else:
-    dw = lax.dot_general(x, g, ((lead, lead), ((), ())))
+    dw = dot(x, g, ((lead, lead), ((), ())))
   dw = dw.astype(w.dtype)
-  dx = lax.dot_general(g, w, (((g.ndim - 1,), (1,)), ((), ()))).astype(x.dtype)
+  dx = dot(g, w, (((g.ndim - 1,), (1,)), ((), ()))).astype(x.dtype)
   return dx, dw
 
 
