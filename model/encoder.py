@@ -74,8 +74,8 @@ class Embeddings(nn.Module):
 
 def _gelu_dense(features: int, cfg: layers.TransformerConfig, name: str, x: jax.Array):
   """Head transform: exact GELU when the blocks use it (BERT's hidden_act), else tanh."""
-  return nn.gelu(layers.dense(features, ("embed", None), cfg, name)(x),
-                 approximate=cfg.activation != "gelu_exact")
+  return layers.gelu(layers.dense(features, ("embed", None), cfg, name)(x),
+                     approximate=cfg.activation != "gelu_exact")
 
 
 class Encoder(nn.Module):

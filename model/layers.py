@@ -12,6 +12,7 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from model import attention
 from model import dropout as dropout_lib
@@ -161,6 +162,15 @@ class Norm(nn.Module):
     return norm(x)
 
 
+def gelu(x: jax.Array, approximate: bool) -> jax.Array:
+  """GELU: the tanh approximation, or exact as 0.5 x (1 + erf(x / sqrt 2)). jax.nn.gelu's
+  exact form uses erfc, which XLA:CPU computes with exp and selects in several fusions;
+  erf is one polynomial (the two agree to ~1e-6; experiments/bench/RESULTS.md)."""
+  if approximate:
+    return nn.gelu(x, approximate=approximate)
+  return 0.5 * x * (1.0 + jax.lax.erf(x * np.sqrt(0.5).astype(x.dtype)))
+
+
 class Mlp(nn.Module):
   """Position-wise feed-forward: gelu (tanh approximation, GPT-2) | gelu_exact (erf, BERT,
   PyTorch's nn.GELU) | relu | swiglu / geglu (gated by silu / tanh-GELU, Shazeer 2020;
@@ -173,12 +183,12 @@ class Mlp(nn.Module):
     h_BxTxF = dense(cfg.mlp_dim, ("embed", "mlp"), cfg, "wi")(x_BxTxD)
     if cfg.activation in ("swiglu", "geglu"):
       gate = dense(cfg.mlp_dim, ("embed", "mlp"), cfg, "wi_gate")(x_BxTxD)
-      act = nn.silu if cfg.activation == "swiglu" else partial(nn.gelu, approximate=True)
+      act = nn.silu if cfg.activation == "swiglu" else partial(gelu, approximate=True)
       h_BxTxF = act(gate) * h_BxTxF
     elif cfg.activation == "relu":
       h_BxTxF = nn.relu(h_BxTxF)
     else:
-      h_BxTxF = nn.gelu(h_BxTxF, approximate=cfg.activation == "gelu")
+      h_BxTxF = gelu(h_BxTxF, approximate=cfg.activation == "gelu")
     h_BxTxF = dropout_lib.Dropout(cfg.mlp_dropout)(h_BxTxF, deterministic=deterministic)
     return dense(x_BxTxD.shape[-1], ("mlp", "embed"), cfg, "wo",
                  std=_out_std(cfg))(h_BxTxF)
@@ -275,5 +285,10 @@ class Embedder(nn.Module):
     return x
 
   def attend(self, x_BxTxD: jax.Array) -> jax.Array:
-    """Logits from the transposed token embedding (tied output layer)."""
-    return self.token.attend(x_BxTxD)
+    """Logits from the transposed token embedding (tied output layer); below float32,
+    float32 logits from bf16 operands (model/matmul.py)."""
+    if jnp.finfo(self.cfg.dtype).bits >= 32:
+      return self.token.attend(x_BxTxD)
+    table_VxD = self.token.embedding.astype(self.cfg.dtype)
+    return matmul.einsum("...d,vd->...v", x_BxTxD.astype(self.cfg.dtype), table_VxD,
+                         jnp.float32)

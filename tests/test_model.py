@@ -7,6 +7,7 @@ import pytest
 
 import model
 from experiments.configs import base
+from model import layers
 
 
 def tiny_model_config(**overrides):
@@ -159,3 +160,16 @@ def test_every_accepted_position_type_reaches_the_model(family, position):
     assert change < 1e-4  # float rounding only (measured <= 2e-6)
   else:
     assert change > 1e-2, (family, position, change)  # measured 0.17-2.6
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_gelu_matches_jax_gelu_and_its_gradient(approximate):
+  """layers.gelu's exact form (erf) against jax.nn.gelu's (erfc), values and gradients."""
+  x = jnp.linspace(-12.0, 12.0, 4001)
+  got_grad = jax.grad(lambda v: layers.gelu(v, approximate).sum())(x)
+  want_grad = jax.grad(lambda v: jax.nn.gelu(v, approximate=approximate).sum())(x)
+  np.testing.assert_allclose(layers.gelu(x, approximate),
+                             jax.nn.gelu(x, approximate=approximate), rtol=0, atol=5e-6)
+  np.testing.assert_allclose(got_grad, want_grad, rtol=0, atol=5e-6)
+  if not approximate:  # and not the tanh approximation, which differs by up to ~5e-4
+    assert float(jnp.abs(layers.gelu(x, False) - jax.nn.gelu(x, approximate=True)).max()) > 1e-4
