@@ -120,7 +120,8 @@ def main(argv):
   summary.update(config=os.path.basename(config_path), rounds=_ROUNDS.value,
                  compilation_cache=_CACHE.value,
                  cpus=os.cpu_count(), loadavg_before=[round(x, 2) for x in load_before],
-                 loadavg_after=[round(x, 2) for x in os.getloadavg()], workdir=root)
+                 loadavg_after=[round(x, 2) for x in os.getloadavg()], workdir=root,
+                 machine=timing.machine())
   print(json.dumps(summary))
 
 

@@ -269,7 +269,8 @@ def main(argv):
   else:
     with tempfile.TemporaryDirectory(prefix="attnlab_bench_") as workdir:
       row = measure(workdir)
-  row.update(load_avg_before=load_before, load_avg_after=os.getloadavg()[0])
+  row.update(load_avg_before=load_before, load_avg_after=os.getloadavg()[0],
+             machine=timing.machine())
   report(row)
 
 
