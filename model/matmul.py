@@ -22,21 +22,26 @@ import jax.numpy as jnp
 from jax import lax
 
 
+def _below_float32(dtype: Any) -> bool:
+  return jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32
+
+
 def dot(x: jax.Array, y: jax.Array, dimension_numbers: Any) -> jax.Array:
   """`lax.dot_general` in x's dtype; below float32 it accumulates in float32."""
-  if jnp.finfo(x.dtype).bits >= 32:
+  if not _below_float32(x.dtype):
     return lax.dot_general(x, y, dimension_numbers)
   return lax.dot_general(x, y, dimension_numbers,
                          preferred_element_type=jnp.float32).astype(x.dtype)
 
 
 def einsum(spec: str, x: jax.Array, y: jax.Array, out_dtype: Any = None) -> jax.Array:
-  """`jnp.einsum(spec, x, y)` in out_dtype (default x's). Below float32 it accumulates in
-  float32 and its backward contracts the cotangent in the operands' dtype as well (autodiff
-  would contract a float32 cotangent, which XLA:CPU runs as a float32 dot). Every index of
-  an operand must appear in the other operand or the output."""
+  """`jnp.einsum(spec, x, y)` of two operands of one dtype, in out_dtype (default theirs).
+  Below float32 it accumulates in float32 and its backward contracts the cotangent in the
+  operands' dtype as well (autodiff would contract a float32 cotangent, which XLA:CPU runs
+  as a float32 dot). Every index of an operand must appear in the other operand or the
+  output."""
   out_dtype = jnp.dtype(out_dtype or x.dtype)
-  if jnp.finfo(x.dtype).bits >= 32:
+  if not _below_float32(x.dtype):
     return jnp.einsum(spec, x, y, preferred_element_type=out_dtype)
   inputs, out = spec.split("->")
   x_idx, y_idx = inputs.split(",")

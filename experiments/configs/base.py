@@ -96,7 +96,10 @@ def get_config() -> ml_collections.ConfigDict:
   # XLA:CPU it saves memory with scan_layers=True (large shakespeare_char step: temp 5.2 ->
   # 1.6 GiB); unrolled, XLA schedules the recomputation early and the temp grows (5.9 GiB).
   m.remat = "none"
-  m.dtype = "float32"  # compute dtype; params stay float32
+  # Compute dtype; params stay float32. bfloat16 accumulates its matmuls in float32 and runs
+  # them on the CPU's bf16 units where there are some (AMX, AVX-512 BF16: large
+  # shakespeare_char step 1.8x faster, experiments/bench/RESULTS.md).
+  m.dtype = "float32"
   m.init_std = 0.02  # std of the normal init of weights and embeddings
   # Encoder families (bert, electra) only:
   m.embed_dim = 0  # bert/electra only; 0: d_model; smaller factorizes the embeddings (ALBERT)
