@@ -77,13 +77,24 @@ def _apply_bwd(rate, seeds, g):
 _apply.defvjp(_apply_fwd, _apply_bwd)
 
 
+def draw_seeds(rng: jax.Array) -> jax.Array:
+  """One site's 64-bit mask seed (uint32[2]) from a dropout RNG key."""
+  return jax.random.bits(rng, (2,), jnp.uint32)
+
+
+def with_seeds(x: jax.Array, seeds: jax.Array, rate: float) -> jax.Array:
+  """Dropout of x under the mask of `seeds` (draw_seeds): the same seeds, shape and rate
+  give the same mask, so a custom backward can replay it."""
+  return _apply(x, seeds, rate)
+
+
 def dropout(x: jax.Array, rate: float, rng: jax.Array) -> jax.Array:
   """Zero each element with probability `rate` and scale the rest by 1 / (1 - rate)."""
   if not 0.0 <= rate < 1.0:
     raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
   if rate == 0.0:
     return x
-  return _apply(x, jax.random.bits(rng, (2,), jnp.uint32), rate)
+  return _apply(x, draw_seeds(rng), rate)
 
 
 class Dropout(nn.Module):
