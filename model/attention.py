@@ -149,7 +149,7 @@ def dot_product_attention(
     mask_g = _to_groups(mask, k_heads, g)
     logits_BxKxGxTxS = jnp.where(mask_g, logits_BxKxGxTxS, jnp.finfo(jnp.float32).min)
   if use_dropout:
-    if not 0.0 < dropout_rate < 1.0:
+    if dropout_rate >= 1.0:
       raise ValueError(f"dropout rate must be in [0, 1), got {dropout_rate}")
     seeds = dropout_lib.draw_seeds(dropout_rng)
   else:
@@ -175,7 +175,7 @@ def _softmax_values(rate: float, logits_BxKxGxTxS: jax.Array, keep_rows: Optiona
   """dropout(softmax(logits)) @ v, [B, T, K, G, H] in v's dtype. Its backward takes the
   softmax's row sums from the output, sum_s dP·P = sum_h dO·O (FlashAttention's D): a
   reduction over H of [B, T, N, H] instead of one over S of [B, N, T, S] (on XLA:CPU that
-  reduction was 4 of the small shakespeare_char step's 31 ms)."""
+  reduction took 4.3 of the small shakespeare_char step's 47 thunk-ms)."""
   return _softmax_values_fwd(rate, logits_BxKxGxTxS, keep_rows, seeds, v_BxSxKxH)[0]
 
 

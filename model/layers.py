@@ -287,7 +287,7 @@ class Embedder(nn.Module):
   def attend(self, x_BxTxD: jax.Array) -> jax.Array:
     """Logits from the transposed token embedding (tied output layer); below float32,
     float32 logits from bf16 operands (model/matmul.py)."""
-    if jnp.finfo(self.cfg.dtype).bits >= 32:
+    if not matmul.below_float32(self.cfg.dtype):
       return self.token.attend(x_BxTxD)
     table_VxD = self.token.embedding.astype(self.cfg.dtype)
     return matmul.einsum("...d,vd->...v", x_BxTxD.astype(self.cfg.dtype), table_VxD,

@@ -22,13 +22,14 @@ import jax.numpy as jnp
 from jax import lax
 
 
-def _below_float32(dtype: Any) -> bool:
+def below_float32(dtype: Any) -> bool:
+  """A floating dtype narrower than float32 (bf16, f16): contracted with f32 accumulation."""
   return jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32
 
 
 def dot(x: jax.Array, y: jax.Array, dimension_numbers: Any) -> jax.Array:
   """`lax.dot_general` in x's dtype; below float32 it accumulates in float32."""
-  if not _below_float32(x.dtype):
+  if not below_float32(x.dtype):
     return lax.dot_general(x, y, dimension_numbers)
   return lax.dot_general(x, y, dimension_numbers,
                          preferred_element_type=jnp.float32).astype(x.dtype)
@@ -41,7 +42,7 @@ def einsum(spec: str, x: jax.Array, y: jax.Array, out_dtype: Any = None) -> jax.
   as a float32 dot). Every index of an operand must appear in the other operand or the
   output."""
   out_dtype = jnp.dtype(out_dtype or x.dtype)
-  if not _below_float32(x.dtype):
+  if not below_float32(x.dtype):
     return jnp.einsum(spec, x, y, preferred_element_type=out_dtype)
   inputs, out = spec.split("->")
   x_idx, y_idx = inputs.split(",")
