@@ -172,28 +172,28 @@ def _weights(rate, logits, keep_rows, seeds):
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _softmax_values(rate: float, logits_BxKxGxTxS: jax.Array, keep_rows: Optional[jax.Array],
                     seeds: Optional[jax.Array], v_BxSxKxH: jax.Array) -> jax.Array:
-  """dropout(softmax(logits)) @ v, [B, T, K, G, H] in v's dtype. Its backward takes the
-  softmax's row sums from the output, sum_s dP·P = sum_h dO·O (FlashAttention's D): a
-  reduction over H of [B, T, N, H] instead of one over S of [B, N, T, S] (on XLA:CPU that
-  reduction took 4.3 of the small shakespeare_char step's 47 thunk-ms)."""
+  """dropout(softmax(logits)) @ v, [B, T, K, G, H] in v's dtype, with its backward written
+  out: dV = Pᵀ dO, dP = dropout(dO Vᵀ), dlogits = P (dP - Σ_s dP P), the dropout mask
+  replayed from its seeds. On XLA:CPU, autodiff of the same forward (softmax's JVP, the
+  where, dropout, einsum) compiled to a slower backward: the attention core's forward and
+  backward took 2.2-2.4 -> 1.7 ms at the small shakespeare_char shape and 383-392 -> 351-357
+  ms at the large one (experiments/bench/RESULTS.md)."""
   return _softmax_values_fwd(rate, logits_BxKxGxTxS, keep_rows, seeds, v_BxSxKxH)[0]
 
 
 def _softmax_values_fwd(rate, logits, keep_rows, seeds, v):
   weights, dropped = _weights(rate, logits, keep_rows, seeds)
   out = matmul.einsum("bkgts,bskh->btkgh", dropped.astype(v.dtype), v)
-  return out, (weights, keep_rows, seeds, v, out)
+  return out, (weights, keep_rows, seeds, v)
 
 
 def _softmax_values_bwd(rate, res, d_out_BxTxKxGxH):
-  weights, keep_rows, seeds, v, out = res
+  weights, keep_rows, seeds, v = res
   dropped = dropout_lib.with_seeds(weights, seeds, rate) if rate else weights
   d_v = matmul.einsum("btkgh,bkgts->bskh", d_out_BxTxKxGxH, dropped.astype(v.dtype))
   d_dropped = matmul.einsum("btkgh,bskh->bkgts", d_out_BxTxKxGxH, v, jnp.float32)
   d_weights = dropout_lib.with_seeds(d_dropped, seeds, rate) if rate else d_dropped
-  row_sums_BxKxGxT = jnp.sum(d_out_BxTxKxGxH.astype(jnp.float32) * out.astype(jnp.float32),
-                             axis=-1).transpose(0, 2, 3, 1)
-  d_logits = weights * (d_weights - row_sums_BxKxGxT[..., None])
+  d_logits = weights * (d_weights - jnp.sum(d_weights * weights, axis=-1, keepdims=True))
   return d_logits, None, None, d_v
 
 
