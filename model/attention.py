@@ -149,8 +149,7 @@ def dot_product_attention(
     mask_g = _to_groups(mask, k_heads, g)
     logits_BxKxGxTxS = jnp.where(mask_g, logits_BxKxGxTxS, jnp.finfo(jnp.float32).min)
   if use_dropout:
-    if dropout_rate >= 1.0:
-      raise ValueError(f"dropout rate must be in [0, 1), got {dropout_rate}")
+    dropout_lib.check_rate(dropout_rate)
     seeds = dropout_lib.draw_seeds(dropout_rng)
   else:
     dropout_rate, seeds = 0.0, None
@@ -165,8 +164,7 @@ def _weights(rate, logits, keep_rows, seeds):
   weights = jax.nn.softmax(logits, axis=-1)
   if keep_rows is not None:
     weights = jnp.where(keep_rows, weights, 0.0)
-  dropped = dropout_lib.with_seeds(weights, seeds, rate) if rate else weights
-  return weights, dropped
+  return weights, dropout_lib.with_seeds(weights, seeds, rate)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -189,10 +187,10 @@ def _softmax_values_fwd(rate, logits, keep_rows, seeds, v):
 
 def _softmax_values_bwd(rate, res, d_out_BxTxKxGxH):
   weights, keep_rows, seeds, v = res
-  dropped = dropout_lib.with_seeds(weights, seeds, rate) if rate else weights
+  dropped = dropout_lib.with_seeds(weights, seeds, rate)
   d_v = matmul.einsum("btkgh,bkgts->bskh", d_out_BxTxKxGxH, dropped.astype(v.dtype))
   d_dropped = matmul.einsum("btkgh,bskh->bkgts", d_out_BxTxKxGxH, v, jnp.float32)
-  d_weights = dropout_lib.with_seeds(d_dropped, seeds, rate) if rate else d_dropped
+  d_weights = dropout_lib.with_seeds(d_dropped, seeds, rate)
   d_logits = weights * (d_weights - jnp.sum(d_weights * weights, axis=-1, keepdims=True))
   return d_logits, None, None, d_v
 

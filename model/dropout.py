@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Sequence
+from typing import Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -82,16 +82,23 @@ def draw_seeds(rng: jax.Array) -> jax.Array:
   return jax.random.bits(rng, (2,), jnp.uint32)
 
 
-def with_seeds(x: jax.Array, seeds: jax.Array, rate: float) -> jax.Array:
+def check_rate(rate: float) -> None:
+  """Raise unless 0 <= rate < 1."""
+  if not 0.0 <= rate < 1.0:
+    raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+
+
+def with_seeds(x: jax.Array, seeds: Optional[jax.Array], rate: float) -> jax.Array:
   """Dropout of x under the mask of `seeds` (draw_seeds): the same seeds, shape and rate
-  give the same mask, so a custom backward can replay it."""
+  give the same mask, so a custom backward can replay it. Rate 0 returns x (seeds unused)."""
+  if rate == 0.0:
+    return x
   return _apply(x, seeds, rate)
 
 
 def dropout(x: jax.Array, rate: float, rng: jax.Array) -> jax.Array:
   """Zero each element with probability `rate` and scale the rest by 1 / (1 - rate)."""
-  if not 0.0 <= rate < 1.0:
-    raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+  check_rate(rate)
   if rate == 0.0:
     return x
   return _apply(x, draw_seeds(rng), rate)

@@ -44,12 +44,18 @@ def einsum(spec: str, x: jax.Array, y: jax.Array, out_dtype: Any = None) -> jax.
   out_dtype = jnp.dtype(out_dtype or x.dtype)
   if not below_float32(x.dtype):
     return jnp.einsum(spec, x, y, preferred_element_type=out_dtype)
-  inputs, out = spec.split("->")
-  x_idx, y_idx = inputs.split(",")
+  x_idx, y_idx, out = _indices(spec)
   for own, other in ((x_idx, y_idx), (y_idx, x_idx)):
     if not set(own) <= set(other) | set(out):
       raise ValueError(f"einsum {spec!r}: an operand's index is summed only within it")
   return _einsum_low(spec, out_dtype, x, y)
+
+
+def _indices(spec: str) -> tuple[str, str, str]:
+  """"xy,yz->xz" -> ("xy", "yz", "xz")."""
+  inputs, out = spec.split("->")
+  x_idx, y_idx = inputs.split(",")
+  return x_idx, y_idx, out
 
 
 def _contract(spec: str, a: jax.Array, b: jax.Array, dtype: Any) -> jax.Array:
@@ -68,8 +74,7 @@ def _einsum_low_fwd(spec, out_dtype, x, y):
 def _einsum_low_bwd(spec, out_dtype, res, g):
   del out_dtype
   x, y = res
-  inputs, out = spec.split("->")
-  x_idx, y_idx = inputs.split(",")
+  x_idx, y_idx, out = _indices(spec)
   g = g.astype(x.dtype)
   return (_contract(f"{out},{y_idx}->{x_idx}", g, y, x.dtype),
           _contract(f"{out},{x_idx}->{y_idx}", g, x, y.dtype))

@@ -140,8 +140,8 @@ GRAD_CASES = dict(CASES, fully_masked_rows=dict(mask=np.array(
 
 @pytest.mark.parametrize("case", sorted(GRAD_CASES))
 def test_gradients_match_autodiff(case):
-  """The softmax-and-values backward (row sums from dO·O) equals autodiff of the plain
-  formulation, dropout included (same seeds, so the same mask)."""
+  """The softmax-and-values custom backward equals autodiff of the plain formulation,
+  dropout included (same seeds, so the same mask)."""
   kw = dict(GRAD_CASES[case])
   kw.pop("bias", None)  # a bias adds to the logits; its gradient path is the logits'
   s, kh = kw.pop("s", 5), kw.pop("kh", 4)

@@ -67,7 +67,7 @@ def test_einsum_rejects_an_index_summed_within_one_operand():
 def test_bf16_contractions_compile_to_bf16_dots():
   """XLA:CPU runs a bf16 x bf16 -> bf16 dot as a float32 dot; every dot of a bf16 Dense
   and attention step, forward and backward, must take bf16 operands (f32 accumulation)."""
-  kx, kw, kq = jax.random.split(jax.random.PRNGKey(2), 3)
+  kx, kw = jax.random.split(jax.random.PRNGKey(2))
   x = jax.random.normal(kx, (2, 8, 16), jnp.bfloat16)
   w = jax.random.normal(kw, (16, 16), jnp.bfloat16)
 
