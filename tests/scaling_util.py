@@ -31,7 +31,7 @@ def run_steps(config, workdir: str, steps: int, batches=None, params=None):
     state = jax.device_put(state.replace(params=params, opt_state=exp.tx.init(params)),
                            exp.shardings)
   train_fn, _ = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
-                                       exp.schedule)
+                                       exp.schedule, config.train.xla_cpu_scheduler)
   losses = []
   with partitioning.mesh_context(exp.mesh, exp.rules):
     for batch in batches[:steps]:
@@ -52,14 +52,19 @@ def multihost_config(corpus: str, data_dir: str):
 
 
 def step_temp_bytes(config, workdir: str) -> int:
-  """XLA's temp buffer size (per device) of the compiled train step of `config`, lowered
-  on the experiment's abstract state (the program the loop compiles, without an init)."""
+  """XLA's temp buffer size (per device) of the compiled train step of `config`."""
+  return compiled_step(config, workdir).memory_analysis().temp_size_in_bytes
+
+
+def compiled_step(config, workdir: str):
+  """The compiled train step of `config`, lowered on the experiment's abstract state (the
+  program the loop compiles, without an init)."""
   exp = experiment.build(config, workdir)
   it = iter(data_lib.make_lm_dataset(exp.config.data, exp.tokenizer,
                                      exp.config.data.train_split, seed=config.seed, train=True))
   train_fn, _ = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
-                                       exp.schedule)
+                                       exp.schedule, config.train.xla_cpu_scheduler)
   with partitioning.mesh_context(exp.mesh, exp.rules):
     compiled = train_fn.lower(exp.abstract_state,
                               partitioning.global_batch(next(it), exp.mesh)).compile()
-  return compiled.memory_analysis().temp_size_in_bytes
+  return compiled

@@ -14,14 +14,14 @@ def test_xla_defaults_join_the_users_flags_and_keep_the_users_value():
   env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
   flags = cli.set_xla_defaults(env)
   assert flags.startswith("--xla_force_host_platform_device_count=8 ")
-  assert "--xla_cpu_enable_concurrency_optimized_scheduler=false" in flags
+  assert "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED" in flags
   assert cli.set_xla_defaults(env) == flags  # idempotent
-  mine = {"XLA_FLAGS": "--xla_cpu_enable_concurrency_optimized_scheduler=true"}
+  mine = {"XLA_FLAGS": "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED"}
   flags = cli.set_xla_defaults(mine)
-  assert "--xla_cpu_enable_concurrency_optimized_scheduler=true" in flags
-  assert "--xla_cpu_enable_concurrency_optimized_scheduler=false" not in flags
+  assert "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED" in flags
+  assert "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED" not in flags
   others = {k: v for k, v in cli.XLA_DEFAULTS.items()
-            if k != "xla_cpu_enable_concurrency_optimized_scheduler"}
+            if k != "xla_cpu_scheduler_type"}
   assert all(f"--{k}={v}" in flags for k, v in others.items())  # the other defaults join
   assert cli.set_xla_defaults({}) == " ".join(f"--{k}={v}" for k, v in cli.XLA_DEFAULTS.items())
 

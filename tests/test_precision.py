@@ -39,6 +39,18 @@ def test_bf16_trains_with_float32_params_and_optimizer_state(setup):
   np.testing.assert_allclose(losses, f32_losses, rtol=0, atol=2e-2)
 
 
+def test_xla_cpu_scheduler_reorders_the_step_but_not_its_arithmetic(setup):
+  config, d, want, _ = setup
+  programs = {}
+  for name in ("memory", "concurrency"):  # the suite's default is "memory"
+    c = config.copy_and_resolve_references()
+    c.train.xla_cpu_scheduler = name
+    programs[name] = scaling_util.compiled_step(c, str(d / f"program_{name}")).as_text()
+  assert programs["memory"] != programs["concurrency"]
+  _, _, got = scaling_util.run_steps(c, str(d / "concurrency"), STEPS)
+  np.testing.assert_array_equal(got, want)  # the same ops, in another order
+
+
 @pytest.mark.parametrize("policy", ["full", "dots_saveable"])
 def test_remat_gives_the_plain_losses(setup, policy):
   _, _, want, _ = setup

@@ -50,6 +50,7 @@ BAD_VALUES = [
      "train.grad_accum_steps=100 is more than train.steps=80"),
     ({"train.grad_clip": -1.0}, "train.grad_clip=-1.0 must be"),
     ({"train.peak_flops": -1.0}, "train.peak_flops=-1.0 must be"),
+    ({"train.xla_cpu_scheduler": "fast"}, "train.xla_cpu_scheduler='fast' is not a scheduler"),
     ({"train.learning_rate": 0.0}, "train.learning_rate=0.0 must be"),
     ({"train.learning_rate": float("nan")}, "train.learning_rate=nan must be"),
     ({"train.warmup_steps": -1}, "train.warmup_steps=-1 must be >= 0"),

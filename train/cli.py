@@ -21,11 +21,12 @@ USER_ERROR_EXIT = 2
 
 # XLA flags every entry point (and the test suite) sets unless XLA_FLAGS names them already.
 XLA_DEFAULTS = {
-    # XLA:CPU's concurrency-optimised scheduler orders a step's ops for parallelism and
-    # keeps many more activations alive at once: off, the large shakespeare_char step's
-    # temp buffers fall from 8.0 to 5.2 GiB, same losses (experiments/bench/RESULTS.md).
+    # XLA:CPU's memory-optimised scheduler instead of its default, concurrency-optimised
+    # one, which keeps many more activations alive at once: the large shakespeare_char
+    # step's temp buffers fall from 8.0 to 5.2 GiB, same losses (experiments/bench/
+    # RESULTS.md). train.xla_cpu_scheduler chooses per run for the train and eval steps.
     # Other backends ignore it.
-    "xla_cpu_enable_concurrency_optimized_scheduler": "false",
+    "xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
     # LLVM at -O2 instead of XLA's -O3 for the fusions XLA:CPU generates: programs compile
     # ~30 % faster (a tiny GPT run: 3.8-4.9 vs 5.8-7.2 s of compile) and the small shakespeare_char
     # step is as fast (median 42.9 vs 46.7 ms, 3 alternating rounds). The numbers may move

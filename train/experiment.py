@@ -29,6 +29,7 @@ from train import objectives
 from train import optimizer as optimizer_lib
 from train import partitioning
 from train import state as state_lib
+from train import step as step_lib
 from train import tasks as tasks_lib
 from train import workdir as workdir_lib
 
@@ -90,6 +91,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key, least, meaning in _LOOP_COUNTS:
     check(config.train[key] >= least, f"train.{key}", config.train[key],
           f"must be an integer >= {least}", meaning)
+  check(config.train.xla_cpu_scheduler in step_lib.CPU_SCHEDULERS, "train.xla_cpu_scheduler",
+        config.train.xla_cpu_scheduler, "is not a scheduler",
+        f"choose one of {', '.join(step_lib.CPU_SCHEDULERS)}")
   check(0 <= config.train.peak_flops < math.inf, "train.peak_flops", config.train.peak_flops,
         "must be a finite number >= 0", "0 measures the peak at start-up")
   check(0 <= config.train.epochs < math.inf, "train.epochs", config.train.epochs,

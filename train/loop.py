@@ -184,7 +184,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   train_iter = iter(train_ds)
   selector = model_selection.ModelSelector.from_config(workdir, t)  # best checkpoint
   train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
-                                             exp.schedule)
+                                             exp.schedule, t.xla_cpu_scheduler)
   plateau_fn = (step_lib.compile_plateau_update(t, exp.shardings, exp.mesh)
                 if t.plateau_factor > 0 else None)
   latest = None

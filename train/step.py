@@ -63,20 +63,34 @@ def compile_plateau_update(train_config: Any, state_shardings: TrainState,
       in_shardings=(state_shardings, rep), out_shardings=state_shardings, donate_argnums=(0,))
 
 
+# train.xla_cpu_scheduler -> XLA:CPU's scheduler type: the order of a program's ops, which
+# sets how many run side by side and how many buffers are alive at once.
+CPU_SCHEDULERS = {"memory": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
+                  "concurrency": "CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED"}
+
+
 def compile_steps(loss_fn: objectives.LossFn, tx: optax.GradientTransformation,
                   state_shardings: TrainState, mesh: Mesh,
-                  schedule: Callable | None = None) -> tuple[Callable, Callable]:
+                  schedule: Callable | None = None,
+                  cpu_scheduler: str = "memory") -> tuple[Callable, Callable]:
   """jit the train step (state donated) and eval step with explicit in/out shardings.
 
-  The eval step is evaluate(params, batch, frozen) (frozen: the state's, None if none)."""
+  The eval step is evaluate(params, batch, frozen) (frozen: the state's, None if none).
+  On a CPU mesh both compile with `cpu_scheduler` (a CPU_SCHEDULERS key); other backends
+  ignore it."""
+  if cpu_scheduler not in CPU_SCHEDULERS:
+    raise ValueError(f"unknown train.xla_cpu_scheduler={cpu_scheduler!r}; choose one of "
+                     f"{', '.join(CPU_SCHEDULERS)}")
+  on_cpu = mesh.devices.flat[0].platform == "cpu"
+  options = {"xla_cpu_scheduler_type": CPU_SCHEDULERS[cpu_scheduler]} if on_cpu else None
   data_sharding = partitioning.batch_sharding(mesh)
   rep = partitioning.replicated(mesh)
   train = jax.jit(
       lambda s, b: train_step(s, b, loss_fn=loss_fn, tx=tx, schedule=schedule),
       in_shardings=(state_shardings, data_sharding),
-      out_shardings=(state_shardings, rep), donate_argnums=(0,))
+      out_shardings=(state_shardings, rep), donate_argnums=(0,), compiler_options=options)
   evaluate = jax.jit(
       lambda p, b, f: eval_step(p, b, f, loss_fn=loss_fn),
       in_shardings=(state_shardings.params, data_sharding, state_shardings.frozen),
-      out_shardings=rep)
+      out_shardings=rep, compiler_options=options)
   return train, evaluate

@@ -102,7 +102,7 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
     jax.block_until_ready(state)
     init_s = time.perf_counter() - t0
     train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
-                                               exp.schedule)
+                                               exp.schedule, config.train.xla_cpu_scheduler)
     timed = timing.time_train_steps(train_fn, state, batches, warmup)
   compile_s, first_step_s, times = timed.compile_s, timed.first_step_s, timed.times
   cpu_per_step, metrics = timed.cpu_per_step, timed.metrics

@@ -233,6 +233,10 @@ def get_config() -> ml_collections.ConfigDict:
   # optimizer and RNG restore exactly and the data order is drawn afresh from (seed, step).
   t.restart_data_order = False
   t.progress = True  # tqdm bar
+  # XLA:CPU's op order for the train and eval steps (CPU only): memory | concurrency.
+  # concurrency runs more ops side by side and keeps more buffers alive: the small
+  # shakespeare_char step 2-7 % faster, the large one's temp buffers 5.2 -> 8.0 GiB.
+  t.xla_cpu_scheduler = "memory"
   # FLOP/s of all devices the run uses, the denominator of the logged MFU; 0: a large matmul
   # in model.dtype, measured once per machine (cached: train/flops.py system_peak_flops).
   t.peak_flops = 0.0

@@ -56,6 +56,7 @@ def get_config():
   c.train.eval_batches = 20  # mid-run estimates on 20 batches, as nanoGPT's CPU command
   #                            (--eval_iters=20); the final evaluation is the whole split
   c.train.checkpoint_every = 1000
+  c.train.xla_cpu_scheduler = "concurrency"  # its small step: 2-7 % faster (base.py)
   c.sample.prompt = "ROMEO:"
   c.sample.max_new_tokens = 200
   return c
