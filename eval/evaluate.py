@@ -153,7 +153,8 @@ def evaluate_workdir(workdir: str, split: Optional[str] = None, step: Optional[i
                        "files alone")
     exp, split = on_files(exp, files), "test"
   split = split or exp.config.data.eval_split
-  _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
+  _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
+                                      cpu_scheduler=exp.config.train.xla_cpu_scheduler)
   totals, collected = accumulate(exp, restored.params, eval_fn, max_batches, split,
                                  restored.frozen)
   metrics = summarize(exp, totals, collected, split if max_batches == 0 else None)

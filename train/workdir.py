@@ -31,7 +31,8 @@ RESUMABLE_KEYS = (
     "train.steps", "train.epochs", "train.log_every", "train.eval_every",
     "train.eval_every_epochs", "train.eval_batches", "train.final_eval_batches",
     "train.checkpoint_every", "train.keep_checkpoints", "train.progress",
-    "train.restart_data_order", "data.data_dir", "init_from", "mesh.", "sample.",
+    "train.restart_data_order", "train.xla_cpu_scheduler", "data.data_dir", "init_from",
+    "mesh.", "sample.",
 )
 
 
