@@ -99,9 +99,7 @@ def with_seeds(x: jax.Array, seeds: Optional[jax.Array], rate: float) -> jax.Arr
 def dropout(x: jax.Array, rate: float, rng: jax.Array) -> jax.Array:
   """Zero each element with probability `rate` and scale the rest by 1 / (1 - rate)."""
   check_rate(rate)
-  if rate == 0.0:
-    return x
-  return _apply(x, draw_seeds(rng), rate)
+  return with_seeds(x, draw_seeds(rng) if rate else None, rate)
 
 
 class Dropout(nn.Module):
