@@ -99,6 +99,21 @@ def test_finished_runs_are_skipped_and_a_failure_does_not_stop_the_rest(tmp_path
   assert sorted(o.name for o in seen) == ["done_before", "fails", "missing"]
 
 
+def test_parallel_runs_do_not_preallocate_the_gpu(tmp_path, monkeypatch):
+  """Two JAX processes on one GPU: each would take 75 % of its memory at start-up."""
+  monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+  show = ("import os, sys; open(os.path.join(sys.argv[1], 'env.txt'), 'w')"
+          ".write(os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE', 'unset'))")
+  seen = {}
+  for parallel in (1, 2):
+    job = _job(tmp_path, f"p{parallel}", show)
+    launch.run_jobs([job], parallel=parallel)
+    seen[parallel] = open(os.path.join(job.run_dir, "env.txt")).read()
+  assert seen == {1: "unset", 2: "false"}
+  assert launch.child_env(2, {"XLA_PYTHON_CLIENT_PREALLOCATE": "true"}) == {
+      "XLA_PYTHON_CLIENT_PREALLOCATE": "true"}  # the user's choice stands
+
+
 TWO_STAGE = dict(
     base="b.py", zip=True, overrides={"model.d_model": 64, "train.steps": 10},
     axes={"objective": ["mlm", "electra"], "model.family": ["bert", "electra"]},

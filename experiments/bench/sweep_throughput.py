@@ -87,6 +87,7 @@ def main(argv):
   for mode in _ORDER.value.split(","):
     results[mode] = _run_sweep(sweep_file, os.path.join(root, mode), _SEEDS.value,
                                _PARALLEL.value, packed=mode == "packed")
+    print(f"{mode} done: {results[mode]}", flush=True)  # kept if a later mode is cut off
   load_after = os.getloadavg()
   row = {"config": _CONFIG.value, "runs": runs, "steps": _STEPS.value,
          "parallel": _PARALLEL.value, "cpus": os.cpu_count(), "workdir": root}
