@@ -36,7 +36,8 @@ _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the runs' commands and sto
 _PACKED = flags.DEFINE_bool(
     "packed", False, "Train the runs that differ only in seed and packable optimizer numbers "
     "as one process and one vmapped step (train/packed.py); --parallel then counts "
-    "processes (a group is split in parts when there are fewer groups).")
+    "processes (a group is split in parts when there are fewer groups: faster on a CPU; "
+    "on one GPU keep --parallel=1, since each part compiles the group's step again).")
 flags.mark_flags_as_required(["sweep", "workdir"])
 
 

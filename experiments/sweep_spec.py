@@ -212,7 +212,9 @@ def packed_groups(sweep: Sweep, runs: list[Run], workdir: str, python: str,
   differ only in seed and train.PACKABLE_KEYS share a group (one process, one jit step);
   arms that change anything else form groups of their own. With fewer groups than
   `parallel` processes, each group is split into up to parallel // groups parts (on a
-  CPU, two processes side by side compute faster than one). Each group's log goes to
+  CPU, two processes side by side compute faster than one; on one GPU each part only
+  compiles the step again: one 12-run process took 48 s where two of 6 took 66 s,
+  experiments/bench/RESULTS.md). Each group's log goes to
   WORKDIR/packed/<group id>.log (and then into each of its runs' log.txt)."""
   if sweep.then:
     raise ValueError("--packed does not run a sweep's `then` stage yet; run this sweep "
