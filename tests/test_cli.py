@@ -70,3 +70,41 @@ def test_malloc_defaults_apply_unless_the_user_tunes_malloc():
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        check=True, cwd=os.path.dirname(os.path.dirname(cli.__file__)))
   assert out.stdout.strip() == "True"
+
+
+# A thread frees and allocates again a 40 MiB buffer that does not fit its arena's first
+# heap (as XLA's worker threads do with a step's buffers); prints the page faults of each.
+_REUSE = """
+import ctypes, resource, sys, threading
+import numpy as np
+from train import cli
+ctypes.CDLL("libc.so.6").prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: 4 KiB pages, 10240
+if sys.argv[1] == "defaults":
+  assert cli.set_malloc_defaults({})
+faults = []
+def work():
+  keep = np.ones(40 << 20, np.uint8)  # fills the thread arena's first heap
+  for _ in range(4):
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    np.ones(40 << 20, np.uint8)
+    faults.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+print(*faults)
+"""
+
+
+@pytest.mark.skipif(ctypes.util.find_library("c") is None or sys.platform != "linux",
+                    reason="glibc's mallopt is Linux-only")
+def test_malloc_defaults_keep_a_threads_freed_heap():
+  """Without the defaults glibc gives the buffer's heap back and faults it in again each
+  time; with them only the first allocation faults."""
+  def faults(mode):
+    out = subprocess.run([sys.executable, "-c", _REUSE, mode], capture_output=True,
+                         text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(cli.__file__)))
+    return [int(n) for n in out.stdout.split()]
+  system, tuned = faults("system"), faults("defaults")
+  assert min(system[1:]) > 5000, system  # 40 MiB of fresh pages every time
+  assert max(tuned[1:]) < 100, tuned  # the same pages again

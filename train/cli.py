@@ -96,8 +96,13 @@ def set_compilation_cache_default(environ: Optional[dict] = None) -> str:
 # trimming reuses the pages: faults fall 3-50x, the small step runs 1.2-1.6x faster, the
 # large one as fast; freed memory stays with the process (small run's peak RSS +20-50 %,
 # the large run's unchanged). Losses are unchanged (experiments/bench/RESULTS.md).
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-MALLOC_DEFAULTS = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: (1 << 31) - 1}  # values are C ints
+# A 64 MiB top pad keeps the heaps of threads' arenas too: glibc deletes a thread arena's
+# extra heap once it is wholly free, whatever the trim threshold, and XLA's worker threads
+# then faulted their step buffers in anew every step in some runs (up to 6k faults a step,
+# the small step 10-20 % slower). The pad is address space, not memory.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
+MALLOC_DEFAULTS = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: (1 << 31) - 1,
+                   _M_TOP_PAD: 64 << 20}  # values are C ints
 
 
 def set_malloc_defaults(environ: Optional[dict] = None) -> bool:
