@@ -119,8 +119,9 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 1, cwd: Optional[str] = None,
       on_outcome(outcomes[job.name])
     else:
       pending.append(job)
+  env = child_env(parallel)
   with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-    futures = [pool.submit(_run_one, job, cwd, child_env(parallel)) for job in pending]
+    futures = [pool.submit(_run_one, job, cwd, env) for job in pending]
     for future in concurrent.futures.as_completed(futures):
       outcome = future.result()
       outcomes[outcome.name] = outcome
@@ -164,8 +165,9 @@ def run_groups(groups: Sequence[Group], parallel: int = 1, cwd: Optional[str] = 
   if parallel < 1:
     raise ValueError(f"parallel must be >= 1, got {parallel}")
   outcomes: dict[str, Outcome] = {}
+  env = child_env(parallel)
   with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-    futures = [pool.submit(_run_group, group, cwd, child_env(parallel)) for group in groups]
+    futures = [pool.submit(_run_group, group, cwd, env) for group in groups]
     for future in concurrent.futures.as_completed(futures):
       for outcome in future.result():
         outcomes[outcome.name] = outcome

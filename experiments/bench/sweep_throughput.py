@@ -2,7 +2,8 @@
 
   python -m experiments.bench.sweep_throughput [--config=experiments/configs/gpt_tiny.py] \
       [--learning_rates=1e-3,3e-3,1e-2,3e-2] [--seeds=3] [--steps=100] [--parallel=2] \
-      [--workdir=DIR] [--set='{"train.warmup_steps": 10}']
+      [--packed_parallel=N] [--order=packed,separate] [--workdir=DIR] \
+      [--set='{"train.warmup_steps": 10}']
 
 Writes a sweep (the config over the learning rates x seeds, no mid-run evaluation, no
 samples) and runs it twice back to back with `python -m experiments.sweep`: once as today
