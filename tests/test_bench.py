@@ -91,3 +91,15 @@ def test_machine_names_the_cpu_and_its_isa(tmp_path):
   assert got["cpu"] == "Some Xeon"
   assert got["isa"] == ["avx2", "avx512f", "avx512_bf16"]  # the first processor's block
   assert timing.machine(str(tmp_path / "absent")) == {"cores": os.cpu_count()}
+
+
+def test_benchmark_reads_the_tasks_own_batches(tmp_path):
+  """An encoder objective with sentence pairs (its batches carry pair labels) is timed on
+  the batches its task makes, as train.main trains it."""
+  corpus = tiny.write_corpus(str(tmp_path))
+  config = tiny.tiny_config(corpus, str(tmp_path / "tfds"))
+  config.objective, config.model.family = "mlm_nsp", "bert"
+  config.data.mask_token = True
+  row = train_throughput.benchmark(config, str(tmp_path / "work"), steps=2, warmup=1,
+                                   name="tiny_mlm_nsp")
+  assert math.isfinite(row["final_loss"]) and row["step_time_s"] > 0

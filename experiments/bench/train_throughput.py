@@ -74,7 +74,6 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
   import jax  # after flag parsing, so XLA_FLAGS set by the caller apply
   import numpy as np
 
-  import data as data_lib
   from model import layers
   from train import experiment as experiment_lib
   from train import flops as flops_lib
@@ -87,18 +86,20 @@ def benchmark(config: Any, workdir: str, steps: int = 20, warmup: int = 3,
   exp = experiment_lib.build(config, workdir)
   startup_s = timing.process_age_s()  # a start-up only on a process's first call
   config = exp.config
-  ds = data_lib.make_lm_dataset(
+  ds = exp.task.make_dataset(  # the task's batches, as train/loop.py reads them
       config.data, exp.tokenizer, config.data.train_split, seed=config.seed,
-      process_index=jax.process_index(), process_count=jax.process_count(), train=True)
+      process_index=jax.process_index(), process_count=jax.process_count(), train=True,
+      task_cfg=config.task)
   it = iter(ds)
   n_batches = 1 + warmup + steps
-  with partitioning.mesh_context(exp.mesh):
+  with partitioning.mesh_context(exp.mesh, exp.rules):
     # Prefetch every batch onto the mesh first: data time stays out of the step time.
     batches = [partitioning.global_batch(next(it), exp.mesh) for _ in range(n_batches)]
     jax.block_until_ready(batches)
     t0 = time.perf_counter()
     state = state_lib.create_train_state(exp.model, exp.tx, config.data.seq_len, config.seed,
-                                         exp.mesh, exp.shardings)
+                                         exp.mesh, exp.shardings, exp.rules, exp.carry_fn,
+                                         exp.frozen_fn)
     jax.block_until_ready(state)
     init_s = time.perf_counter() - t0
     train_fn, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
