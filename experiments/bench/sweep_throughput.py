@@ -89,15 +89,14 @@ def main(argv):
   runs = len(sweep_spec.expand(sweep, _SEEDS.value))
   load_before = os.getloadavg()
   results = {}
+  parallel = {"separate": _PARALLEL.value, "packed": _PACKED_PARALLEL.value or _PARALLEL.value}
   for mode in _ORDER.value.split(","):
-    parallel = _PACKED_PARALLEL.value if mode == "packed" and _PACKED_PARALLEL.value else (
-        _PARALLEL.value)
-    results[mode] = _run_sweep(sweep_file, os.path.join(root, mode), _SEEDS.value, parallel,
-                               packed=mode == "packed")
+    results[mode] = _run_sweep(sweep_file, os.path.join(root, mode), _SEEDS.value,
+                               parallel[mode], packed=mode == "packed")
     print(f"{mode} done: {results[mode]}", flush=True)  # kept if a later mode is cut off
   load_after = os.getloadavg()
   row = {"config": _CONFIG.value, "runs": runs, "steps": _STEPS.value,
-         "parallel": _PARALLEL.value, "packed_parallel": _PACKED_PARALLEL.value or _PARALLEL.value,
+         "parallel": parallel["separate"], "packed_parallel": parallel["packed"],
          "cpus": os.cpu_count(), "workdir": root}
   for mode, r in results.items():
     row[f"{mode}_seconds"] = round(r["seconds"], 1)
