@@ -14,6 +14,8 @@ import subprocess
 import time
 from typing import Callable, Optional, Sequence
 
+from train import cli
+
 FINAL = "final.json"
 LOG = "log.txt"
 
@@ -21,11 +23,12 @@ LOG = "log.txt"
 def child_env(parallel: int, environ: Optional[dict] = None) -> dict:
   """The environment of each run's process (default: os.environ). With parallel > 1, JAX
   allocates GPU memory as it needs it instead of taking 75 % at start-up, which would leave
-  the second process on the same GPU none; a value the user set is kept."""
+  the second process on the same GPU none; a value the user set is kept. Runs start on
+  this process's mimalloc directly (train/cli.py)."""
   env = dict(os.environ if environ is None else environ)
   if parallel > 1:
     env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-  return env
+  return cli.mimalloc_child_env(env)
 
 
 @dataclasses.dataclass(frozen=True)

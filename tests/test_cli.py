@@ -1,5 +1,5 @@
-"""The entry points' XLA and malloc defaults: added once, never over the user's own
-setting."""
+"""The entry points' XLA and malloc defaults (mimalloc, else glibc's mallopt): added once,
+never over the user's own setting."""
 import ctypes.util
 import os
 import subprocess
@@ -8,6 +8,12 @@ import sys
 import pytest
 
 from train import cli
+
+_REPO = os.path.dirname(os.path.dirname(cli.__file__))
+_GLIBC = pytest.mark.skipif(ctypes.util.find_library("c") is None or sys.platform != "linux",
+                            reason="glibc's mallopt is Linux-only")
+_MIMALLOC = pytest.mark.skipif(cli.mimalloc_library() is None,
+                               reason="cmeel-mimalloc installs on Linux x86_64 only")
 
 
 def test_xla_defaults_join_the_users_flags_and_keep_the_users_value():
@@ -46,7 +52,7 @@ def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_on
   env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
   env.update(ATTNLAB_CACHE_DIR=str(tmp_path), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                 cwd=os.path.dirname(os.path.dirname(cli.__file__)))
+                 cwd=_REPO)
   assert any(n.endswith("-cache") for n in os.listdir(tmp_path / "xla"))
   # JAX imported first (as train.packed does): its config is updated, the cache still used
   late = tmp_path / "late"
@@ -54,12 +60,11 @@ def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_on
           "jax.jit(lambda x: x * 3 - 1)(1.0).block_until_ready()")
   env.update(ATTNLAB_CACHE_DIR=str(late))
   subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                 cwd=os.path.dirname(os.path.dirname(cli.__file__)))
+                 cwd=_REPO)
   assert any(n.endswith("-cache") for n in os.listdir(late / "xla"))
 
 
-@pytest.mark.skipif(ctypes.util.find_library("c") is None or sys.platform != "linux",
-                    reason="glibc's mallopt is Linux-only")
+@_GLIBC
 def test_malloc_defaults_apply_unless_the_user_tunes_malloc():
   """Applied by mallopt on glibc (in a fresh process: they last for its life); a user's
   own malloc tuning or ATTNLAB_SYSTEM_MALLOC=1 leaves malloc alone."""
@@ -68,43 +73,115 @@ def test_malloc_defaults_apply_unless_the_user_tunes_malloc():
   assert not cli.set_malloc_defaults({"ATTNLAB_SYSTEM_MALLOC": "1"})
   code = "from train import cli; print(cli.set_malloc_defaults({}))"
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       check=True, cwd=os.path.dirname(os.path.dirname(cli.__file__)))
+                       check=True, cwd=_REPO)
   assert out.stdout.strip() == "True"
 
 
-# A thread frees and allocates again a 40 MiB buffer that does not fit its arena's first
-# heap (as XLA's worker threads do with a step's buffers); prints the page faults of each.
+def test_restart_with_mimalloc_leaves_a_users_choice_and_restarts_once():
+  execs = []
+  def record(path, argv):
+    execs.append([path] + argv[1:])
+  if cli.mimalloc_library() is None:
+    assert not cli.restart_with_mimalloc({}, record) and not execs
+    return
+  for chosen in ({"ATTNLAB_SYSTEM_MALLOC": "1"}, {"LD_PRELOAD": "/opt/tcmalloc.so"},
+                 {"MALLOC_ARENA_MAX": "2"}, {"GLIBC_TUNABLES": "glibc.malloc.arena_max=1"}):
+    assert not cli.restart_with_mimalloc(chosen, record)
+  assert not execs
+  env = {"MIMALLOC_PURGE_DELAY": "100"}
+  assert cli.restart_with_mimalloc(env, record)
+  assert execs == [[sys.executable] + sys.orig_argv[1:]]  # the same command line
+  assert env["LD_PRELOAD"] == cli.mimalloc_library()
+  assert env["MIMALLOC_PURGE_DELAY"] == "100"  # the user's own option wins
+  assert not cli.restart_with_mimalloc(env, record)  # the restarted process
+  assert len(execs) == 1 and "LD_PRELOAD" not in env  # its children start as the user's
+
+
+# A thread frees and allocates a buffer again (as XLA's worker threads do with a step's
+# buffers), first filling its arena's first heap; prints whether mimalloc is loaded, whether
+# LD_PRELOAD is left for children, and each allocation's page faults. argv: the malloc
+# (system | defaults: glibc's mallopt | entry: as cli.run starts entry points), the MiB.
 _REUSE = """
-import ctypes, resource, sys, threading
+import ctypes, os, resource, sys, threading
 import numpy as np
 from train import cli
-ctypes.CDLL("libc.so.6").prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: 4 KiB pages, 10240
-if sys.argv[1] == "defaults":
-  assert cli.set_malloc_defaults({})
-faults = []
-def work():
-  keep = np.ones(40 << 20, np.uint8)  # fills the thread arena's first heap
-  for _ in range(4):
-    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
-    np.ones(40 << 20, np.uint8)
-    faults.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
-thread = threading.Thread(target=work)
-thread.start()
-thread.join()
-print(*faults)
+ctypes.CDLL("libc.so.6").prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: 4 KiB pages
+def measure(argv):
+  mib = int(sys.argv[2])
+  faults = []
+  def work():
+    keep = np.ones(40 << 20, np.uint8)
+    for _ in range(4):
+      before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+      np.ones(mib << 20, np.uint8)
+      faults.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
+  thread = threading.Thread(target=work)
+  thread.start()
+  thread.join()
+  print(cli.mimalloc_loaded(), "LD_PRELOAD" in os.environ, *faults)
+if sys.argv[1] == "entry":
+  cli.run(measure)
+else:
+  if sys.argv[1] == "defaults":
+    assert cli.set_malloc_defaults({})
+  measure(sys.argv)
 """
 
 
-@pytest.mark.skipif(ctypes.util.find_library("c") is None or sys.platform != "linux",
-                    reason="glibc's mallopt is Linux-only")
+def _default_malloc_env() -> dict:
+  """os.environ without a choice of allocator (ATTNLAB_SYSTEM_MALLOC, MALLOC_*, LD_PRELOAD)."""
+  return {k: v for k, v in os.environ.items()
+          if k != "ATTNLAB_SYSTEM_MALLOC" and not k.startswith(("MALLOC_", "LD_PRELOAD"))}
+
+
+def _reuse(malloc: str, mib: int) -> tuple[bool, bool, list[int]]:
+  out = subprocess.run([sys.executable, "-c", _REUSE, malloc, str(mib)], capture_output=True,
+                       text=True, check=True, cwd=_REPO, env=_default_malloc_env()).stdout.split()
+  return out[0] == "True", out[1] == "True", [int(n) for n in out[2:]]
+
+
+@_GLIBC
 def test_malloc_defaults_keep_a_threads_freed_heap():
-  """Without the defaults glibc gives the buffer's heap back and faults it in again each
-  time; with them only the first allocation faults."""
-  def faults(mode):
-    out = subprocess.run([sys.executable, "-c", _REUSE, mode], capture_output=True,
-                         text=True, check=True,
-                         cwd=os.path.dirname(os.path.dirname(cli.__file__)))
-    return [int(n) for n in out.stdout.split()]
-  system, tuned = faults("system"), faults("defaults")
+  """Without the defaults glibc gives a 40 MiB buffer's heap back and faults it in again
+  each time; with them only the first allocation faults."""
+  system, tuned = _reuse("system", 40)[2], _reuse("defaults", 40)[2]
   assert min(system[1:]) > 5000, system  # 40 MiB of fresh pages every time
   assert max(tuned[1:]) < 100, tuned  # the same pages again
+
+
+@_GLIBC
+@_MIMALLOC
+def test_entry_points_keep_a_threads_freed_buffer_over_64_mib():
+  """glibc maps a thread's 160 MiB afresh every time, even with the defaults (a thread heap
+  holds 64 MiB); entry points restart on mimalloc, which keeps it, and leave LD_PRELOAD out
+  of their children's environment."""
+  tuned = _reuse("defaults", 160)[2]
+  assert min(tuned[1:]) > 20000, tuned
+  loaded, preload_left, entry = _reuse("entry", 160)
+  assert loaded and not preload_left
+  assert max(entry[1:]) < 100, entry
+
+
+# Prints "start" each time the interpreter runs it (a restart runs it twice), then whether
+# it allocates with mimalloc and has LD_PRELOAD left; "parent" starts itself as a run, as
+# experiments/launch.py starts a sweep's runs.
+_LAUNCH = """
+import os, subprocess, sys
+from experiments import launch
+from train import cli
+print("start", flush=True)
+def main(argv):
+  print(cli.mimalloc_loaded(), "LD_PRELOAD" in os.environ, flush=True)
+  if argv[1:] == ["parent"]:
+    subprocess.run([sys.executable, "-c", sys.orig_argv[2], "run"], env=launch.child_env(1),
+                   check=True)
+cli.run(main)
+"""
+
+
+@_MIMALLOC
+def test_entry_points_restart_once_on_mimalloc_and_start_their_runs_on_it():
+  assert cli.mimalloc_child_env({}) == {}  # pytest itself runs on glibc's malloc
+  out = subprocess.run([sys.executable, "-c", _LAUNCH, "parent"], capture_output=True, text=True,
+                       check=True, cwd=_REPO, env=_default_malloc_env()).stdout.splitlines()
+  assert out == ["start", "start", "True False", "start", "True False"]

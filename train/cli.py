@@ -88,7 +88,84 @@ def set_compilation_cache_default(environ: Optional[dict] = None) -> str:
   return environ["JAX_COMPILATION_CACHE_DIR"]
 
 
-# glibc malloc settings (mallopt parameter numbers from malloc.h). By default glibc serves
+# mimalloc (github.com/microsoft/mimalloc, from the cmeel-mimalloc wheel) replaces glibc's
+# malloc in every entry point: run() restarts the process once with it preloaded. glibc
+# serves a worker thread's buffer over 64 MiB (its thread heaps' size) with a fresh mmap and
+# unmaps it on free, whatever mallopt says, so XLA:CPU's step buffers above that size were
+# faulted in anew every step (gpt_tiny's 160 MiB: 26M faults and 43 s of system time in
+# `make demo`); one glibc arena keeps them but makes the small models wait on its lock
+# (+4-12 %). mimalloc keeps per-thread heaps of any size and, with a purge delay of -1,
+# keeps freed memory as the glibc defaults below do: gpt_tiny's step 146 -> 105 ms, the
+# large step 7.8 -> 7.2 s, the small step as fast, same losses (experiments/bench/RESULTS.md).
+MIMALLOC_OPTIONS = {"MIMALLOC_PURGE_DELAY": "-1"}  # a user's own MIMALLOC_* values win
+_RESTARTED = "ATTNLAB_MIMALLOC_RESTART"  # set across the one restart, then removed
+
+
+def mimalloc_library() -> Optional[str]:
+  """Path of the installed libmimalloc.so (the cmeel-mimalloc wheel), or None."""
+  from importlib import metadata
+
+  try:
+    files = metadata.distribution("cmeel-mimalloc").files or []
+  except metadata.PackageNotFoundError:
+    return None
+  paths = [str(f.locate()) for f in files if f.name == "libmimalloc.so"]
+  return next((p for p in paths if os.path.exists(p)), None)
+
+
+def mimalloc_loaded() -> bool:
+  """Whether this process allocates with mimalloc (preloaded, so its symbols are global)."""
+  import ctypes
+
+  try:
+    return hasattr(ctypes.CDLL(None), "mi_version")
+  except OSError:
+    return False
+
+
+def _user_tunes_malloc(environ: dict) -> bool:
+  return (environ.get("ATTNLAB_SYSTEM_MALLOC") == "1"
+          or "malloc" in environ.get("GLIBC_TUNABLES", "")
+          or any(k.startswith("MALLOC_") for k in environ))
+
+
+def restart_with_mimalloc(environ: Optional[dict] = None,
+                          execv: Callable[[str, list[str]], None] = os.execv) -> bool:
+  """Replace this process (os.execv: same pid, same command line) by one with mimalloc
+  preloaded, unless it has it already, the user chose the allocator (LD_PRELOAD,
+  MALLOC_* or glibc.malloc tunables, ATTNLAB_SYSTEM_MALLOC=1), no libmimalloc is installed
+  or this is the restarted process. The restarted process drops LD_PRELOAD from environ
+  (default os.environ), so its subprocesses start as the user started it. Returns whether
+  it exec'd (only a stand-in execv returns). Call first, before anything is printed."""
+  environ = os.environ if environ is None else environ
+  if environ.pop(_RESTARTED, None) is not None:  # the restart: clean the environment
+    environ.pop("LD_PRELOAD", None)
+    return False
+  library = mimalloc_library()
+  if (library is None or mimalloc_loaded() or environ.get("LD_PRELOAD")
+      or _user_tunes_malloc(environ)):
+    return False
+  environ.update({_RESTARTED: "1", "LD_PRELOAD": library})
+  for name, value in MIMALLOC_OPTIONS.items():
+    environ.setdefault(name, value)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  execv(sys.executable, [sys.executable] + sys.orig_argv[1:])
+  return True
+
+
+def mimalloc_child_env(environ: dict) -> dict:
+  """environ plus what starts an attnlab entry point directly on mimalloc, without its
+  restart (~0.1 s, 2 s where the module imports JAX first), when this process runs on the
+  one run() preloads; else environ unchanged."""
+  library = mimalloc_library()
+  if library is None or not mimalloc_loaded() or environ.get("LD_PRELOAD"):
+    return environ
+  return {**environ, "LD_PRELOAD": library, _RESTARTED: "1"}
+
+
+# glibc malloc settings (mallopt parameter numbers from malloc.h), where mimalloc is not
+# loaded. By default glibc serves
 # each allocation above a (dynamic, at most 32 MiB) threshold with its own mmap and gives
 # it back with munmap, and trims freed heap tops: XLA:CPU allocates a step's temp buffers
 # anew every step, so every step faulted fresh pages in (the small shakespeare_char step:
@@ -106,15 +183,15 @@ MALLOC_DEFAULTS = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: (1 << 31) - 1,
 
 
 def set_malloc_defaults(environ: Optional[dict] = None) -> bool:
-  """Apply MALLOC_DEFAULTS with mallopt (glibc only) unless environ (default os.environ)
-  tunes malloc itself (a MALLOC_* variable, glibc.malloc in GLIBC_TUNABLES) or sets
-  ATTNLAB_SYSTEM_MALLOC=1; returns whether they were applied. Call before JAX allocates."""
+  """Apply MALLOC_DEFAULTS with mallopt (glibc only) unless mimalloc is loaded or environ
+  (default os.environ) tunes malloc itself (a MALLOC_* variable, glibc.malloc in
+  GLIBC_TUNABLES) or sets ATTNLAB_SYSTEM_MALLOC=1; returns whether they were applied. Call
+  before JAX allocates."""
   import ctypes
   import ctypes.util
 
   environ = os.environ if environ is None else environ
-  if environ.get("ATTNLAB_SYSTEM_MALLOC") == "1" or "malloc" in environ.get(
-      "GLIBC_TUNABLES", "") or any(k.startswith("MALLOC_") for k in environ):
+  if _user_tunes_malloc(environ) or mimalloc_loaded():
     return False
   try:
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -125,8 +202,9 @@ def set_malloc_defaults(environ: Optional[dict] = None) -> bool:
 
 
 def run(main: Callable[[list[str]], Optional[int]]) -> None:
-  """absl's app.run(main) with attnlab's XLA, malloc and compilation-cache defaults, error
-  and signal conventions."""
+  """absl's app.run(main) on mimalloc, with attnlab's XLA, malloc and compilation-cache
+  defaults, error and signal conventions."""
+  restart_with_mimalloc()
   set_xla_defaults()
   set_malloc_defaults()
   set_compilation_cache_default()
