@@ -12,9 +12,11 @@ import pytest
 
 from experiments.configs import base
 from tests import tiny
+from train import experiment
 from train import loop
 from train import optimizer
 from train import packed
+from train import partitioning
 
 STEPS = 20
 
@@ -174,6 +176,25 @@ def test_resumed_group_equals_an_uninterrupted_one_on_the_data_axis(corpus, grou
                                [l for _, l in _losses(group[1][i])], atol=1e-4)
   # a finished group is left alone
   assert packed.train_group(configs, resumed)[1]["loss"] == reports[1]["loss"]
+
+
+def test_a_group_compiles_with_the_configs_cpu_scheduler(corpus, tmp_path):
+  """train.xla_cpu_scheduler reaches the group's train step, as it reaches a run's alone."""
+  programs = {}
+  for name in ("memory", "concurrency"):
+    configs = [_config(corpus, seed) for seed in (0, 1)]
+    for c in configs:
+      c.train.xla_cpu_scheduler = name
+    exp = experiment.build(configs[0], str(tmp_path / name))
+    group = packed._Group(exp, [packed._run_config(exp.config, c) for c in configs], None)
+    batch = next(iter(exp.task.make_dataset(
+        exp.config.data, exp.tokenizer, exp.config.data.train_split, seed=0, process_index=0,
+        process_count=1, train=True, task_cfg=exp.config.task)))
+    with partitioning.mesh_context(exp.mesh, exp.rules):
+      lowered = group.train.lower(jax.eval_shape(group.init), group.batch([batch, batch]),
+                                  group.values)
+    programs[name] = tiny.program_text(lowered.compile())
+  assert programs["memory"] != programs["concurrency"]
 
 
 # (e) what cannot be packed

@@ -45,7 +45,8 @@ def test_xla_cpu_scheduler_reorders_the_step_but_not_its_arithmetic(setup):
   for name in ("memory", "concurrency"):  # the suite's default is "memory"
     c = config.copy_and_resolve_references()
     c.train.xla_cpu_scheduler = name
-    programs[name] = scaling_util.compiled_step(c, str(d / f"program_{name}")).as_text()
+    programs[name] = tiny.program_text(
+        scaling_util.compiled_step(c, str(d / f"program_{name}")))
   assert programs["memory"] != programs["concurrency"]
   _, _, got = scaling_util.run_steps(c, str(d / "concurrency"), STEPS)
   np.testing.assert_array_equal(got, want)  # the same ops, in another order

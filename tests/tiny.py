@@ -1,6 +1,7 @@
 """Shared tiny configs for tests: a char-level corpus that a 2-layer GPT learns in seconds."""
 import json
 import os
+import re
 
 import numpy as np
 
@@ -13,6 +14,14 @@ CORPUS = (
     "all that glitters is not gold.\n"
     "to be or not to be, that is the question.\n"
 ) * 40
+
+
+def program_text(compiled) -> str:
+  """A compiled step's HLO without its source tables and op metadata: equal for the same
+  program traced twice (as_text() is not: its stack frames differ between traces)."""
+  lines = compiled.as_text().splitlines()
+  start = next(i for i, line in enumerate(lines) if line.startswith(("%", "ENTRY")))
+  return re.sub(r", metadata=\{[^{}]*\}", "", "\n".join(lines[start:]))
 
 
 def metrics_rows(workdir: str, split: str = "train") -> list[dict]:

@@ -96,7 +96,7 @@ def set_compilation_cache_default(environ: Optional[dict] = None) -> str:
 # `make demo`); one glibc arena keeps them but makes the small models wait on its lock
 # (+4-12 %). mimalloc keeps per-thread heaps of any size and, with a purge delay of -1,
 # keeps freed memory as the glibc defaults below do: gpt_tiny's step 146 -> 105 ms, the
-# large step 7.8 -> 7.2 s, the small step as fast, same losses (experiments/bench/RESULTS.md).
+# large step 7.8 -> 7.1 s, the small step as fast, same losses (experiments/bench/RESULTS.md).
 MIMALLOC_OPTIONS = {"MIMALLOC_PURGE_DELAY": "-1"}  # a user's own MIMALLOC_* values win
 _RESTARTED = "ATTNLAB_MIMALLOC_RESTART"  # set across the one restart, then removed
 

@@ -244,15 +244,17 @@ class _Group:
       schedule = optimizer_lib.make_schedule(t, per_epoch, values)
       return step_lib.train_step(state, batch, loss_fn=exp.loss_fn, tx=tx, schedule=schedule)
 
+    options = step_lib.compiler_options(mesh, t.xla_cpu_scheduler)  # as compile_steps
     self.train = jax.jit(
         self._over_runs(one_run),
         in_shardings=(self.shardings, self.batch_sharding, runs_sharding),
-        out_shardings=(self.shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
+        out_shardings=(self.shardings, partitioning.replicated(mesh)), donate_argnums=(0,),
+        compiler_options=options)
     eval_one = lambda params, batch: step_lib.eval_step(params, batch, loss_fn=exp.loss_fn)
     self._eval_step = jax.jit(
         self._over_runs(eval_one),
         in_shardings=(self.shardings.params, self.batch_sharding),
-        out_shardings=partitioning.replicated(mesh))
+        out_shardings=partitioning.replicated(mesh), compiler_options=options)
     seeds = jax.device_put(np.asarray([c.seed for c in run_configs], np.int32),
                            runs_sharding)
     # each run's state as state_lib.create_train_state makes it from its seed, all in one
@@ -369,7 +371,8 @@ def _train_packed(configs, workdirs, ckpts, stop: graceful_stop.StopOnSignal,
       process_count=1, train=True, task_cfg=rc.task)) for rc in run_configs]
   run_axis, step_rules = _mesh_layout(exp, runs)
   group = _Group(exp, run_configs, run_axis)
-  _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh)
+  _, eval_fn = step_lib.compile_steps(exp.loss_fn, exp.tx, exp.shardings, exp.mesh,
+                                      cpu_scheduler=t.xla_cpu_scheduler)
   latest = ckpts[0].latest_step()
   states = []
   if latest is not None:

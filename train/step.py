@@ -69,6 +69,14 @@ CPU_SCHEDULERS = {"memory": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
                   "concurrency": "CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED"}
 
 
+def compiler_options(mesh: Mesh, cpu_scheduler: str) -> dict | None:
+  """jax.jit's compiler_options for a step on mesh: XLA:CPU's scheduler (a CPU_SCHEDULERS
+  key) on a CPU mesh, None elsewhere."""
+  if mesh.devices.flat[0].platform != "cpu":
+    return None
+  return {"xla_cpu_scheduler_type": CPU_SCHEDULERS[cpu_scheduler]}
+
+
 def compile_steps(loss_fn: objectives.LossFn, tx: optax.GradientTransformation,
                   state_shardings: TrainState, mesh: Mesh,
                   schedule: Callable | None = None,
@@ -78,8 +86,7 @@ def compile_steps(loss_fn: objectives.LossFn, tx: optax.GradientTransformation,
   The eval step is evaluate(params, batch, frozen) (frozen: the state's, None if none).
   On a CPU mesh both compile with `cpu_scheduler` (a CPU_SCHEDULERS key, checked by
   experiment.validate); other backends ignore it."""
-  on_cpu = mesh.devices.flat[0].platform == "cpu"
-  options = {"xla_cpu_scheduler_type": CPU_SCHEDULERS[cpu_scheduler]} if on_cpu else None
+  options = compiler_options(mesh, cpu_scheduler)
   data_sharding = partitioning.batch_sharding(mesh)
   rep = partitioning.replicated(mesh)
   train = jax.jit(

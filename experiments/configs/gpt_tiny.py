@@ -5,7 +5,8 @@ Command:
   (`make demo` runs exactly this after installing.)
 Runtime: 2 min 56 s on the 2-core CPU with .venv already installed (data prep, SentencePiece
   training, 600 steps at ~8-9k tokens/s, full validation pass, samples); +~40 s for the install.
-  2 min 13 s (2026-12-03) with the dataset already prepared.
+  2 min 13 s (2026-12-03) with the dataset already prepared; 82-88 s (2026-12-04, Xeon VM,
+  on mimalloc: ~19k tokens/s).
 Result (2026-12-03): validation loss 3.981, perplexity 53.6, next-token accuracy 0.256 on the
   stdlib validation split (1.07M params); samples read like Python. (2026-11-30, before
   data/shuffle.py changed the data order: 3.977, 53.3, 0.254.)
