@@ -96,7 +96,8 @@ def set_compilation_cache_default(environ: Optional[dict] = None) -> str:
 # `make demo`); one glibc arena keeps them but makes the small models wait on its lock
 # (+4-12 %). mimalloc keeps per-thread heaps of any size and, with a purge delay of -1,
 # keeps freed memory as the glibc defaults below do: gpt_tiny's step 146 -> 105 ms, the
-# large step 7.8 -> 7.1 s, the small step as fast, same losses (experiments/bench/RESULTS.md).
+# large step 7.8 -> 7.1 s, the small step as fast, same losses; peak RSS +3-14 %, and
+# fresh memory in huge pages is slow to touch first (experiments/bench/RESULTS.md).
 MIMALLOC_OPTIONS = {"MIMALLOC_PURGE_DELAY": "-1"}  # a user's own MIMALLOC_* values win
 _RESTARTED = "ATTNLAB_MIMALLOC_RESTART"  # set across the one restart, then removed
 
@@ -165,11 +166,11 @@ def mimalloc_child_env(environ: dict) -> dict:
 
 
 # glibc malloc settings (mallopt parameter numbers from malloc.h), where mimalloc is not
-# loaded. By default glibc serves
-# each allocation above a (dynamic, at most 32 MiB) threshold with its own mmap and gives
-# it back with munmap, and trims freed heap tops: XLA:CPU allocates a step's temp buffers
-# anew every step, so every step faulted fresh pages in (the small shakespeare_char step:
-# ~10k minor faults, 15-17 s of system time in 600 steps). Heap-only allocation with no
+# loaded. By default glibc serves each allocation above a (dynamic, at most 32 MiB)
+# threshold with its own mmap and gives it back with munmap, and trims freed heap tops:
+# XLA:CPU allocates a step's temp buffers anew every step, so every step faulted fresh
+# pages in (the small shakespeare_char step: ~10k minor faults, 15-17 s of system time in
+# 600 steps). Heap-only allocation with no
 # trimming reuses the pages: faults fall 3-50x, the small step runs 1.2-1.6x faster, the
 # large one as fast; freed memory stays with the process (small run's peak RSS +20-50 %,
 # the large run's unchanged). Losses are unchanged (experiments/bench/RESULTS.md).
