@@ -95,6 +95,11 @@ def test_restart_with_mimalloc_leaves_a_users_choice_and_restarts_once():
   assert env["MIMALLOC_PURGE_DELAY"] == "100"  # the user's own option wins
   assert not cli.restart_with_mimalloc(env, record)  # the restarted process
   assert len(execs) == 1 and "LD_PRELOAD" not in env  # its children start as the user's
+  def fail(path, argv):
+    raise OSError("no such file")
+  env = {}
+  assert not cli.restart_with_mimalloc(env, fail)  # goes on with glibc: nothing preloaded
+  assert env == {"MIMALLOC_PURGE_DELAY": "-1"}
 
 
 # A thread frees and allocates a buffer again (as XLA's worker threads do with a step's

@@ -151,7 +151,12 @@ def restart_with_mimalloc(environ: Optional[dict] = None,
     environ.setdefault(name, value)
   sys.stdout.flush()
   sys.stderr.flush()
-  execv(sys.executable, [sys.executable] + sys.orig_argv[1:])
+  try:
+    execv(sys.executable, [sys.executable] + sys.orig_argv[1:])
+  except OSError:  # no interpreter to exec (an embedded one): go on with glibc
+    environ.pop(_RESTARTED)
+    environ.pop("LD_PRELOAD")
+    return False
   return True
 
 
