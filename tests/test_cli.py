@@ -167,8 +167,8 @@ def test_entry_points_keep_a_threads_freed_buffer_over_64_mib():
   assert max(entry[1:]) < 100, entry
 
 
-# Prints "start" each time the interpreter runs it (a restart runs it twice), then whether
-# it allocates with mimalloc and has LD_PRELOAD left; "parent" starts itself as a run, as
+# Prints "start" each time the interpreter runs it (a restart runs it twice), then its
+# allocator and whether it has LD_PRELOAD left; "parent" starts itself as a run, as
 # experiments/launch.py starts a sweep's runs.
 _LAUNCH = """
 import os, subprocess, sys
@@ -176,7 +176,7 @@ from experiments import launch
 from train import cli
 print("start", flush=True)
 def main(argv):
-  print(cli.mimalloc_loaded(), "LD_PRELOAD" in os.environ, flush=True)
+  print(cli.allocator(), "LD_PRELOAD" in os.environ, flush=True)
   if argv[1:] == ["parent"]:
     subprocess.run([sys.executable, "-c", sys.orig_argv[2], "run"], env=launch.child_env(1),
                    check=True)
@@ -189,4 +189,5 @@ def test_entry_points_restart_once_on_mimalloc_and_start_their_runs_on_it():
   assert cli.mimalloc_child_env({}) == {}  # pytest itself runs on glibc's malloc
   out = subprocess.run([sys.executable, "-c", _LAUNCH, "parent"], capture_output=True, text=True,
                        check=True, cwd=_REPO, env=_default_malloc_env()).stdout.splitlines()
-  assert out == ["start", "start", "True False", "start", "True False"]
+  assert out == ["start", "start", "mimalloc False", "start", "mimalloc False"]
+  assert cli.allocator() == "system"

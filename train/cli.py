@@ -124,6 +124,11 @@ def mimalloc_loaded() -> bool:
     return False
 
 
+def allocator() -> str:
+  """The malloc this process runs on, for benchmark reports: 'mimalloc' or 'system'."""
+  return "mimalloc" if mimalloc_loaded() else "system"
+
+
 def _user_tunes_malloc(environ: dict) -> bool:
   return (environ.get("ATTNLAB_SYSTEM_MALLOC") == "1"
           or "malloc" in environ.get("GLIBC_TUNABLES", "")
