@@ -102,6 +102,7 @@ MIMALLOC_OPTIONS = {"MIMALLOC_PURGE_DELAY": "-1"}  # a user's own MIMALLOC_* val
 _RESTARTED = "ATTNLAB_MIMALLOC_RESTART"  # set across the one restart, then removed
 
 
+@functools.cache
 def mimalloc_library() -> Optional[str]:
   """Path of the installed libmimalloc.so (the cmeel-mimalloc wheel), or None."""
   from importlib import metadata
@@ -147,11 +148,12 @@ def restart_with_mimalloc(environ: Optional[dict] = None,
   if environ.pop(_RESTARTED, None) is not None:  # the restart: clean the environment
     environ.pop("LD_PRELOAD", None)
     return False
-  library = mimalloc_library()
-  if (library is None or mimalloc_loaded() or environ.get("LD_PRELOAD")
-      or _user_tunes_malloc(environ)):
+  if environ.get("LD_PRELOAD") or _user_tunes_malloc(environ) or mimalloc_loaded():
     return False
-  environ.update({_RESTARTED: "1", "LD_PRELOAD": library})
+  library = mimalloc_library()
+  if library is None:
+    return False
+  environ.update(_preload(library))
   for name, value in MIMALLOC_OPTIONS.items():
     environ.setdefault(name, value)
   sys.stdout.flush()
@@ -159,8 +161,8 @@ def restart_with_mimalloc(environ: Optional[dict] = None,
   try:
     execv(sys.executable, [sys.executable] + sys.orig_argv[1:])
   except OSError:  # no interpreter to exec (an embedded one): go on with glibc
-    environ.pop(_RESTARTED)
-    environ.pop("LD_PRELOAD")
+    for name in _preload(library):
+      environ.pop(name)
     return False
   return True
 
@@ -172,7 +174,12 @@ def mimalloc_child_env(environ: dict) -> dict:
   library = mimalloc_library()
   if library is None or not mimalloc_loaded() or environ.get("LD_PRELOAD"):
     return environ
-  return {**environ, "LD_PRELOAD": library, _RESTARTED: "1"}
+  return {**environ, **_preload(library)}
+
+
+def _preload(library: str) -> dict:
+  """The variables of a process started on mimalloc as if restarted onto it."""
+  return {"LD_PRELOAD": library, _RESTARTED: "1"}
 
 
 # glibc malloc settings (mallopt parameter numbers from malloc.h), where mimalloc is not
