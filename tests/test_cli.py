@@ -191,3 +191,18 @@ def test_entry_points_restart_once_on_mimalloc_and_start_their_runs_on_it():
                        check=True, cwd=_REPO, env=_default_malloc_env()).stdout.splitlines()
   assert out == ["start", "start", "mimalloc False", "start", "mimalloc False"]
   assert cli.allocator() == "system"
+
+
+@_MIMALLOC
+@pytest.mark.parametrize("how", ["stdin", "traced"])
+def test_a_program_a_restart_would_lose_runs_on_glibc(how):
+  """A script read from stdin is gone once read, and a debugger or coverage tool (a trace
+  function) would lose the process it attached to: no restart, main runs once, on glibc."""
+  if how == "stdin":
+    command, script = [sys.executable, "-"], _LAUNCH
+  else:
+    command, script = [sys.executable, "-c", _LAUNCH.replace(
+        "cli.run(main)", "sys.settrace(lambda *args: None)\ncli.run(main)")], None
+  out = subprocess.run(command, input=script, capture_output=True, text=True, check=True,
+                       cwd=_REPO, env=_default_malloc_env()).stdout.splitlines()
+  assert out == ["start", "system False"]

@@ -140,15 +140,17 @@ def restart_with_mimalloc(environ: Optional[dict] = None,
                           execv: Callable[[str, list[str]], None] = os.execv) -> bool:
   """Replace this process (os.execv: same pid, same command line) by one with mimalloc
   preloaded, unless it has it already, the user chose the allocator (LD_PRELOAD,
-  MALLOC_* or glibc.malloc tunables, ATTNLAB_SYSTEM_MALLOC=1), no libmimalloc is installed
-  or this is the restarted process. The restarted process drops LD_PRELOAD from environ
-  (default os.environ), so its subprocesses start as the user started it. Returns whether
-  it exec'd (only a stand-in execv returns). Call first, before anything is printed."""
+  MALLOC_* or glibc.malloc tunables, ATTNLAB_SYSTEM_MALLOC=1), no libmimalloc is installed,
+  the program cannot be run again (`_rerunnable`) or this is the restarted process. The
+  restarted process drops LD_PRELOAD from environ (default os.environ), so its subprocesses
+  start as the user started it. Returns whether it exec'd (only a stand-in execv returns).
+  Call first, before anything is printed."""
   environ = os.environ if environ is None else environ
   if environ.pop(_RESTARTED, None) is not None:  # the restart: clean the environment
     environ.pop("LD_PRELOAD", None)
     return False
-  if environ.get("LD_PRELOAD") or _user_tunes_malloc(environ) or mimalloc_loaded():
+  if (environ.get("LD_PRELOAD") or _user_tunes_malloc(environ) or mimalloc_loaded()
+      or not _rerunnable()):
     return False
   library = mimalloc_library()
   if library is None:
@@ -165,6 +167,13 @@ def restart_with_mimalloc(environ: Optional[dict] = None,
       environ.pop(name)
     return False
   return True
+
+
+def _rerunnable() -> bool:
+  """Whether exec'ing the command line runs this program again, as it is: not a script read
+  from stdin (consumed) or an interactive session, and not under a debugger, tracer or
+  coverage tool (sys.gettrace), which would lose the process it attached to."""
+  return sys.argv[0] not in ("", "-") and not sys.flags.interactive and sys.gettrace() is None
 
 
 def mimalloc_child_env(environ: dict) -> dict:
