@@ -81,18 +81,6 @@ def test_rl_iteration_times_each_phase_of_a_grpo_step(tmp_path):
                       1.0)
 
 
-def test_machine_names_the_cpu_and_its_isa(tmp_path):
-  from experiments.bench import timing
-  cpuinfo = tmp_path / "cpuinfo"
-  block = ("processor\t: {i}\nmodel name\t: Some Xeon\n"
-           "flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 {extra}\n")
-  cpuinfo.write_text(block.format(i=0, extra="") + "\n" + block.format(i=1, extra="amx_bf16"))
-  got = timing.machine(str(cpuinfo))
-  assert got["cpu"] == "Some Xeon"
-  assert got["isa"] == ["avx2", "avx512f", "avx512_bf16"]  # the first processor's block
-  assert timing.machine(str(tmp_path / "absent")) == {"cores": os.cpu_count()}
-
-
 def test_benchmark_reads_the_tasks_own_batches(tmp_path):
   """An encoder objective with sentence pairs (its batches carry pair labels) is timed on
   the batches its task makes, as train.main trains it."""

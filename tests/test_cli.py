@@ -206,3 +206,14 @@ def test_a_program_a_restart_would_lose_runs_on_glibc(how):
   out = subprocess.run(command, input=script, capture_output=True, text=True, check=True,
                        cwd=_REPO, env=_default_malloc_env()).stdout.splitlines()
   assert out == ["start", "system False"]
+
+
+def test_machine_names_the_cpu_and_its_isa(tmp_path):
+  cpuinfo = tmp_path / "cpuinfo"
+  block = ("processor\t: {i}\nmodel name\t: Some Xeon\n"
+           "flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 {extra}\n")
+  cpuinfo.write_text(block.format(i=0, extra="") + "\n" + block.format(i=1, extra="amx_bf16"))
+  got = cli.machine(str(cpuinfo))
+  assert got["cpu"] == "Some Xeon"
+  assert got["isa"] == ["avx2", "avx512f", "avx512_bf16"]  # the first processor's block
+  assert cli.machine(str(tmp_path / "absent")) == {"cores": os.cpu_count()}

@@ -33,6 +33,21 @@ def test_peak_is_measured_once_per_machine_and_dtype(tmp_path, monkeypatch):
   assert json.loads(path.read_text())  # rewritten
 
 
+def test_a_cached_cpu_peak_is_another_machines_only_on_the_same_processor(tmp_path,
+                                                                         monkeypatch):
+  """One cache directory on two CPUs (a shared home): each machine measures its own peak."""
+  monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(tmp_path / "cache"))
+  monkeypatch.setattr(flops, "measure_system_peak_flops", lambda dtype: 1e9)
+  assert flops.system_peak_flops(jnp.float32) == 1e9
+  here = cli.machine()
+  monkeypatch.setattr(cli, "machine", lambda: {**here, "cpu": "Other CPU", "isa": ["avx2"]})
+  monkeypatch.setattr(flops, "measure_system_peak_flops", lambda dtype: 3e9)
+  assert flops.system_peak_flops(jnp.float32) == 3e9  # measured, not the first machine's
+  assert "/Other CPU/avx2/" in flops.peak_cache_key(jnp.float32)
+  cached = json.loads((tmp_path / "cache" / "peak_flops.json").read_text())
+  assert sorted(cached.values()) == [1e9, 3e9]
+
+
 def test_tests_do_not_write_the_real_cache():
   assert "attnlab-test-cache-" in cli.cache_dir()
 

@@ -130,6 +130,28 @@ def allocator() -> str:
   return "mimalloc" if mimalloc_loaded() else "system"
 
 
+# The CPU features that change XLA:CPU's and PyTorch's speed on machines of one kind.
+_ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def machine(cpuinfo_path: str = "/proc/cpuinfo") -> dict:
+  """The CPU this process runs on: model name, logical cores, which of _ISA_FLAGS it has.
+  Speed differs between machines of one kind (experiments/bench/RESULTS.md), so benchmarks
+  record it and the cached peak FLOPs are keyed by it. Off Linux, only the core count."""
+  out = {"cores": os.cpu_count()}
+  try:
+    with open(cpuinfo_path) as f:
+      text = f.read()
+  except OSError:
+    return out
+  first_cpu = text.split("\n\n", 1)[0].splitlines()
+  fields = {k.strip(): v.strip() for k, v in
+            (line.split(":", 1) for line in first_cpu if ":" in line)}
+  have = set(fields.get("flags", "").split())
+  out.update(cpu=fields.get("model name", "?"), isa=[f for f in _ISA_FLAGS if f in have])
+  return out
+
+
 def _user_tunes_malloc(environ: dict) -> bool:
   return (environ.get("ATTNLAB_SYSTEM_MALLOC") == "1"
           or "malloc" in environ.get("GLIBC_TUNABLES", "")

@@ -1,8 +1,9 @@
 """Model FLOPs per token and a measured peak, for MFU (never a hard-coded peak).
 
 A run's peak is measured once per machine: `system_peak_flops` caches it per (backend,
-device kind, device count, dtype) in $ATTNLAB_CACHE_DIR/peak_flops.json (default
-~/.cache/attnlab); delete that file to measure again, or set train.peak_flops.
+device kind, device count, dtype; on CPU also the processor) in
+$ATTNLAB_CACHE_DIR/peak_flops.json (default ~/.cache/attnlab); delete that file to measure
+again, or set train.peak_flops.
 """
 from __future__ import annotations
 
@@ -113,11 +114,24 @@ def measure_system_peak_flops(dtype=jnp.float32) -> float:
   return peak * jax.device_count()
 
 
+def peak_cache_key(dtype=jnp.float32) -> str:
+  """What a cached peak is valid for: backend, device kind and count, dtype; on CPU also
+  the processor (model, ISA, usable cores), since device kind "cpu" names none of them and
+  one cache directory may serve many machines (a shared home directory)."""
+  key = f"{jax.default_backend()}/{jax.devices()[0].device_kind}/{jax.device_count()}"
+  if jax.default_backend() == "cpu":
+    host = cli.machine()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    key += (f"/{host.get('cpu', '?')}/{'+'.join(host.get('isa', []))}/"
+            f"{usable or host['cores']}cores")
+  return f"{key}/{jnp.dtype(dtype).name}"
+
+
 def system_peak_flops(dtype=jnp.float32) -> float:
-  """measure_system_peak_flops(dtype), measured once per machine and then read from
-  <cache_dir>/peak_flops.json; an unreadable or unwritable cache only costs a measurement."""
-  key = (f"{jax.default_backend()}/{jax.devices()[0].device_kind}/"
-         f"{jax.device_count()}/{jnp.dtype(dtype).name}")
+  """measure_system_peak_flops(dtype), measured once per machine (peak_cache_key) and then
+  read from <cache_dir>/peak_flops.json; an unreadable or unwritable cache only costs a
+  measurement."""
+  key = peak_cache_key(dtype)
   path = os.path.join(cli.cache_dir(), "peak_flops.json")
   try:
     with open(path) as f:

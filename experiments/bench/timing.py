@@ -63,28 +63,6 @@ def process_age_s() -> Optional[float]:
   return time.time() - (boot + start_ticks / os.sysconf("SC_CLK_TCK"))
 
 
-# The CPU features that change XLA:CPU's and PyTorch's speed on machines of one kind.
-_ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-
-
-def machine(cpuinfo_path: str = "/proc/cpuinfo") -> dict:
-  """The CPU a benchmark ran on: model name, logical cores, which of _ISA_FLAGS it has.
-  Ratios against PyTorch differ between machines of one kind (experiments/bench/RESULTS.md),
-  so every comparison records this. Off Linux, only the core count."""
-  out = {"cores": os.cpu_count()}
-  try:
-    with open(cpuinfo_path) as f:
-      text = f.read()
-  except OSError:
-    return out
-  first_cpu = text.split("\n\n", 1)[0].splitlines()
-  fields = {k.strip(): v.strip() for k, v in
-            (line.split(":", 1) for line in first_cpu if ":" in line)}
-  have = set(fields.get("flags", "").split())
-  out.update(cpu=fields.get("model name", "?"), isa=[f for f in _ISA_FLAGS if f in have])
-  return out
-
-
 def peak_rss_mb() -> float:
   """This process's peak resident set in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
   import resource
