@@ -38,10 +38,10 @@ def test_this_suite_compiles_with_the_entry_points_defaults():
 
 
 def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_one(tmp_path):
-  """<ATTNLAB_CACHE_DIR>/xla by default; a user's JAX_COMPILATION_CACHE_DIR (empty: off) is
-  kept. In a fresh process JAX then writes the compiled program there."""
+  """<ATTNLAB_CACHE_DIR>/xla/<host_tag> by default; a user's JAX_COMPILATION_CACHE_DIR
+  (empty: off) is kept. In a fresh process JAX then writes the compiled program there."""
   env = {"ATTNLAB_CACHE_DIR": str(tmp_path)}
-  assert cli.set_compilation_cache_default(env) == str(tmp_path / "xla")
+  assert cli.set_compilation_cache_default(env) == str(tmp_path / "xla" / cli.host_tag())
   assert env["JAX_COMPILATION_CACHE_MAX_SIZE"] == str(cli.COMPILATION_CACHE_MAX_BYTES)
   assert cli.set_compilation_cache_default({"JAX_COMPILATION_CACHE_DIR": ""}) == ""
   assert cli.set_compilation_cache_default({"JAX_COMPILATION_CACHE_DIR": "/c"}) == "/c"
@@ -53,7 +53,7 @@ def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_on
   env.update(ATTNLAB_CACHE_DIR=str(tmp_path), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   subprocess.run([sys.executable, "-c", code], env=env, check=True,
                  cwd=_REPO)
-  assert any(n.endswith("-cache") for n in os.listdir(tmp_path / "xla"))
+  assert any(n.endswith("-cache") for n in os.listdir(tmp_path / "xla" / cli.host_tag()))
   # JAX imported first (as train.packed does): its config is updated, the cache still used
   late = tmp_path / "late"
   code = ("import jax; from train import cli; cli.set_compilation_cache_default(); "
@@ -61,7 +61,7 @@ def test_compilation_cache_defaults_to_the_attnlab_cache_unless_the_user_sets_on
   env.update(ATTNLAB_CACHE_DIR=str(late))
   subprocess.run([sys.executable, "-c", code], env=env, check=True,
                  cwd=_REPO)
-  assert any(n.endswith("-cache") for n in os.listdir(late / "xla"))
+  assert any(n.endswith("-cache") for n in os.listdir(late / "xla" / cli.host_tag()))
 
 
 @_GLIBC
@@ -206,6 +206,19 @@ def test_a_program_a_restart_would_lose_runs_on_glibc(how):
   out = subprocess.run(command, input=script, capture_output=True, text=True, check=True,
                        cwd=_REPO, env=_default_malloc_env()).stdout.splitlines()
   assert out == ["start", "system False"]
+
+
+def test_each_processor_has_its_own_compilation_cache(tmp_path):
+  """XLA:CPU compiles for the host's instruction set and loads another's code with only a
+  logged error: a cache shared by two machines (one home directory) keeps them apart."""
+  block = "processor\t: 0\nmodel name\t: Some Xeon\nflags\t\t: fpu sse2 avx2 {}\n"
+  tags = []
+  for flags in ("avx512f avx512_bf16", "avx512_bf16 avx512f", "amx_bf16 avx512f avx512_bf16",
+                ""):
+    (tmp_path / "cpuinfo").write_text(block.format(flags))
+    tags.append(cli.host_tag(str(tmp_path / "cpuinfo")))
+  assert tags[0] == tags[1] and len(set(tags)) == 3  # the same flags in any order: one tag
+  assert cli.host_tag(str(tmp_path / "absent"))  # off Linux: the architecture
 
 
 def test_machine_names_the_cpu_and_its_isa(tmp_path):

@@ -7,8 +7,10 @@ names the problem and the fix, so the traceback is noise. ATTNLAB_TRACEBACK=1 sh
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging as std_logging
 import os
+import platform
 import sys
 from typing import Callable, Optional
 
@@ -61,18 +63,21 @@ def cache_dir(environ: Optional[dict] = None) -> str:
 # sampling: ~10 s of a small CPU run's start-up) instead of compiling them again. JAX
 # keys an entry on the program, the XLA flags and the jaxlib version, so a hit is the
 # executable a compile would give. Programs that compile in under a second are not kept.
+# The key does not name the host CPU, whose instruction set XLA:CPU compiles for, and
+# XLA only logs an error when it loads code for features the host lacks (then SIGILL):
+# so each processor (host_tag) has its own directory, for caches on a shared home.
 COMPILATION_CACHE_MAX_BYTES = 1 << 30  # least recently used entries go beyond it
 
 
 def set_compilation_cache_default(environ: Optional[dict] = None) -> str:
-  """Point JAX's compilation cache at <cache_dir>/xla unless environ (default os.environ)
-  sets JAX_COMPILATION_CACHE_DIR (empty: no cache); returns the directory ('' if off, as
-  when <cache_dir> cannot be written). For os.environ it also updates JAX's config when
-  JAX is already imported (JAX reads these variables at import, and entry points such as
-  train.packed import it first); call it before the first compile."""
+  """Point JAX's compilation cache at <cache_dir>/xla/<host_tag()> unless environ (default
+  os.environ) sets JAX_COMPILATION_CACHE_DIR (empty: no cache); returns the directory (''
+  if off, as when <cache_dir> cannot be written). For os.environ it also updates JAX's
+  config when JAX is already imported (JAX reads these variables at import, and entry
+  points such as train.packed import it first); call it before the first compile."""
   environ = os.environ if environ is None else environ
   if "JAX_COMPILATION_CACHE_DIR" not in environ:
-    path = os.path.join(cache_dir(environ), "xla")
+    path = os.path.join(cache_dir(environ), "xla", host_tag())
     try:
       os.makedirs(path, exist_ok=True)
       usable = os.access(path, os.W_OK)
@@ -134,22 +139,38 @@ def allocator() -> str:
 _ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 
+def _first_cpu(cpuinfo_path: str) -> Optional[dict]:
+  """The fields of cpuinfo_path's first processor block; None where it cannot be read."""
+  try:
+    with open(cpuinfo_path) as f:
+      text = f.read()
+  except OSError:
+    return None
+  first_cpu = text.split("\n\n", 1)[0].splitlines()
+  return {k.strip(): v.strip() for k, v in
+          (line.split(":", 1) for line in first_cpu if ":" in line)}
+
+
 def machine(cpuinfo_path: str = "/proc/cpuinfo") -> dict:
   """The CPU this process runs on: model name, logical cores, which of _ISA_FLAGS it has.
   Speed differs between machines of one kind (experiments/bench/RESULTS.md), so benchmarks
   record it and the cached peak FLOPs are keyed by it. Off Linux, only the core count."""
   out = {"cores": os.cpu_count()}
-  try:
-    with open(cpuinfo_path) as f:
-      text = f.read()
-  except OSError:
-    return out
-  first_cpu = text.split("\n\n", 1)[0].splitlines()
-  fields = {k.strip(): v.strip() for k, v in
-            (line.split(":", 1) for line in first_cpu if ":" in line)}
-  have = set(fields.get("flags", "").split())
-  out.update(cpu=fields.get("model name", "?"), isa=[f for f in _ISA_FLAGS if f in have])
+  fields = _first_cpu(cpuinfo_path)
+  if fields is not None:
+    have = set(fields.get("flags", "").split())
+    out.update(cpu=fields.get("model name", "?"), isa=[f for f in _ISA_FLAGS if f in have])
   return out
+
+
+def host_tag(cpuinfo_path: str = "/proc/cpuinfo") -> str:
+  """A name for this host's processor, equal only on the same model with the same
+  instruction-set flags (Linux; off Linux the architecture alone)."""
+  fields = _first_cpu(cpuinfo_path)
+  if fields is None:
+    return platform.machine() or "unknown"
+  text = f"{fields.get('model name', '?')} {' '.join(sorted(fields.get('flags', '').split()))}"
+  return f"{platform.machine()}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def _user_tunes_malloc(environ: dict) -> bool:
