@@ -139,6 +139,7 @@ def test_each_packed_run_is_a_standalone_workdir(group):
     assert saved["seed"] == configs[i].seed
     assert saved["train"]["learning_rate"] == configs[i].train.learning_rate
     assert os.path.isdir(os.path.join(workdirs[i], "tokenizer"))
+    assert json.load(open(os.path.join(workdirs[i], "environment.json")))[0]["step"] == 0
   report = evaluate.evaluate_workdir(workdirs[2])  # as python -m eval.main --workdir=run2
   assert report["step"] == STEPS
   assert report["loss"] == pytest.approx(reports[2]["loss"], abs=1e-5)

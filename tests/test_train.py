@@ -64,8 +64,11 @@ def test_final_eval_batches_shortens_the_final_evaluation(runs_1_and_8_devices):
 def test_workdir_has_the_documented_layout(runs_1_and_8_devices):
   workdir, report = runs_1_and_8_devices[8]
   for name in ("config.json", "metrics.jsonl", "final.json", "loss.png", "samples.txt",
-               "checkpoints", "tokenizer", "tb"):
+               "checkpoints", "tokenizer", "tb", "environment.json"):
     assert os.path.exists(os.path.join(workdir, name)), name
+  [start] = json.load(open(os.path.join(workdir, "environment.json")))
+  assert start["step"] == 0 and start["devices"] == "8 x cpu"
+  assert start["libraries"]["jax"] == jax.__version__
   final = json.load(open(os.path.join(workdir, "final.json")))
   assert final["loss"] == pytest.approx(report["loss"])
   assert final["perplexity"] == pytest.approx(np.exp(report["loss"]), rel=1e-5)

@@ -31,6 +31,7 @@ from train import init_from as init_from_lib
 from train import model_selection
 from train import optimizer as optimizer_lib
 from train import partitioning
+from train import provenance
 from train import state as state_lib
 from train import step as step_lib
 from train import workdir as workdir_lib
@@ -206,6 +207,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stop_after: Optional[i
   experiment_lib.save_config(config, workdir)  # only once the state exists
   writer = MetricsWriter(workdir, latest or 0)
   start = int(jax.device_get(state.step))
+  provenance.record(workdir, start)  # code, libraries, machine of this start
   logging.info("model: %s params; mesh %s", f"{state.param_count:,}", dict(exp.mesh.shape))
   epoch_of = lambda done: {}  # train.epochs: rows of metrics.jsonl get the epoch reached
   if exp.steps_per_epoch:

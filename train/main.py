@@ -42,7 +42,7 @@ def main(argv):
     print(f"\n{report['split']} {scores} ({report['params']:,} params)")
     print(f"workdir: {workdir}")
     for name in ("config.json", "metrics.jsonl", "final.json", "loss.png", "samples.txt",
-                 "checkpoints", "tokenizer", "tb"):
+                 "checkpoints", "tokenizer", "tb", "environment.json"):
       if os.path.exists(os.path.join(workdir, name)):
         print(f"  {os.path.join(workdir, name)}")
 

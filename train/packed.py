@@ -58,6 +58,7 @@ from train import loop
 from train import model_selection
 from train import optimizer as optimizer_lib
 from train import partitioning
+from train import provenance
 from train import state as state_lib
 from train import step as step_lib
 from train import task_objectives
@@ -388,6 +389,7 @@ def _train_packed(configs, workdirs, ckpts, stop: graceful_stop.StopOnSignal,
       states.append(state)
   for rc, w in zip(run_configs, workdirs):
     experiment_lib.save_config(rc, w)  # only once the states exist
+    provenance.record(w, latest or 0)
   with partitioning.mesh_context(exp.mesh, step_rules):
     state = group.init() if latest is None else group.stack(*states)
   states = None
