@@ -91,3 +91,14 @@ def test_benchmark_reads_the_tasks_own_batches(tmp_path):
   row = train_throughput.benchmark(config, str(tmp_path / "work"), steps=2, warmup=1,
                                    name="tiny_mlm_nsp")
   assert math.isfinite(row["final_loss"]) and row["step_time_s"] > 0
+
+
+def test_benchmarks_record_what_their_figures_depend_on():
+  import jax
+
+  from experiments.bench import timing
+  from train import cli
+  setup = timing.run_setup()
+  assert setup["machine"] == cli.machine() and setup["allocator"] == cli.allocator()
+  assert setup["libraries"]["jaxlib"] == jax.__version__  # released together
+  assert setup["code"]

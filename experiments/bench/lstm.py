@@ -116,7 +116,7 @@ def main(argv):
   del argv
   import jax
   out = {"backend": jax.default_backend(), "steps": _STEPS.value, "rounds": _ROUNDS.value,
-         "load_avg_before": os.getloadavg()[0], "machine": cli.machine()}
+         "load_avg_before": os.getloadavg()[0], **timing.run_setup()}
   runs = {}  # (library, shape) -> rows, one per round
   for r in range(_ROUNDS.value):
     for shape in _SHAPES.value:

@@ -121,8 +121,7 @@ def main(argv):
                  compilation_cache=_CACHE.value,
                  cpus=os.cpu_count(), loadavg_before=[round(x, 2) for x in load_before],
                  loadavg_after=[round(x, 2) for x in os.getloadavg()], workdir=root,
-                 machine=cli.machine(),
-                 allocator=cli.allocator())  # the runs' too: they start as this one did
+                 **timing.run_setup())  # the runs' allocator too: they start as this one did
   print(json.dumps(summary))
 
 

@@ -63,6 +63,17 @@ def process_age_s() -> Optional[float]:
   return time.time() - (boot + start_ticks / os.sysconf("SC_CLK_TCK"))
 
 
+def run_setup() -> dict:
+  """What a benchmark's figures depend on besides its flags, for its JSON: the machine
+  (processor, cores, instruction set), the allocator, attnlab's code version and the
+  library versions (train/provenance.py, as a run's environment.json)."""
+  from train import provenance
+
+  setup = provenance.describe()
+  return {"machine": setup["processor"], "allocator": setup["allocator"],
+          "code": setup["code"], "libraries": setup["libraries"]}
+
+
 def peak_rss_mb() -> float:
   """This process's peak resident set in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
   import resource

@@ -271,7 +271,7 @@ def main(argv):
     with tempfile.TemporaryDirectory(prefix="attnlab_bench_") as workdir:
       row = measure(workdir)
   row.update(load_avg_before=load_before, load_avg_after=os.getloadavg()[0],
-             machine=cli.machine(), allocator=cli.allocator())
+             **timing.run_setup())
   report(row)
 
 
