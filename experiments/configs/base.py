@@ -144,7 +144,11 @@ def get_config() -> ml_collections.ConfigDict:
   d.eval_stride = 0  # causal_lm only: evaluation windows start this many tokens apart, each
   #                    scoring only tokens no earlier window scored (sliding-window
   #                    evaluation, >= seq_len - eval_stride tokens of context); 0 = seq_len
-  d.shuffle_buffer = 1024  # packed sequences shuffled in windows of this size
+  d.shuffle_buffer = 1024  # training windows are shuffled in consecutive chunks of this
+  #                          many (of the stream that repeats the split, its documents in a
+  #                          new order each epoch). A chunk much smaller than the split
+  #                          trains on a subset of documents at a time: the train loss then
+  #                          reads low and jumps when the next chunk begins (gpt_tiny.py)
   # True: stateful training and evaluation (Zaremba et al.): the split cut into batch_size
   # contiguous streams (data/contiguous.py, PyTorch's batchify), the LSTM's (c, h) carried
   # from step to step (checkpointed; no gradient through it), reset at each epoch's start

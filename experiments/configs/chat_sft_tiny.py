@@ -25,5 +25,7 @@ def get_config():
   c.data.dataset = "dialogue_files"
   c.data.files = "../shared/data/dailydialog"
   c.data.chat_tokens = True  # <|system|> <|user|> <|assistant|> <|end|> after the vocab
+  c.data.shuffle_buffer = 8192  # the results above; gpt_tiny's 65536 would hold thousands
+  #                               of epochs of a small dialogue set before its first batch
   c.sample.num_samples = 0  # chat replies: python -m eval.chat (settings: base.py's chat.*)
   return c

@@ -22,7 +22,7 @@ from experiments.sweeps import budget
 def get_sweep():
   return {
       "base": "experiments/configs/gpt_tiny.py",
-      "overrides": dict(budget.SMALL_CPU, **{"sample.decode_speed_tokens": 112}),
+      "overrides": dict(budget.STDLIB_SMALL_CPU, **{"sample.decode_speed_tokens": 112}),
       "axes": {"model.num_kv_heads": [4, 2, 1]},
       "metric": "loss",
       "also": ("decode_tokens_per_sec",),

@@ -34,7 +34,7 @@ def log_grid(lo_exp: float, n: int, step: float = 0.25) -> list[float]:
 
 
 def overrides(steps: int = STEPS) -> dict:
-  return {**budget.SMALL_CPU, "train.steps": steps, "train.warmup_steps": steps // 10,
+  return {**budget.STDLIB_SMALL_CPU, "train.steps": steps, "train.warmup_steps": steps // 10,
           "train.log_every": 10, "train.eval_every": steps // 2, "train.eval_batches": 10,
           "train.checkpoint_every": steps}
 

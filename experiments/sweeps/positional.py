@@ -21,7 +21,7 @@ from experiments.sweeps import budget
 def get_sweep():
   return {
       "base": "experiments/configs/gpt_tiny.py",
-      "overrides": dict(budget.SMALL_CPU),
+      "overrides": dict(budget.STDLIB_SMALL_CPU),
       "axes": {"model.position": ["learned", "sinusoidal", "rope", "none"]},
       "metric": "loss",
       "baseline": {"model.position": "learned"},

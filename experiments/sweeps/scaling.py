@@ -26,7 +26,7 @@ WIDTHS = [32, 64, 96, 128, 160]
 def get_sweep():
   return {
       "base": "experiments/configs/gpt_tiny.py",
-      "overrides": dict(budget.SMALL_CPU),
+      "overrides": dict(budget.STDLIB_SMALL_CPU),
       "axes": {"model.d_model": WIDTHS, "model.mlp_dim": [4 * d for d in WIDTHS],
                "model.num_heads": [d // 32 for d in WIDTHS]},
       "zip": True,

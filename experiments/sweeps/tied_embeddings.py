@@ -20,7 +20,7 @@ from experiments.sweeps import budget
 def get_sweep():
   return {
       "base": "experiments/configs/gpt_tiny.py",
-      "overrides": dict(budget.SMALL_CPU),
+      "overrides": dict(budget.STDLIB_SMALL_CPU),
       "axes": {"model.tie_embeddings": [True, False]},
       "metric": "loss",
       "baseline": {"model.tie_embeddings": True},

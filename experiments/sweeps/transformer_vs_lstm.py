@@ -23,7 +23,7 @@ from experiments.sweeps import budget
 def get_sweep():
   return {
       "base": "experiments/configs/gpt_tiny.py",
-      "overrides": dict(budget.SMALL_CPU),
+      "overrides": dict(budget.STDLIB_SMALL_CPU),
       "axes": {"model.family": ["gpt", "lstm"], "model.d_model": [128, 200],
                "model.num_layers": [4, 2]},
       "zip": True,
