@@ -79,12 +79,14 @@ def describe() -> dict:
 
 def record(workdir: str, step: int) -> dict:
   """Append this start (from `step`) to <workdir>/environment.json on process 0, atomically,
-  and warn when it resumes on another setup than the run's last start; returns the entry.
-  An unreadable file is started afresh (it holds no results)."""
+  and warn when it resumes on another setup than the run's last start; returns the entry
+  (other processes: only step and time). An unreadable file is started afresh (it holds no
+  results)."""
   entry = {"step": step, "time": datetime.datetime.now().astimezone().isoformat(
-      timespec="seconds"), **describe()}
+      timespec="seconds")}
   if jax.process_index() != 0:
     return entry
+  entry.update(describe())
   path = os.path.join(workdir, FILE)
   try:
     with open(path) as f:
