@@ -20,6 +20,7 @@ from experiments import sweep_plots
 from experiments import sweep_spec
 from experiments.configs import base as config_schema
 from train import metrics_writer
+from train import provenance
 
 
 @dataclasses.dataclass
@@ -175,8 +176,43 @@ def _then_lines(sweep: sweep_spec.Sweep) -> list[str]:
           f"the first stage's final numbers are tabulated as `{FIRST_STAGE}<key>`."]
 
 
+def setup_lines(workdir: str, sweep: sweep_spec.Sweep, results: list[RunResult]) -> list[str]:
+  """The "Setup" section: the setups (train/provenance.py) the runs' stages recorded in their
+  environment.json, and which runs ran on which when there is more than one."""
+  runs_of: dict[str, list[str]] = {}
+  unrecorded = []
+  for r in results:
+    starts = [start for d in sweep_spec.stage_dirs(sweep, os.path.join(workdir, r.run.name))
+              for start in provenance.read(d)]
+    if not starts:
+      unrecorded.append(r.run.name)
+    for key in dict.fromkeys(json.dumps(provenance.setup_of(s), sort_keys=True)
+                             for s in starts):
+      runs_of.setdefault(key, []).append(r.run.name)
+  lines = ["", "## Setup", ""]
+  if len(runs_of) == 1:
+    [(key, names)] = runs_of.items()
+    lines.append(f"All {len(names)} runs that recorded one ran on one setup: "
+                 f"{provenance.summary(json.loads(key))} (each run's environment.json).")
+  elif runs_of:
+    lines.append(f"The runs ran on {len(runs_of)} setups (each run's environment.json), so "
+                 "differences between arms may include the setups' (XLA's numbers change "
+                 "with the processor, the libraries and the flags):")
+    setups = [json.loads(key) for key in runs_of]
+    for i, (setup, names) in enumerate(zip(setups, runs_of.values())):
+      differs = [k for k in provenance.COMPARED if setup[k] != setups[0][k]]
+      lines.append(f"- setup {i + 1}: {provenance.summary(setup)}"
+                   + (f"; differs from setup 1 in {', '.join(differs)}" if differs else "")
+                   + f". Runs: {', '.join(names)}.")
+  if unrecorded:
+    lines.append(f"{len(unrecorded)} run(s) recorded no setup (no environment.json: not "
+                 f"started, or trained before it existed): {', '.join(unrecorded)}.")
+  return lines
+
+
 def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list[ArmStats],
-                   path: str) -> str:
+                   workdir: str) -> str:
+  """<workdir>/results.md: the tables, the setup, failed runs and the plots' names."""
   baseline = sweep_spec.baseline_arm(sweep)
   m = sweep.metric
   lines = [
@@ -191,6 +227,7 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
       f"arm `{baseline}` (arm minus baseline) with a two-sided Welch's t-test p-value.",
       "",
       *_table(rows, m, baseline, sweep.higher_is_better),
+      *setup_lines(workdir, sweep, results),
   ]
   for extra in sweep.also:
     lines += ["", f"## {extra}", "", *_table(arm_stats(sweep, results, extra), extra, baseline)]
@@ -212,6 +249,7 @@ def write_markdown(sweep: sweep_spec.Sweep, results: list[RunResult], rows: list
   lines += ["", f"Plots: curves.png (periodic validation {m} by step, mean and min–max over "
             "seeds), "
             "final_bar.png (final metric, 95% CI error bars, one dot per seed).", ""]
+  path = os.path.join(workdir, "results.md")
   with open(path, "w") as f:
     f.write("\n".join(lines))
   return path
@@ -247,7 +285,7 @@ def write_report(workdir: str) -> dict[str, str]:
       _points(sweep, results), fit, sweep.power_law_x, sweep.metric, j("power_law.png"))}
   return {**extra,
       "csv": write_csv(sweep, results, j("results.csv")),
-      "md": write_markdown(sweep, results, rows, j("results.md")),
+      "md": write_markdown(sweep, results, rows, workdir),
       "curves": sweep_plots.plot_curves(curves, sweep.metric, j("curves.png")),
       "bar": sweep_plots.plot_final_bars(
           [(a.arm, a.summary) for a in rows], per_seed, sweep.metric, j("final_bar.png")),

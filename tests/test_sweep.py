@@ -17,6 +17,7 @@ from experiments import results
 from experiments import stats
 from experiments import sweep_data
 from experiments import sweep_spec
+from train import provenance
 
 REPO = sweep_spec.REPO_ROOT
 
@@ -310,6 +311,31 @@ def test_report_on_synthetic_runs(tmp_path):
     assert os.path.getsize(paths[key]) > 5000
 
 
+def test_the_report_names_the_setup_and_flags_runs_on_another(tmp_path):
+  """One setup: named once. Two: which runs ran on which, and what differs."""
+  _fake_sweep_dir(tmp_path)
+  xeon = {"processor": {"cpu": "Some Xeon", "isa": ["avx2", "amx_bf16"], "cores": 2},
+          "backend": "cpu", "devices": "1 x cpu", "xla_flags": "",
+          "libraries": {"jax": "0.10.2", "jaxlib": "0.10.2"},
+          "code": {"commit": "0123456789abcdef", "dirty": False}}
+  names = ["position=learned,seed=0", "position=learned,seed=1", "position=rope,seed=0"]
+  for name in names:
+    (tmp_path / name / provenance.FILE).write_text(json.dumps([{"step": 0, **xeon}]))
+  md = open(results.write_report(str(tmp_path))["md"]).read()
+  assert ("All 3 runs that recorded one ran on one setup: Some Xeon (avx2, amx_bf16; 2 "
+          "cores), cpu 1 x cpu, jax 0.10.2 / jaxlib 0.10.2, attnlab 0123456789") in md
+  assert "3 run(s) recorded no setup" in md and "position=rope,seed=2" in md
+
+  epyc = {**xeon, "processor": {"cpu": "Some EPYC", "isa": ["avx2"], "cores": 2}}
+  (tmp_path / names[2] / provenance.FILE).write_text(  # resumed on another machine
+      json.dumps([{"step": 0, **xeon}, {"step": 50, **epyc}]))
+  md = open(results.write_report(str(tmp_path))["md"]).read()
+  assert "The runs ran on 2 setups" in md
+  order = [names[0], names[2], names[1]]  # the manifest's order
+  assert f"Runs: {', '.join(order)}." in md  # the resumed run started on the first
+  assert "differs from setup 1 in processor. Runs: position=rope,seed=0." in md
+
+
 TINY_CONFIG = """
 from tests import tiny
 
@@ -344,6 +370,7 @@ def test_sweep_end_to_end_with_a_failing_arm(tmp_path):
   md = (workdir / "results.md").read_text()
   assert "| position=rope (baseline) | 2 |" in md and "| position=bogus | 0 |" in md
   assert "final.json (the whole eval split)" in md
+  assert "All 2 runs that recorded one ran on one setup: " in md  # the failed arm never started
   rows = list(csv.DictReader(open(workdir / "results.csv")))
   assert [r["status"] for r in rows] == ["done", "missing", "done", "missing"]
   losses = [float(r["loss"]) for r in rows if r["status"] == "done"]

@@ -17,10 +17,7 @@ import subprocess
 from importlib import metadata
 from typing import Optional
 
-import jax
-
 from train import cli
-from train import workdir as workdir_lib
 
 FILE = "environment.json"
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy")
@@ -63,6 +60,8 @@ def _library_versions() -> dict:
 def describe() -> dict:
   """This process's setup: code, libraries, Python, backend and devices, processor (model,
   cores, instruction set), allocator, XLA_FLAGS, process count and host name."""
+  import jax
+
   return {
       "code": code_version(),
       "libraries": _library_versions(),
@@ -82,18 +81,16 @@ def record(workdir: str, step: int) -> dict:
   and warn when it resumes on another setup than the run's last start; returns the entry
   (other processes: only step and time). An unreadable file is started afresh (it holds no
   results)."""
+  import jax
+
+  from train import workdir as workdir_lib
+
   entry = {"step": step, "time": datetime.datetime.now().astimezone().isoformat(
       timespec="seconds")}
   if jax.process_index() != 0:
     return entry
   entry.update(describe())
-  path = os.path.join(workdir, FILE)
-  try:
-    with open(path) as f:
-      starts = json.load(f)
-    starts = starts if isinstance(starts, list) else []
-  except (OSError, ValueError):
-    starts = []
+  starts = read(workdir)
   if starts and step > 0:
     changed = [k for k in COMPARED if starts[-1].get(k) != entry[k]]
     if changed:
@@ -102,8 +99,36 @@ def record(workdir: str, step: int) -> dict:
           f"({', '.join(_change(k, starts[-1].get(k), entry[k]) for k in changed)}; "
           f"{FILE}): its numbers from here may differ in the last bits from an uninterrupted "
           "run's")
-  workdir_lib.atomic_write(path, json.dumps(starts + [entry], indent=2))
+  workdir_lib.atomic_write(os.path.join(workdir, FILE), json.dumps(starts + [entry], indent=2))
   return entry
+
+
+def read(workdir: str) -> list[dict]:
+  """The starts <workdir>/environment.json records, oldest first; [] if it is missing or
+  unreadable (runs from before it existed)."""
+  try:
+    with open(os.path.join(workdir, FILE)) as f:
+      starts = json.load(f)
+  except (OSError, ValueError):
+    return []
+  return [s for s in starts if isinstance(s, dict)] if isinstance(starts, list) else []
+
+
+def setup_of(start: dict) -> dict:
+  """The fields of a recorded start that change a run's numbers (COMPARED)."""
+  return {k: start.get(k) for k in COMPARED}
+
+
+def summary(setup: dict) -> str:
+  """One line naming a setup: processor, devices, jax/jaxlib and attnlab's version."""
+  proc = setup.get("processor") or {}
+  libs = setup.get("libraries") or {}
+  code = setup.get("code") or {}
+  version = (code["commit"][:10] + (" (modified)" if code.get("dirty") else "")
+             if code.get("commit") else code.get("version", "?"))
+  return (f"{proc.get('cpu', '?')} ({', '.join(proc.get('isa', [])) or 'no listed ISA'}; "
+          f"{proc.get('cores', '?')} cores), {setup.get('backend')} {setup.get('devices')}, "
+          f"jax {libs.get('jax')} / jaxlib {libs.get('jaxlib')}, attnlab {version}")
 
 
 def _change(key: str, old: object, new: object) -> str:
