@@ -200,7 +200,7 @@ def setup_lines(workdir: str, sweep: sweep_spec.Sweep, results: list[RunResult])
                  "with the processor, the libraries and the flags):")
     setups = [json.loads(key) for key in runs_of]
     for i, (setup, names) in enumerate(zip(setups, runs_of.values())):
-      differs = [k for k in provenance.COMPARED if setup[k] != setups[0][k]]
+      differs = provenance.differing(setup, setups[0])
       lines.append(f"- setup {i + 1}: {provenance.summary(setup)}"
                    + (f"; differs from setup 1 in {', '.join(differs)}" if differs else "")
                    + f". Runs: {', '.join(names)}.")

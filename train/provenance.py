@@ -9,6 +9,7 @@ COMPARED says so, since its later steps may then differ from an uninterrupted ru
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import platform
@@ -59,7 +60,13 @@ def _library_versions() -> dict:
 
 def describe() -> dict:
   """This process's setup: code, libraries, Python, backend and devices, processor (model,
-  cores, instruction set), allocator, XLA_FLAGS, process count and host name."""
+  cores, instruction set), allocator, XLA_FLAGS, process count and host name. Taken once
+  per process (a packed group records it for each run); the caller gets its own copy."""
+  return dict(_setup())
+
+
+@functools.cache
+def _setup() -> dict:
   import jax
 
   return {
@@ -92,7 +99,7 @@ def record(workdir: str, step: int) -> dict:
   entry.update(describe())
   starts = read(workdir)
   if starts and step > 0:
-    changed = [k for k in COMPARED if starts[-1].get(k) != entry[k]]
+    changed = differing(starts[-1], entry)
     if changed:
       workdir_lib.warn(
           f"{workdir} resumes at step {step} on another setup than it ran on before "
@@ -117,6 +124,11 @@ def read(workdir: str) -> list[dict]:
 def setup_of(start: dict) -> dict:
   """The fields of a recorded start that change a run's numbers (COMPARED)."""
   return {k: start.get(k) for k in COMPARED}
+
+
+def differing(a: dict, b: dict) -> list[str]:
+  """The COMPARED fields in which two recorded starts (or setups) differ."""
+  return [k for k in COMPARED if a.get(k) != b.get(k)]
 
 
 def summary(setup: dict) -> str:
