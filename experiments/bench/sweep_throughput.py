@@ -28,6 +28,7 @@ from absl import flags
 
 from experiments import sweep_data
 from experiments import sweep_spec
+from experiments.sweeps import budget
 from train import cli
 
 _CONFIG = flags.DEFINE_string("config", "experiments/configs/gpt_tiny.py",
@@ -51,12 +52,14 @@ def sweep_definition(config: str, learning_rates: list[float], steps: int,
                      extra: dict) -> dict:
   """The benchmark's sweep: one arm per learning rate, one log row and no evaluation
   before the end, no checkpoint before the end, no samples; training windows shuffled in
-  chunks of 8192 (its recorded figures' order; each run of a packed group holds a chunk)."""
+  budget.RESULTS_SHUFFLE_CHUNK chunks (its recorded figures' order; each run of a packed
+  group holds a chunk)."""
   return {"base": config, "axes": {"train.learning_rate": learning_rates},
           "overrides": {"train.steps": steps, "train.log_every": max(1, steps // 4),
                         "train.eval_every": steps, "train.checkpoint_every": steps,
                         "train.warmup_steps": min(10, steps // 10), "train.progress": False,
-                        "sample.num_samples": 0, "data.shuffle_buffer": 8192, **extra}}
+                        "sample.num_samples": 0,
+                        "data.shuffle_buffer": budget.RESULTS_SHUFFLE_CHUNK, **extra}}
 
 
 def _run_sweep(sweep_file: str, workdir: str, seeds: int, parallel: int,

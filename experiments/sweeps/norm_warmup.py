@@ -27,7 +27,7 @@ def get_sweep():
   return {
       "base": "experiments/configs/gpt_tiny.py",
       "overrides": dict(budget.STDLIB_SMALL_CPU, **{"train.learning_rate": 1e-2,
-                                             "train.end_learning_rate": 1e-3}),
+                                                    "train.end_learning_rate": 1e-3}),
       "axes": {"model.norm_placement": ["pre", "post"], "train.warmup_steps": [30, 0]},
       "metric": "loss",
       "baseline": {"model.norm_placement": "pre", "train.warmup_steps": 30},
